@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { VouchError } from './errors.ts';
+
+// The one config loader. A config file is YAML with one section per room; every setting has a default, may be set
+// in the file, and may be overridden by an environment variable (what a Kubernetes Deployment sets most easily).
+// Unknown keys are errors (a typo must not silently fall back to a default), reported with file:line.
+
+export interface VouchConfig {
+  log: { level: string; format: 'json' | 'pretty' | 'auto' };
+  tlog: {
+    /** base URL of a Rekor v1 compatible log; empty means the embedded log in `tlog.data` */
+    url: string;
+    /** data directory of the embedded log */
+    data: string;
+  };
+  signing: {
+    /** PKCS#8 PEM private key file */
+    key: string;
+    /** name of the environment variable that holds the key's password (never the password itself) */
+    passwordEnv: string;
+  };
+}
+
+type Kind = 'string' | 'number' | 'boolean';
+interface Setting {
+  kind: Kind;
+  env: string;
+  oneOf?: readonly string[];
+  /** resolve relative paths against the config file's folder */
+  path?: boolean;
+}
+
+// Each section of VouchConfig, its settings, their kinds and environment overrides. Add new sections here.
+const SCHEMA: Record<string, Record<string, Setting>> = {
+  log: {
+    level: { kind: 'string', env: 'VOUCH_LOG_LEVEL', oneOf: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] },
+    format: { kind: 'string', env: 'VOUCH_LOG_FORMAT', oneOf: ['json', 'pretty', 'auto'] },
+  },
+  tlog: {
+    url: { kind: 'string', env: 'VOUCH_REKOR_URL' },
+    data: { kind: 'string', env: 'VOUCH_TLOG_DATA', path: true },
+  },
+  signing: {
+    key: { kind: 'string', env: 'VOUCH_SIGNING_KEY', path: true },
+    passwordEnv: { kind: 'string', env: 'VOUCH_SIGNING_PASSWORD_ENV' },
+  },
+};
+
+export function defaultConfig(): VouchConfig {
+  return {
+    log: { level: 'info', format: 'auto' },
+    tlog: { url: '', data: '.vouch/tlog' },
+    signing: { key: '', passwordEnv: 'VOUCH_KEY_PASSWORD' },
+  };
+}
+
+export interface LoadConfigOptions {
+  /** config file; when absent, $VOUCH_CONFIG, else defaults only */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): VouchConfig {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env['VOUCH_CONFIG'];
+  const config = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
+  if (file) applyFile(config, file);
+  applyEnv(config, env);
+  return config as unknown as VouchConfig;
+}
+
+function applyFile(config: Record<string, Record<string, unknown>>, file: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new VouchError('CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const where = (offset: number | undefined): string => {
+    if (offset === undefined) return file;
+    const pos = lines.linePos(offset);
+    return `${file}:${pos.line}:${pos.col}`;
+  };
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new VouchError('CONFIG_INVALID', `${where(e.pos[0])}: invalid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const data: unknown = doc.toJS();
+  if (data === null || data === undefined) return;
+  if (typeof data !== 'object' || Array.isArray(data)) throw new VouchError('CONFIG_INVALID', `${file}: the config must be a mapping of sections`);
+  const baseDir = dirname(resolve(file));
+  for (const [section, values] of Object.entries(data as Record<string, unknown>)) {
+    const sectionSchema = SCHEMA[section];
+    const at = where(rangeOf(doc, [section]));
+    if (!sectionSchema) {
+      throw new VouchError('CONFIG_INVALID', `${at}: unknown section "${section}" (known: ${Object.keys(SCHEMA).join(', ')})`);
+    }
+    if (values === null) continue;
+    if (typeof values !== 'object' || Array.isArray(values)) throw new VouchError('CONFIG_INVALID', `${at}: section "${section}" must be a mapping`);
+    for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
+      const setting = sectionSchema[key];
+      const keyAt = where(rangeOf(doc, [section, key]));
+      if (!setting) {
+        throw new VouchError('CONFIG_INVALID', `${keyAt}: unknown setting "${section}.${key}" (known: ${Object.keys(sectionSchema).join(', ')})`);
+      }
+      config[section]![key] = check(setting, value, `${keyAt}: ${section}.${key}`, baseDir);
+    }
+  }
+}
+
+function applyEnv(config: Record<string, Record<string, unknown>>, env: NodeJS.ProcessEnv): void {
+  for (const [section, settings] of Object.entries(SCHEMA)) {
+    for (const [key, setting] of Object.entries(settings)) {
+      const raw = env[setting.env];
+      if (raw === undefined || raw === '') continue;
+      const value = setting.kind === 'number' ? Number(raw) : setting.kind === 'boolean' ? parseBool(raw, setting.env) : raw;
+      config[section]![key] = check(setting, value, `environment variable ${setting.env}`, process.cwd());
+    }
+  }
+}
+
+function check(setting: Setting, value: unknown, where: string, baseDir: string): unknown {
+  if (typeof value !== setting.kind || (setting.kind === 'number' && !Number.isFinite(value))) {
+    throw new VouchError('CONFIG_INVALID', `${where} must be a ${setting.kind}, got ${JSON.stringify(value)}`);
+  }
+  if (setting.oneOf && !setting.oneOf.includes(value as string)) {
+    throw new VouchError('CONFIG_INVALID', `${where} must be one of ${setting.oneOf.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  if (setting.path && typeof value === 'string' && value !== '') return resolve(baseDir, value);
+  return value;
+}
+
+function parseBool(raw: string, name: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new VouchError('CONFIG_INVALID', `environment variable ${name} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
+function rangeOf(doc: ReturnType<typeof parseDocument>, path: string[]): number | undefined {
+  // the key node's position is what a user looks for
+  let node: unknown = doc.contents;
+  let offset: number | undefined;
+  for (const segment of path) {
+    const items = (node as { items?: { key: { value?: unknown; range?: [number, number, number] }; value: unknown }[] } | null)?.items;
+    const pair = items?.find((p) => p.key?.value === segment);
+    if (!pair) return offset;
+    offset = pair.key.range?.[0];
+    node = pair.value;
+  }
+  return offset;
+}

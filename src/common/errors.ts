@@ -1,0 +1,89 @@
+// One error type for all of vouch. Every error carries a stable code (documented in the CLI's --help and relied on
+// by callers and tests) and the process exit code it maps to. Messages say what went wrong and how to fix it; they
+// never contain key material or secrets (callers pass names and paths, not contents).
+
+/** Exit codes of the `vouch` CLI. */
+export const ExitCode = {
+  ok: 0,
+  /** a verification, a policy or a pipeline run said no */
+  failed: 1,
+  /** the command line or a config/input file is wrong */
+  usage: 2,
+  /** something we depend on is unreachable or broken (I/O, network, a service) */
+  unavailable: 3,
+  /** a bug: an invariant of ours did not hold */
+  internal: 70,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * Stable error codes. Add new codes here (one room's codes together) rather than inventing strings at the throw site,
+ * so that the list stays the documentation of what can go wrong.
+ */
+export const ErrorCodes = {
+  // common
+  CONFIG_INVALID: ExitCode.usage,
+  USAGE: ExitCode.usage,
+  INPUT_INVALID: ExitCode.usage,
+  IO: ExitCode.unavailable,
+  INTERNAL: ExitCode.internal,
+  DIGEST_INVALID: ExitCode.usage,
+  // attest
+  KEY_INVALID: ExitCode.usage,
+  KEY_PASSWORD_REQUIRED: ExitCode.usage,
+  KEY_PASSWORD_WRONG: ExitCode.usage,
+  STATEMENT_INVALID: ExitCode.usage,
+  SIGNING_FAILED: ExitCode.unavailable,
+  BUNDLE_INVALID: ExitCode.failed,
+  VERIFICATION_FAILED: ExitCode.failed,
+  TRUSTED_ROOT_INVALID: ExitCode.usage,
+  // tlog
+  TLOG_UNAVAILABLE: ExitCode.unavailable,
+  TLOG_REJECTED: ExitCode.failed,
+  TLOG_CORRUPT: ExitCode.internal,
+  TLOG_ENTRY_INVALID: ExitCode.usage,
+  TLOG_NOT_FOUND: ExitCode.failed,
+  PROOF_INVALID: ExitCode.failed,
+} as const satisfies Record<string, ExitCode>;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface VouchErrorOptions {
+  cause?: unknown;
+  /** structured, non-secret facts for logs and --json output */
+  details?: Record<string, unknown>;
+}
+
+export class VouchError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: VouchErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'VouchError';
+    this.code = code;
+    this.details = options.details;
+  }
+
+  get exitCode(): ExitCode {
+    return ErrorCodes[this.code];
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+export function isVouchError(err: unknown, code?: ErrorCode): err is VouchError {
+  return err instanceof VouchError && (code === undefined || err.code === code);
+}
+
+/** Wrap anything thrown into a VouchError, keeping an existing one as it is. */
+export function toVouchError(err: unknown, code: ErrorCode, message: string): VouchError {
+  if (err instanceof VouchError) return err;
+  return new VouchError(code, `${message}: ${errorMessage(err)}`, { cause: err });
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
