@@ -44,6 +44,10 @@ export const ErrorCodes = {
   TLOG_ENTRY_INVALID: ExitCode.usage,
   TLOG_NOT_FOUND: ExitCode.failed,
   PROOF_INVALID: ExitCode.failed,
+  // runner (vouch run)
+  SANDBOX_UNAVAILABLE: ExitCode.unavailable,
+  STEP_IMAGE_REFUSED: ExitCode.usage,
+  RUN_UNSUPPORTED: ExitCode.usage,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
