@@ -21,6 +21,18 @@ export interface VouchConfig {
     /** name of the environment variable that holds the key's password (never the password itself) */
     passwordEnv: string;
   };
+  runner: {
+    /** image of vouch's own task steps (any tag or digest): such steps run the local vouch CLI */
+    taskImage: string;
+    /** comma-separated image globs whose steps run with the host's tools inside the sandbox (as --host-image) */
+    hostImages: string;
+    /** comma-separated pipeline task names whose steps may use the network (as --allow-network) */
+    allowNetwork: string;
+    /** CloudEvents sink URL (as --sink); empty: no HTTP sink */
+    sink: string;
+    /** name of the environment variable holding the sink's bearer token (never the token itself) */
+    sinkTokenEnv: string;
+  };
 }
 
 type Kind = 'string' | 'number' | 'boolean';
@@ -46,6 +58,13 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     key: { kind: 'string', env: 'VOUCH_SIGNING_KEY', path: true },
     passwordEnv: { kind: 'string', env: 'VOUCH_SIGNING_PASSWORD_ENV' },
   },
+  runner: {
+    taskImage: { kind: 'string', env: 'VOUCH_TASK_IMAGE' },
+    hostImages: { kind: 'string', env: 'VOUCH_HOST_IMAGES' },
+    allowNetwork: { kind: 'string', env: 'VOUCH_ALLOW_NETWORK' },
+    sink: { kind: 'string', env: 'VOUCH_SINK' },
+    sinkTokenEnv: { kind: 'string', env: 'VOUCH_SINK_TOKEN_ENV' },
+  },
 };
 
 export function defaultConfig(): VouchConfig {
@@ -53,6 +72,7 @@ export function defaultConfig(): VouchConfig {
     log: { level: 'info', format: 'auto' },
     tlog: { url: '', data: '.vouch/tlog' },
     signing: { key: '', passwordEnv: 'VOUCH_KEY_PASSWORD' },
+    runner: { taskImage: 'ghcr.io/vouch-dev/vouch', hostImages: '', allowNetwork: '', sink: '', sinkTokenEnv: 'VOUCH_SINK_TOKEN' },
   };
 }
 
