@@ -48,6 +48,7 @@ export const ErrorCodes = {
   SANDBOX_UNAVAILABLE: ExitCode.unavailable,
   STEP_IMAGE_REFUSED: ExitCode.usage,
   RUN_UNSUPPORTED: ExitCode.usage,
+  EVENT_DELIVERY_FAILED: ExitCode.unavailable,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
