@@ -44,6 +44,10 @@ export const ErrorCodes = {
   TLOG_ENTRY_INVALID: ExitCode.usage,
   TLOG_NOT_FOUND: ExitCode.failed,
   PROOF_INVALID: ExitCode.failed,
+  // tekton (src/tekton): YAML that Tekton would reject; a run-time value (result, param) that breaks Tekton's rules
+  TEKTON_INVALID: ExitCode.usage,
+  TEKTON_RESULT_INVALID: ExitCode.failed,
+  TEKTON_SUBSTITUTION_FAILED: ExitCode.failed,
   // runner (vouch run)
   SANDBOX_UNAVAILABLE: ExitCode.unavailable,
   STEP_IMAGE_REFUSED: ExitCode.usage,
