@@ -1,0 +1,185 @@
+// Runs one step as a host process, isolated with bubblewrap: a read-only view of the host, a private /tmp, /dev and
+// /proc, write access only to the directories the step is given (its workspaces, results, scratch), no network unless
+// allowed, and an environment made only of what the step declares. Timeouts and cancellation kill the whole process
+// tree (bwrap's pid namespace dies with its init; without the sandbox the step's process group is killed).
+import { spawn, spawnSync } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { VouchError } from '../common/errors.ts';
+
+/** The PATH a step gets when it does not set one (what a typical container image declares). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface SandboxOptions {
+  /** false only with the loud `--no-sandbox`: the step then runs as a plain child process */
+  enabled: boolean;
+  /** the bwrap binary (tests point it elsewhere to check the explanation) */
+  bwrap?: string;
+}
+
+export interface StepProcessSpec {
+  argv: string[];
+  /** the complete environment of the step (nothing is inherited from vouch's own environment) */
+  env: Record<string, string>;
+  workingDir: string;
+  /** host directories the step may write to (bound read-write at the same path) */
+  writable: string[];
+  /** host directories made visible read-only at the same path even when they are under /tmp */
+  readable?: string[];
+  network: boolean;
+  /** milliseconds; 0 or undefined means none */
+  timeoutMs?: number;
+  /** stdout and stderr, interleaved as they arrive, like a container's log */
+  logFile: string;
+  onOutput?: (chunk: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface StepProcessOutcome {
+  exitCode: number;
+  /** the signal that ended the step, if it was killed */
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+const HOW_TO_FIX =
+  'Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install bubblewrap`) and make sure ' +
+  'unprivileged user namespaces are allowed (sysctl kernel.unprivileged_userns_clone=1, or run as root), ' +
+  'or run with --no-sandbox to run steps WITHOUT isolation (they can then read your environment, write anywhere ' +
+  'you can and reach the network).';
+
+let preflightDone: string | undefined;
+
+/**
+ * Checks once per process that bwrap exists and can create the namespaces we use, so a run stops before its first
+ * step with an explanation rather than failing every step.
+ */
+export function preflightSandbox(options: SandboxOptions): void {
+  if (!options.enabled) return;
+  const bwrap = options.bwrap ?? 'bwrap';
+  if (preflightDone === bwrap) return;
+  const probe = spawnSync(bwrap, [...isolationArgs({ network: false }), '--', '/bin/true'], { encoding: 'utf8', timeout: 10_000 });
+  if (probe.error) {
+    const missing = (probe.error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new VouchError(
+      'SANDBOX_UNAVAILABLE',
+      missing
+        ? `the step sandbox needs bubblewrap (\`${bwrap}\` not found). ${HOW_TO_FIX}`
+        : `cannot start the step sandbox (${bwrap}): ${probe.error.message}. ${HOW_TO_FIX}`,
+    );
+  }
+  if (probe.status !== 0) {
+    const why = probe.stderr.trim().split('\n')[0] ?? `exit status ${String(probe.status)}`;
+    throw new VouchError('SANDBOX_UNAVAILABLE', `bubblewrap cannot create the step sandbox here (${why}). ${HOW_TO_FIX}`);
+  }
+  preflightDone = bwrap;
+}
+
+/** The namespace and filesystem arguments shared by the probe and real steps. */
+function isolationArgs(opts: { network: boolean }): string[] {
+  return [
+    '--unshare-all',
+    ...(opts.network ? ['--share-net'] : []),
+    '--die-with-parent',
+    '--new-session',
+    '--clearenv',
+    '--ro-bind', '/', '/',
+    // order matters: the private /tmp is mounted first, then the step's own directories on top of it
+    '--tmpfs', '/tmp',
+    '--dev', '/dev',
+    '--proc', '/proc',
+  ];
+}
+
+/** The full bwrap command line for a step (exported for tests and --json diagnostics). */
+export function bwrapArgs(spec: StepProcessSpec): string[] {
+  const args = isolationArgs({ network: spec.network });
+  for (const dir of spec.readable ?? []) args.push('--ro-bind', dir, dir);
+  for (const dir of spec.writable) args.push('--bind', dir, dir);
+  // network steps need name resolution; /etc is already visible read-only through the root bind
+  for (const [name, value] of Object.entries(spec.env)) args.push('--setenv', name, value);
+  args.push('--chdir', spec.workingDir, '--', ...spec.argv);
+  return args;
+}
+
+/** Runs one step to completion. Never throws for the step's own failure: that is the outcome's exit code. */
+export function runStepProcess(spec: StepProcessSpec, options: SandboxOptions): Promise<StepProcessOutcome> {
+  mkdirSync(dirname(spec.logFile), { recursive: true });
+  for (const dir of spec.writable) mkdirSync(dir, { recursive: true });
+  const log = createWriteStream(spec.logFile, { flags: 'a' });
+  const startedAt = new Date();
+  const [file, args] = options.enabled
+    ? [options.bwrap ?? 'bwrap', bwrapArgs(spec)]
+    : [spec.argv[0]!, spec.argv.slice(1)];
+
+  return new Promise((resolve) => {
+    let timedOut = false;
+    let cancelled = false;
+    let settled = false;
+    const child = spawn(file, args, {
+      cwd: options.enabled ? '/' : spec.workingDir,
+      env: options.enabled ? {} : spec.env,
+      // its own process group, so that a kill reaches everything the step started
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const killTree = (): void => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const onAbort = (): void => {
+      cancelled = true;
+      killTree();
+    };
+    const timer = spec.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          killTree();
+        }, spec.timeoutMs)
+      : undefined;
+    if (spec.signal?.aborted) onAbort();
+    else spec.signal?.addEventListener('abort', onAbort, { once: true });
+    const onData = (chunk: Buffer): void => {
+      log.write(chunk);
+      spec.onOutput?.(chunk.toString('utf8'));
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const finish = (exitCode: number, signal: NodeJS.Signals | null): void => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      spec.signal?.removeEventListener('abort', onAbort);
+      // anything the step left running in its group goes with it, as a pod's containers do
+      killTree();
+      log.end(() => {
+        resolve({ exitCode, signal, timedOut, cancelled, startedAt, finishedAt: new Date() });
+      });
+    };
+    child.on('error', (err) => {
+      const line = `vouch: cannot start step: ${err.message}\n`;
+      log.write(line);
+      spec.onOutput?.(line);
+      finish(127, null);
+    });
+    // leftovers in the step's group would hold its output pipes open and delay 'close'
+    child.on('exit', killTree);
+    child.on('close', (code, signal) => {
+      finish(code ?? 128 + signalNumber(signal), signal);
+    });
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  if (signal === 'SIGKILL') return 9;
+  if (signal === 'SIGTERM') return 15;
+  if (signal === 'SIGINT') return 2;
+  return 1;
+}
