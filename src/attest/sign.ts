@@ -1,0 +1,107 @@
+import type { KeyObject } from 'node:crypto';
+import { bundleToJSON, type Bundle, type SerializedBundle } from '@sigstore/bundle';
+import { DSSEBundleBuilder, RekorWitness, type Signer, type Witness } from '@sigstore/sign';
+import { errorMessage, VouchError } from '../common/errors.ts';
+import { IN_TOTO_PAYLOAD_TYPE } from './dsse.ts';
+import { keyId, publicKeyOf, publicKeyPem, signBytes } from './keys.ts';
+import { statementBytes, validateStatement, STATEMENT_TYPE_V1, type Statement } from './statement.ts';
+import { verifyBundle, type VerificationResult } from './verify.ts';
+
+// Signing: an in-toto statement into a DSSE envelope (signed by a long-lived ECDSA P-256 key), logged by a witness
+// (Rekor's REST API, or one the caller plugs in, e.g. the embedded log in-process), packed as a Sigstore bundle
+// v0.3 by @sigstore/sign. The witness trusts whatever the log answers, so the bundle is verified here before it is
+// handed out whenever the log's key is known.
+
+/** A @sigstore/sign Signer over a long-lived key: the DSSE keyid and the bundle's key hint are our key id. */
+export function keySigner(privateKey: KeyObject, hint: string = keyId(privateKey)): Signer {
+  const publicKey = publicKeyPem(privateKey);
+  return {
+    sign: (data: Buffer) => Promise.resolve({ signature: signBytes(privateKey, data), key: { $case: 'publicKey', publicKey, hint } }),
+  };
+}
+
+export interface RekorWitnessOptions {
+  /** base URL of a Rekor v1 compatible log, e.g. https://rekor.sigstore.dev */
+  rekorBaseURL: string;
+  entryType?: 'dsse' | 'intoto';
+  /** per request, ms */
+  timeout?: number;
+  /** retries on 408/429/5xx and network errors */
+  retry?: number;
+}
+
+/** A witness that logs through Rekor's REST API; a 409 (already logged) fetches the existing entry. */
+export function rekorWitness(options: RekorWitnessOptions): Witness {
+  return new RekorWitness({
+    rekorBaseURL: options.rekorBaseURL.replace(/\/+$/, ''),
+    entryType: options.entryType ?? 'dsse',
+    fetchOnConflict: true,
+    timeout: options.timeout ?? 30_000,
+    retry: options.retry ?? 2,
+  });
+}
+
+export interface SignStatementOptions {
+  statement: Statement<object>;
+  privateKey: KeyObject;
+  /** who logs the envelope: rekorWitness(...) or an in-process log */
+  witness: Witness;
+  /** the log's trusted root (JSON or prepared): when given, the bundle is verified before it is returned */
+  logTrustedRoot?: unknown;
+}
+
+export interface SignedStatement {
+  bundle: Bundle;
+  /** the bundle as JSON (Sigstore bundle v0.3), ready to write */
+  json: SerializedBundle;
+  keyId: string;
+  /** present when the log's trusted root was given: what verifying the fresh bundle checked */
+  verification?: VerificationResult;
+}
+
+/** Signs a statement (validated first: every subject needs a name and a sha256), logs it, returns the bundle. */
+export async function signStatement(options: SignStatementOptions): Promise<SignedStatement> {
+  const statement = validateStatement(options.statement, 'statement', { requireSha256: true, requireName: true, versions: [STATEMENT_TYPE_V1] });
+  if (options.privateKey.type !== 'private') throw new VouchError('KEY_INVALID', 'signing needs a private key');
+  const id = keyId(options.privateKey);
+  const builder = new DSSEBundleBuilder({ signer: keySigner(options.privateKey, id), witnesses: [options.witness] });
+  let bundle: Bundle;
+  try {
+    bundle = await builder.create({ data: statementBytes(statement), type: IN_TOTO_PAYLOAD_TYPE });
+  } catch (err) {
+    throw logError(err);
+  }
+  let json: SerializedBundle;
+  try {
+    json = bundleToJSON(bundle);
+  } catch (err) {
+    throw new VouchError('TLOG_REJECTED', `the log's answer cannot be put in a bundle: ${errorMessage(err)}`);
+  }
+  const result: SignedStatement = { bundle, json, keyId: id };
+  if (options.logTrustedRoot !== undefined) {
+    const first = statement.subject[0]!.digest!['sha256']!;
+    try {
+      result.verification = verifyBundle({
+        bundle: json,
+        artifact: { sha256: first },
+        policy: { publicKey: publicKeyOf(options.privateKey) },
+        trustedRoot: options.logTrustedRoot,
+      });
+    } catch (err) {
+      throw new VouchError('TLOG_REJECTED', `the log's answer does not verify against its trusted root, so no bundle was written: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  return result;
+}
+
+/** Maps @sigstore/sign's errors (InternalError with an HTTPError cause) to ours. */
+function logError(err: unknown): VouchError {
+  if (err instanceof VouchError) return err;
+  const e = err as { code?: string; cause?: { statusCode?: number; message?: string } };
+  const status = e.cause?.statusCode;
+  const detail = e.cause?.message ?? errorMessage(err);
+  if (typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    return new VouchError('TLOG_REJECTED', `the transparency log rejected the entry (HTTP ${status}): ${detail}`, { cause: err });
+  }
+  return new VouchError('TLOG_UNAVAILABLE', `cannot log the signature: ${detail}${e.code ? ` [${e.code}]` : ''}`, { cause: err });
+}
