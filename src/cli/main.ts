@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../common/errors.ts';
 import { reportError } from './context.ts';
 import { registerKeys } from './keys.ts';
+import { registerLog } from './log.ts';
 
 export function buildProgram(): Command {
   const program = new Command('vouch')
@@ -24,6 +25,7 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
     );
   program.exitOverride();
   registerKeys(program);
+  registerLog(program);
   return program;
 }
 

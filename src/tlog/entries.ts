@@ -323,3 +323,40 @@ export function publicKeyIndexKey(pemBase64: string): string {
   const v = parseVerifier(strictBase64(pemBase64, 'publicKey.content'), 'publicKey.content');
   return `sha256:${sha256Hex(v.canonicalPem)}`;
 }
+
+// ---- proposed entries, as a client builds them (the same requests @sigstore/sign's RekorWitness sends) ----
+
+/** A dsse 0.0.1 proposed entry for an envelope (its JSON text exactly as it will be hashed) and a PEM key or cert. */
+export function proposeDsse(envelopeJson: string, verifierPem: string): Record<string, unknown> {
+  return {
+    apiVersion: '0.0.1',
+    kind: 'dsse',
+    spec: { proposedContent: { envelope: envelopeJson, verifiers: [Buffer.from(verifierPem).toString('base64')] } },
+  };
+}
+
+/**
+ * An intoto 0.0.2 proposed entry for a single-signature envelope. `hash` follows sigstore-js: sha256 of the canonical
+ * JSON of {payloadType, payload (b64), signatures: [{sig (b64), publicKey (PEM), keyid if non-empty}]}.
+ */
+export function proposeIntoto(envelope: DsseEnvelope, publicKeyPem: string): Record<string, unknown> {
+  const sig = envelope.signatures[0];
+  if (!sig || envelope.signatures.length !== 1) throw new VouchError('INPUT_INVALID', 'an intoto entry is made for an envelope with exactly one signature');
+  const withKeyid = <T extends object>(o: T): T & { keyid?: string } => (sig.keyid !== '' ? { ...o, keyid: sig.keyid } : o);
+  const hash = sha256Hex(json.canonicalize({ payloadType: envelope.payloadType, payload: envelope.payload, signatures: [withKeyid({ sig: sig.sig, publicKey: publicKeyPem })] }));
+  return {
+    apiVersion: '0.0.2',
+    kind: 'intoto',
+    spec: {
+      content: {
+        envelope: {
+          payloadType: envelope.payloadType,
+          payload: Buffer.from(envelope.payload).toString('base64'),
+          signatures: [withKeyid({ sig: Buffer.from(sig.sig).toString('base64'), publicKey: Buffer.from(publicKeyPem).toString('base64') })],
+        },
+        hash: { algorithm: 'sha256', value: hash },
+        payloadHash: { algorithm: 'sha256', value: sha256Hex(Buffer.from(envelope.payload, 'base64')) },
+      },
+    },
+  };
+}

@@ -413,3 +413,39 @@ async function loadOrCreateMeta(dir: string, name: string | undefined, now: () =
   }
   return meta;
 }
+
+/** What names a log to its verifiers: enough to build a trusted root or verify entries. EmbeddedLog has it too. */
+export interface LogIdentity {
+  publicKey: KeyObject;
+  publicKeyPem: string;
+  logId: string;
+  name: string;
+  treeId: string;
+  origin: string;
+  createdAt: Date;
+}
+
+/** Reads a log's identity from its data directory without opening (or locking) it: a running server may hold it. */
+export async function readLogIdentity(dir: string): Promise<LogIdentity> {
+  const keyPath = join(dir, 'log.key');
+  let pem: string;
+  try {
+    pem = await readFile(keyPath, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new VouchError(code === 'ENOENT' ? 'USAGE' : 'IO', code === 'ENOENT' ? `${dir} holds no log (no log.key); start one with \`vouch log serve --data ${dir}\`` : `cannot read ${keyPath}: ${code ?? 'error'}`);
+  }
+  const key = parsePrivateKey(pem, keyPath);
+  const meta = await loadOrCreateMeta(dir, undefined, () => {
+    throw new VouchError('USAGE', `${dir} holds no log.json`);
+  });
+  return {
+    publicKey: publicKeyOf(key),
+    publicKeyPem: publicKeyPem(key),
+    logId: keyId(key),
+    name: meta.name,
+    treeId: meta.treeID,
+    origin: `${meta.name} - ${meta.treeID}`,
+    createdAt: new Date(meta.createdAt),
+  };
+}
