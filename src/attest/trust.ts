@@ -1,13 +1,10 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
-import { sha256 } from '../common/digest.ts';
 import { errorMessage, VouchError } from '../common/errors.ts';
-import { publicKeyDer } from './keys.ts';
 
 // Sigstore trusted roots (dev.sigstore.trustroot.v1.TrustedRoot): parsing untrusted ones strictly, the public-good
-// root that ships inside @sigstore/tuf (offline: verification never fetches TUF), and a root for one private log.
+// root that ships inside @sigstore/tuf (offline: verification never fetches TUF), and how a log's names are read.
 
 export const TRUSTED_ROOT_MEDIA_TYPE = 'application/vnd.dev.sigstore.trustedroot+json;version=0.1';
 const MEDIA_TYPES = [TRUSTED_ROOT_MEDIA_TYPE, 'application/vnd.dev.sigstore.trustedroot.v0.1+json', 'application/vnd.dev.sigstore.trustedroot.v0.2+json'];
@@ -91,11 +88,6 @@ export function publicGoodTrustedRoot(): TrustedRoot {
   return publicGood;
 }
 
-/** The Rekor-style log id: sha256 of the key's DER SubjectPublicKeyInfo. */
-export function logIdOf(key: KeyObject): Buffer {
-  return sha256(publicKeyDer(key));
-}
-
 /**
  * The names under which a log may sign its checkpoints, compared exactly (never as a substring, unlike
  * @sigstore/verify): the host of its base URL with the port when it has one, or without it. Rekor uses the host
@@ -108,35 +100,6 @@ export function checkpointNamesOf(baseUrl: string): string[] {
   } catch {
     return [];
   }
-}
-
-/**
- * A trusted root (JSON) that trusts one transparency log: what `vouch log trusted-root` prints and what a signer
- * uses to check the log's answer. The log must sign checkpoints under one of `checkpointNamesOf(baseUrl)`.
- */
-export function trustedRootForLog(log: { baseUrl: string; publicKey: KeyObject; validFrom: Date; validUntil?: Date }): Record<string, unknown> {
-  const key = log.publicKey.type === 'public' ? log.publicKey : createPublicKey(log.publicKey);
-  const type = key.asymmetricKeyType;
-  const keyDetails =
-    type === 'ed25519' ? 'PKIX_ED25519' : type === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'PKIX_ECDSA_P256_SHA_256' : undefined;
-  if (!keyDetails) throw new VouchError('KEY_INVALID', 'a log key must be ECDSA P-256 or Ed25519');
-  // whole seconds, rounded down: integrated times are whole seconds and never precede the log's creation
-  const validFor: Record<string, string> = { start: new Date(Math.floor(log.validFrom.getTime() / 1000) * 1000).toISOString() };
-  if (log.validUntil) validFor['end'] = log.validUntil.toISOString();
-  return {
-    mediaType: TRUSTED_ROOT_MEDIA_TYPE,
-    tlogs: [
-      {
-        baseUrl: log.baseUrl,
-        hashAlgorithm: 'SHA2_256',
-        publicKey: { rawBytes: publicKeyDer(key).toString('base64'), keyDetails, validFor },
-        logId: { keyId: logIdOf(key).toString('base64') },
-      },
-    ],
-    certificateAuthorities: [],
-    ctlogs: [],
-    timestampAuthorities: [],
-  };
 }
 
 /** Reads a JSON file no larger than `limit` bytes; errors carry `code` and say which file and why. */

@@ -4,11 +4,12 @@ import type { Witness } from '@sigstore/sign';
 import { loadPrivateKey } from '../attest/keys.ts';
 import { rekorWitness, signStatement } from '../attest/sign.ts';
 import { buildStatement } from '../attest/statement.ts';
-import { readJsonFile, trustedRootForLog } from '../attest/trust.ts';
+import { readJsonFile } from '../attest/trust.ts';
 import type { VouchConfig } from '../common/config.ts';
 import { parseSha256Digest } from '../common/digest.ts';
 import { errorMessage, VouchError } from '../common/errors.ts';
 import { EmbeddedLog } from '../tlog/log.ts';
+import { trustedRootFor } from '../tlog/trusted-root.ts';
 import { EmbeddedLogWitness } from '../tlog/witness.ts';
 import { action, out, setup } from './context.ts';
 
@@ -33,7 +34,7 @@ async function embeddedLog(config: VouchConfig, entryType: 'dsse' | 'intoto'): P
   const log = await EmbeddedLog.open(config.tlog.data);
   return {
     witness: new EmbeddedLogWitness(log, entryType),
-    trustedRoot: trustedRootForLog({ baseUrl: `http://${log.name}`, publicKey: log.publicKey, validFrom: log.createdAt }),
+    trustedRoot: trustedRootFor(log),
     describe: `the embedded log ${config.tlog.data} (${log.name})`,
     close: () => log.close(),
   };
