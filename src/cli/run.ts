@@ -1,0 +1,116 @@
+// `vouch run`: runs a Tekton Pipeline locally, each step sandboxed, emitting Tekton's CloudEvents.
+import { Option, type Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { ExitCode } from '../common/errors.ts';
+import { cloudEventFor } from '../runner/cloudevents.ts';
+import { runPipeline } from '../runner/executor.ts';
+import { planRun } from '../runner/plan.ts';
+import { HttpSink, type EventSink } from '../runner/sinks.ts';
+import { JsonView, PlainView, TerminalView, type RunView } from '../runner/view.ts';
+import { action, setup } from './context.ts';
+
+interface RunOptions {
+  pipelinerun?: string;
+  pipeline?: string;
+  pipelineName?: string;
+  tasks?: string;
+  param: string[];
+  workspace: string[];
+  sink?: string;
+  runDir?: string;
+  hostImage: string[];
+  allowNetwork: string[];
+  timeout?: string;
+  json?: boolean;
+  sandbox: boolean;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const list = (s: string): string[] => s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'run a Tekton Pipeline on this machine: the same Task/Pipeline YAML as on a cluster, each step a sandboxed host ' +
+        'process (bubblewrap: read-only host, no network, only its workspaces writable), with Tekton TaskRun/PipelineRun ' +
+        'objects and logs under the run directory and Tekton CloudEvents sent to --sink. Exits 0 only when the ' +
+        'PipelineRun succeeded.',
+    )
+    .addOption(new Option('--pipelinerun <file>', 'a PipelineRun YAML (pipelineRef or embedded pipelineSpec)').conflicts(['pipeline', 'pipelineName']))
+    .addOption(new Option('--pipeline <file>', 'a Pipeline YAML, run with -p/-w like `tkn pipeline start`').conflicts(['pipelineName']))
+    .option('--pipeline-name <name>', 'a Pipeline by metadata.name from ./pipelines')
+    .option('--tasks <dir>', 'directory of Task YAML for taskRef (default ./tasks)')
+    .option('-p, --param <name=value>', 'pipeline param (arrays a,b,c; objects k:v,k2:v2); repeatable', collect, [])
+    .option('-w, --workspace <name=dir>', 'bind a pipeline workspace to a host directory; repeatable', collect, [])
+    .option('--sink <url>', 'CloudEvents sink (binary mode); bearer token from $VOUCH_SINK_TOKEN (runner.sinkTokenEnv)')
+    .option('--run-dir <dir>', 'where pipelinerun.json, taskruns/ and logs/ go (default .vouch/runs/<pipelinerun>)')
+    .option('--host-image <pattern>', 'run steps whose image matches this glob with the host tools (sandboxed); repeatable', collect, [])
+    .option('--allow-network <task>', 'let the steps of this pipeline task use the network; repeatable', collect, [])
+    .option('--timeout <duration>', "the PipelineRun's pipeline timeout (Go duration, e.g. 30m, 1h0m0s; 0 = none)")
+    .option('--json', 'one JSON record per TaskRun/PipelineRun transition on stdout')
+    .option('--no-sandbox', 'run steps WITHOUT isolation (they see your files and the network); for hosts without bubblewrap')
+    .action(
+      action(async (opts: RunOptions, cmd: Command): Promise<number> => {
+        const config = setup(cmd);
+        const plan = await planRun({
+          ...(opts.pipelinerun !== undefined ? { pipelineRunFile: opts.pipelinerun } : {}),
+          ...(opts.pipeline !== undefined ? { pipelineFile: opts.pipeline } : {}),
+          ...(opts.pipelineName !== undefined ? { pipelineName: opts.pipelineName } : {}),
+          ...(opts.tasks !== undefined ? { tasksDir: opts.tasks } : {}),
+          params: opts.param,
+          workspaces: opts.workspace,
+          ...(opts.timeout !== undefined ? { timeout: opts.timeout } : {}),
+        });
+        if (!opts.sandbox) {
+          process.stderr.write(
+            '\nvouch: WARNING: --no-sandbox: steps run as plain processes with your permissions; they can read and write ' +
+              'your files and reach the network. Use only for code you trust.\n\n',
+          );
+        }
+        const sinks: EventSink[] = [];
+        const sinkUrl = opts.sink ?? (config.runner.sink || undefined);
+        if (sinkUrl) {
+          const token = process.env[config.runner.sinkTokenEnv] || undefined;
+          sinks.push(new HttpSink(sinkUrl, token === undefined ? {} : { token }));
+        }
+        const view: RunView = opts.json ? new JsonView() : process.stderr.isTTY ? new TerminalView() : new PlainView();
+        const runDir = resolve(opts.runDir ?? join('.vouch', 'runs', plan.pipelineRun.metadata.name!));
+        const abort = new AbortController();
+        const onSignal = (): void => {
+          abort.abort();
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          const outcome = await runPipeline({
+            pipelineRun: plan.pipelineRun,
+            pipeline: plan.validated.pipeline,
+            pipelineName: plan.pipelineName,
+            runDir,
+            workspaceDirs: plan.workspaceDirs,
+            images: { taskImage: config.runner.taskImage, hostImages: [...list(config.runner.hostImages), ...opts.hostImage] },
+            allowNetwork: [...list(config.runner.allowNetwork), ...opts.allowNetwork],
+            sandbox: { enabled: opts.sandbox },
+            sinks,
+            eventFactory: cloudEventFor,
+            view,
+            signal: abort.signal,
+          });
+          view.close();
+          if (!opts.json) {
+            const c = outcome.pipelineRun.status?.conditions?.[0];
+            process.stderr.write(`pipelinerun ${plan.pipelineRun.metadata.name!}: ${c?.reason ?? '?'}${c?.message ? ` (${c.message})` : ''}; objects and logs in ${runDir}\n`);
+            if (outcome.events.failed > 0 || outcome.events.pending > 0) {
+              process.stderr.write(`vouch: ${outcome.events.failed + outcome.events.pending} CloudEvent(s) did not reach ${sinkUrl ?? 'the sink'}\n`);
+            }
+          }
+          return outcome.succeeded ? ExitCode.ok : ExitCode.failed;
+        } finally {
+          view.close();
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      }),
+    );
+}

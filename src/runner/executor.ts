@@ -1,0 +1,911 @@
+// The local PipelineRun executor: Tekton's PipelineRun and TaskRun reconcilers' semantics on one machine.
+// - Scheduling as pkg/reconciler/pipelinerun/resources: a DAG task starts when all its parents succeeded or were
+//   skipped; a failure (or cancellation) makes the run "stopping" (no new DAG task starts, the rest are skipped with
+//   "PipelineRun was stopping"); a skipped parent skips its children unless it was skipped by its own `when`
+//   (then only children that need its results are skipped, "Results were missing"); `finally` tasks run once every
+//   DAG task is done and see `$(tasks.status)` / `$(tasks.T.status)`.
+// - TaskRuns as the TaskRun reconciler: steps in order, a failing step skips the rest unless `onError: continue`,
+//   results read from files, retries recorded in status.retriesStatus with pods named `-retry<N>`, timeouts per
+//   step, per TaskRun, and for the PipelineRun's tasks/finally/pipeline budgets.
+// Every condition change is written to the run directory, reported to the view and sent as Tekton's CloudEvent.
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { CloudEvent } from 'cloudevents';
+import { VouchError, errorMessage } from '../common/errors.ts';
+import { logger } from '../common/log.ts';
+import type { Dag } from '../tekton/dag.ts';
+import type { ResolvedPipelineTask, ValidatedPipeline } from '../tekton/validate.ts';
+import { formatDuration as goDuration, parseDuration } from '../tekton/duration.ts';
+import { resolvePipelineParams, resolvePipelineTask, substituteParamValue, substituteTaskSpec } from '../tekton/substitute.ts';
+import { occurrences } from '../tekton/refs.ts';
+import {
+  Labels,
+  SkippingReason,
+  type ChildStatusReference,
+  type ParamValue,
+  type PipelineRun,
+  type PipelineRunResult,
+  type PipelineTask,
+  type Step,
+  type StepState,
+  type TaskRef,
+  type TaskRun,
+  type TaskRunResult,
+  type TaskSpec,
+  type WhenExpression,
+  type WorkspaceBinding,
+} from '../tekton/types.ts';
+import { classifyImage, imageRepository, type ImagePolicy } from './images.ts';
+import { Messages, NAMESPACE, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition } from './objects.ts';
+import { readStepResults } from '../tekton/results.ts';
+import { preflightSandbox, runStepProcess, type SandboxOptions } from './sandbox.ts';
+import { EventQueue, type DrainResult, type EventSink } from './sinks.ts';
+import { mergeStepTemplate, stepCommand, writeVouchShim } from './steps.ts';
+import type { RunView, TaskState, TransitionRecord } from './view.ts';
+
+/** Tekton's default timeout (config-defaults default-timeout-minutes: 60). */
+export const DEFAULT_TIMEOUT_MS = 60 * 60 * 1000;
+
+/** Builds the CloudEvent Tekton's events controller would send for this object's current condition. */
+export type EventFactory = (obj: TaskRun | PipelineRun) => CloudEvent<unknown> | undefined;
+
+export interface ExecutorOptions {
+  /** the PipelineRun as submitted (name set; spec.params, spec.workspaces, spec.timeouts as given) */
+  pipelineRun: PipelineRun;
+  /** the Pipeline, validated with its Tasks (tekton/validate.ts) */
+  pipeline: ValidatedPipeline;
+  /** metadata.name of the Pipeline (context.pipeline.name, label tekton.dev/pipeline) */
+  pipelineName: string;
+  /** labels/annotations of referenced Tasks, propagated to their TaskRuns as Tekton does */
+  taskMetadata?: ReadonlyMap<string, { labels?: Record<string, string>; annotations?: Record<string, string> }>;
+  runDir: string;
+  /** `-w name=DIR`: host directories bound to pipeline workspaces */
+  workspaceDirs?: Readonly<Record<string, string>>;
+  images: ImagePolicy;
+  /** pipeline task names whose steps may use the network */
+  allowNetwork?: readonly string[];
+  sandbox: SandboxOptions;
+  sinks?: EventSink[];
+  eventFactory?: EventFactory;
+  view?: RunView;
+  signal?: AbortSignal;
+  /** how long to wait for undelivered events once the run is over */
+  eventDrainMs?: number;
+  onStepOutput?: (pipelineTask: string, step: string, chunk: string) => void;
+}
+
+export interface RunOutcome {
+  pipelineRun: PipelineRun;
+  taskRuns: TaskRun[];
+  succeeded: boolean;
+  events: DrainResult;
+}
+
+type NodeState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+
+interface Node {
+  pt: PipelineTask;
+  isFinally: boolean;
+  spec: TaskSpec;
+  taskName?: string;
+  taskRef?: TaskRef;
+  taskMeta?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  state: NodeState;
+  /** failure that Tekton would not retry or count as a plain failure */
+  skipReason?: SkippingReason;
+  resolvedWhen?: WhenExpression[];
+  taskRun?: TaskRun;
+  results: Record<string, ParamValue>;
+  /** TaskRun failed but the pipeline task has `onError: continue` */
+  continued?: boolean;
+  timedOut?: boolean;
+  /** when the current attempt started (ms), for durations finer than Tekton's second-precision times */
+  attemptStartMs?: number;
+  abort?: AbortController;
+}
+
+/** Features the local runner cannot honour, refused before anything runs. */
+function refuseUnsupported(nodes: Node[], bindings: WorkspaceBinding[], overridden: Readonly<Record<string, string>>): void {
+  const problems: string[] = [];
+  for (const n of nodes) {
+    const where = `${n.isFinally ? 'finally' : 'tasks'} "${n.pt.name}"`;
+    if (n.pt.matrix) problems.push(`${where}: matrix is not supported by the local runner`);
+    if (n.pt.pipelineRef || n.pt.pipelineSpec) problems.push(`${where}: pipelines in pipelines are not supported`);
+    if (n.pt.taskRef?.resolver) problems.push(`${where}: taskRef.resolver (remote resolution) is not supported locally; put the Task in --tasks`);
+    if (n.pt.taskRef?.apiVersion) problems.push(`${where}: custom tasks (taskRef.apiVersion) are not supported locally`);
+    for (const w of n.pt.when ?? []) if (w.cel !== undefined) problems.push(`${where}: when.cel is not supported locally; use input/operator/values`);
+    if (n.spec.sidecars?.length) problems.push(`${where}: sidecars are not supported locally`);
+    if (n.spec.volumes?.length) problems.push(`${where}: volumes are not supported locally; use workspaces`);
+    for (const s of n.spec.steps) {
+      if (s.ref) problems.push(`${where}: step "${s.name}": StepActions (ref) are not supported locally`);
+      if (s.when?.length) problems.push(`${where}: step "${s.name}": step when expressions are not supported locally`);
+      if (s.volumeMounts?.length) problems.push(`${where}: step "${s.name}": volumeMounts are not supported locally; use workspaces`);
+      for (const e of s.env ?? []) if (e.valueFrom) problems.push(`${where}: step "${s.name}": env ${e.name}.valueFrom is not supported locally`);
+    }
+  }
+  for (const b of bindings) {
+    if (overridden[b.name] !== undefined) continue;
+    for (const kind of ['persistentVolumeClaim', 'configMap', 'secret', 'projected', 'csi'] as const) {
+      if (b[kind] !== undefined) problems.push(`workspace "${b.name}": ${kind} bindings are not available locally; bind a directory with -w ${b.name}=DIR`);
+    }
+  }
+  if (problems.length > 0) throw new VouchError('RUN_UNSUPPORTED', problems.join('\n'));
+}
+
+function whenAllows(when: readonly WhenExpression[] | undefined): boolean {
+  for (const w of when ?? []) {
+    const found = (w.values ?? []).includes(w.input ?? '');
+    if ((w.operator ?? 'in') === 'in' ? !found : found) return false;
+  }
+  return true;
+}
+
+function hasUnresolved(s: string | undefined): boolean {
+  return s !== undefined && occurrences(s).length > 0;
+}
+
+function writeJson(file: string, value: unknown): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
+function timeoutMsOf(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < 0) throw new VouchError('INPUT_INVALID', `${what}: ${JSON.stringify(value)} is not a duration (e.g. 1h0m0s, 90s, 0 for none)`);
+  return ms;
+}
+
+export class PipelineRunExecutor {
+  readonly #o: ExecutorOptions;
+  readonly #pr: PipelineRun;
+  readonly #nodes = new Map<string, Node>();
+  readonly #dagNodes: Node[] = [];
+  readonly #finallyNodes: Node[] = [];
+  readonly #dag: Dag;
+  readonly #queue: EventQueue;
+  readonly #params: Record<string, ParamValue>;
+  readonly #workspaces = new Map<string, string | undefined>();
+  readonly #log = logger('runner');
+  readonly #runDir: string;
+  readonly #shimDir: string;
+  #startMs = 0;
+  #finallyStartMs: number | undefined;
+  #cancelled = false;
+  #timedOut: 'pipeline' | 'tasks' | 'finally' | undefined;
+  #invalidResultRef: string | undefined;
+  #finallyStarted = false;
+  #wake: (() => void) | undefined;
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #timeouts: { pipeline: number; tasks: number | undefined; finally: number | undefined };
+
+  constructor(options: ExecutorOptions) {
+    this.#o = options;
+    this.#pr = completeMetadata(structuredClone(options.pipelineRun), options.pipelineName);
+    this.#runDir = resolve(options.runDir);
+    this.#shimDir = join(this.#runDir, 'bin');
+    const spec = options.pipeline.spec;
+    for (const [list, isFinally] of [[options.pipeline.tasks, false], [options.pipeline.finally, true]] as const) {
+      for (const rpt of list) {
+        const node = this.#resolveNode(rpt, isFinally);
+        this.#nodes.set(rpt.pipelineTask.name, node);
+        (isFinally ? this.#finallyNodes : this.#dagNodes).push(node);
+      }
+    }
+    this.#dag = options.pipeline.dag;
+    refuseUnsupported([...this.#nodes.values()], this.#pr.spec.workspaces ?? [], options.workspaceDirs ?? {});
+    this.#params = resolvePipelineParams(spec.params, this.#pr.spec.params);
+    const t = this.#pr.spec.timeouts ?? {};
+    const pipeline = timeoutMsOf(t.pipeline, 'spec.timeouts.pipeline') ?? DEFAULT_TIMEOUT_MS;
+    this.#timeouts = { pipeline, tasks: timeoutMsOf(t.tasks, 'spec.timeouts.tasks'), finally: timeoutMsOf(t.finally, 'spec.timeouts.finally') };
+    this.#checkImages();
+    this.#queue = new EventQueue(options.sinks ?? []);
+  }
+
+  #resolveNode(rpt: ResolvedPipelineTask, isFinally: boolean): Node {
+    const pt = rpt.pipelineTask;
+    const node: Node = { pt, isFinally, state: 'pending', results: {}, spec: rpt.taskSpec };
+    if (rpt.taskName !== undefined) {
+      if (pt.taskRef?.kind !== undefined && pt.taskRef.kind !== 'Task') {
+        throw new VouchError('RUN_UNSUPPORTED', `pipeline task "${pt.name}": taskRef.kind ${pt.taskRef.kind} is not supported locally (only Task)`);
+      }
+      node.taskName = rpt.taskName;
+      node.taskRef = { name: rpt.taskName, kind: 'Task' };
+      const meta = this.#o.taskMetadata?.get(rpt.taskName) ?? rpt.taskSource?.resource.metadata;
+      if (meta) node.taskMeta = { ...(meta.labels ? { labels: meta.labels } : {}), ...(meta.annotations ? { annotations: meta.annotations } : {}) };
+    } else if (pt.taskSpec?.metadata) {
+      node.taskMeta = pt.taskSpec.metadata;
+    }
+    return node;
+  }
+
+  /** Every step image must be one the runner can honour; checked before the run with the params known now. */
+  #checkImages(): void {
+    const refused = new Set<string>();
+    for (const node of this.#nodes.values()) {
+      let spec = node.spec;
+      try {
+        const pt = resolvePipelineTask(node.pt, { params: this.#params });
+        spec = substituteTaskSpec(pt.taskSpec ? embeddedSpec(pt.taskSpec, node.spec) : node.spec, { params: pt.params ?? [] });
+      } catch {
+        // substitution problems surface when the task runs, with the task named
+      }
+      for (const raw of spec.steps) {
+        const step = mergeStepTemplate(raw, spec.stepTemplate);
+        if (step.image === undefined) refused.add(`(no image) in step "${step.name}" of "${node.pt.name}"`);
+        else if (!hasUnresolved(step.image) && classifyImage(step.image, this.#o.images) === undefined) refused.add(step.image);
+      }
+    }
+    if (refused.size > 0) {
+      throw new VouchError(
+        'STEP_IMAGE_REFUSED',
+        `the local runner cannot run ${[...refused].map((i) => JSON.stringify(i)).join(', ')}: there are no containers here, so a step ` +
+          `image must be vouch's task image (${this.#o.images.taskImage}) or one you trust the host's tools to stand in ` +
+          `for, named with --host-image PATTERN (config runner.hostImages), e.g. --host-image '${imageRepository([...refused][0]!)}*'`,
+      );
+    }
+  }
+
+  // ---- the run ---------------------------------------------------------------------------------------------------
+
+  async run(): Promise<RunOutcome> {
+    preflightSandbox(this.#o.sandbox);
+    mkdirSync(join(this.#runDir, 'taskruns'), { recursive: true });
+    mkdirSync(join(this.#runDir, 'logs'), { recursive: true });
+    writeVouchShim(this.#shimDir);
+    this.#prepareWorkspaces();
+    this.#o.view?.plan?.([...this.#nodes.values()].map((n) => ({ name: n.pt.name, finally: n.isFinally, runAfter: [...(this.#dag.parents.get(n.pt.name) ?? [])] })));
+
+    const onAbort = (): void => {
+      this.#cancel();
+    };
+    if (this.#o.signal?.aborted) this.#cancelled = true;
+    this.#o.signal?.addEventListener('abort', onAbort, { once: true });
+
+    this.#startMs = Date.now();
+    const status = (this.#pr.status ??= {});
+    status.startTime = now();
+    status.pipelineSpec = this.#o.pipeline.spec;
+    this.#transitionPr(condition('Unknown', PipelineRunReason.started, ''));
+    this.#updateRunning();
+    if (this.#timeouts.pipeline > 0) this.#timers.push(setTimeout(() => { this.#timeout('pipeline'); }, this.#timeouts.pipeline));
+    if (this.#timeouts.tasks !== undefined && this.#timeouts.tasks > 0) this.#timers.push(setTimeout(() => { this.#timeout('tasks'); }, this.#timeouts.tasks));
+
+    try {
+      await this.#loop();
+    } finally {
+      for (const t of this.#timers) clearTimeout(t);
+      this.#o.signal?.removeEventListener('abort', onAbort);
+    }
+    this.#finish();
+    const events = await this.#queue.drain(this.#o.eventDrainMs ?? 20_000);
+    if (events.failed > 0 || events.pending > 0) {
+      this.#log.warn({ ...events }, 'not every CloudEvent reached the sink');
+    }
+    const succeeded = getCondition(this.#pr)?.status === 'True';
+    return { pipelineRun: this.#pr, taskRuns: [...this.#nodes.values()].flatMap((n) => (n.taskRun ? [n.taskRun] : [])), succeeded, events };
+  }
+
+  #prepareWorkspaces(): void {
+    const given = this.#o.workspaceDirs ?? {};
+    const bindings = this.#pr.spec.workspaces ?? [];
+    for (const decl of this.#o.pipeline.spec.workspaces ?? []) {
+      const dir = given[decl.name];
+      const binding = bindings.find((b) => b.name === decl.name);
+      if (dir !== undefined) {
+        this.#workspaces.set(decl.name, resolve(dir));
+      } else if (binding || !decl.optional) {
+        // emptyDir / volumeClaimTemplate, or nothing bound: a fresh directory for this run (shared by its tasks)
+        const path = join(this.#runDir, 'workspaces', decl.name);
+        mkdirSync(path, { recursive: true });
+        this.#workspaces.set(decl.name, binding?.subPath ? join(path, binding.subPath) : path);
+      } else {
+        this.#workspaces.set(decl.name, undefined);
+      }
+      if (!bindings.some((b) => b.name === decl.name) && this.#workspaces.get(decl.name) !== undefined) {
+        (this.#pr.spec.workspaces ??= []).push({ name: decl.name, emptyDir: {} });
+      }
+    }
+    for (const name of Object.keys(given)) {
+      if (!this.#workspaces.has(name)) throw new VouchError('USAGE', `-w ${name}=…: the pipeline declares no workspace "${name}"`);
+    }
+  }
+
+  #cancel(): void {
+    if (this.#isOver()) return;
+    this.#cancelled = true;
+    for (const n of this.#nodes.values()) n.abort?.abort();
+    this.#wake?.();
+  }
+
+  #timeout(which: 'pipeline' | 'tasks' | 'finally'): void {
+    if (this.#isOver()) return;
+    if (which === 'tasks' && this.#finallyStarted) return;
+    this.#timedOut ??= which;
+    const targets = which === 'pipeline' ? [...this.#nodes.values()] : which === 'tasks' ? this.#dagNodes : this.#finallyNodes;
+    for (const n of targets) {
+      if (n.state === 'running') {
+        n.timedOut = true;
+        n.abort?.abort();
+      }
+    }
+    this.#wake?.();
+  }
+
+  #isOver(): boolean {
+    return getCondition(this.#pr)?.status !== undefined && getCondition(this.#pr)?.status !== 'Unknown';
+  }
+
+  /** The scheduling loop: start what can start, wait for something to finish, repeat until nothing runs. */
+  async #loop(): Promise<void> {
+    const running = new Set<Promise<void>>();
+    for (;;) {
+      for (const node of this.#schedule()) {
+        const p = this.#runTask(node).catch((err: unknown) => {
+          this.#log.error({ err: errorMessage(err), task: node.pt.name }, 'task crashed');
+          node.state = 'failed';
+        });
+        running.add(p);
+        void p.finally(() => {
+          running.delete(p);
+          this.#wake?.();
+        });
+      }
+      if (running.size === 0) return;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+      this.#wake = undefined;
+      this.#updateRunning();
+    }
+  }
+
+  #stopping(): boolean {
+    return this.#dagNodes.some((n) => (n.state === 'failed' && !n.continued) || n.state === 'cancelled');
+  }
+
+  /** Decides which tasks start now; marks the ones Tekton would skip (repeating while skips unblock others). */
+  #schedule(): Node[] {
+    const start: Node[] = [];
+    if (this.#cancelled || this.#invalidResultRef !== undefined || this.#timedOut === 'pipeline') return start;
+    let changed = true;
+    while (changed) {
+      changed = false;
+      const stopping = this.#stopping() || this.#timedOut === 'tasks';
+      for (const n of this.#dagNodes) {
+        if (n.state !== 'pending' || start.includes(n)) continue;
+        if (stopping) {
+          // Tekton starts nothing new once the run is stopping or its tasks budget is spent
+          this.#skip(n, this.#timedOut === 'tasks' ? SkippingReason.tasksTimedOut : SkippingReason.stopping);
+          changed = true;
+          continue;
+        }
+        const parents = [...(this.#dag.parents.get(n.pt.name) ?? [])].map((p) => this.#nodes.get(p)!);
+        if (!parents.every((p) => p.state === 'succeeded' || p.state === 'skipped' || (p.state === 'failed' && p.continued))) continue;
+        if (parents.some((p) => p.state === 'skipped' && p.skipReason !== SkippingReason.whenExpressions)) {
+          this.#skip(n, SkippingReason.parentTasksSkip);
+          changed = true;
+          continue;
+        }
+        const decision = this.#resolveForStart(n);
+        if (decision === 'invalid') return [];
+        if (decision === 'skipped') changed = true;
+        else start.push(n);
+      }
+    }
+    if (start.length > 0 || this.#dagNodes.some((n) => n.state === 'pending' || n.state === 'running')) return start;
+    if (!this.#finallyStarted) {
+      this.#finallyStarted = true;
+      this.#finallyStartMs = Date.now();
+      if (this.#finallyNodes.length > 0) (this.#pr.status ??= {}).finallyStartTime = now();
+      if (this.#timeouts.finally !== undefined && this.#timeouts.finally > 0) {
+        this.#timers.push(
+          setTimeout(() => {
+            this.#timeout('finally');
+          }, this.#timeouts.finally),
+        );
+      }
+      for (const n of this.#finallyNodes) if (this.#resolveForStart(n) === 'start') start.push(n);
+    }
+    return start;
+  }
+
+  /** Resolves a task's params and when expressions now that its parents are done; skips it as Tekton would. */
+  #resolveForStart(n: Node): 'start' | 'skipped' | 'invalid' {
+    const taskResults: Record<string, Record<string, ParamValue>> = {};
+    for (const other of this.#dagNodes) if (other.state === 'succeeded' || other.continued) taskResults[other.pt.name] = other.results;
+    // result references that cannot be resolved
+    for (const ref of resultRefs(n.pt)) {
+      const producer = this.#nodes.get(ref.task);
+      if (!producer) continue;
+      if (producer.results[ref.result] !== undefined) continue;
+      if (n.isFinally || (producer.state === 'skipped' && producer.skipReason === SkippingReason.whenExpressions)) {
+        this.#skip(n, SkippingReason.missingResults);
+        return 'skipped';
+      }
+      // a task that succeeded without writing a result others need: Tekton fails the PipelineRun
+      this.#invalidResultRef = `Invalid task result reference: Could not find result with name ${ref.result} for pipeline task ${ref.task}`;
+      return 'invalid';
+    }
+    const taskStates = n.isFinally ? this.#taskStates() : undefined;
+    const resolved = resolvePipelineTask(n.pt, {
+      params: this.#params,
+      context: { pipelineRunName: this.#pr.metadata.name!, pipelineRunNamespace: this.#pr.metadata.namespace!, pipelineRunUid: this.#pr.metadata.uid!, pipelineName: this.#o.pipelineName },
+      taskResults,
+      workspacesBound: Object.fromEntries([...this.#workspaces].map(([k, v]) => [k, v !== undefined])),
+      ...(taskStates ? { taskStates: taskStates.tasks, aggregateStatus: taskStates.aggregate } : {}),
+    });
+    n.resolvedWhen = resolved.when;
+    n.pt = { ...resolved, name: n.pt.name };
+    if (resolved.taskSpec) n.spec = embeddedSpec(resolved.taskSpec, n.spec);
+    if (!whenAllows(resolved.when)) {
+      this.#skip(n, SkippingReason.whenExpressions);
+      return 'skipped';
+    }
+    const elapsed = Date.now() - this.#startMs;
+    if (this.#timeouts.pipeline > 0 && elapsed > this.#timeouts.pipeline) {
+      this.#skip(n, SkippingReason.pipelineTimedOut);
+      return 'skipped';
+    }
+    if (n.isFinally && this.#timedOut === 'finally') {
+      this.#skip(n, SkippingReason.finallyTimedOut);
+      return 'skipped';
+    }
+    return 'start';
+  }
+
+  /** `$(tasks.T.status)` and `$(tasks.status)` as Tekton's GetPipelineTaskStatus computes them. */
+  #taskStates(): { tasks: Record<string, { status: string; reason?: string }>; aggregate: string } {
+    const tasks: Record<string, { status: string; reason?: string }> = {};
+    let aggregate = 'Succeeded';
+    for (const n of this.#dagNodes) {
+      const failed = n.state === 'failed' || n.state === 'cancelled';
+      const status = n.state === 'succeeded' ? 'Succeeded' : failed ? 'Failed' : 'None';
+      const reason = n.taskRun ? (getCondition(n.taskRun)?.reason ?? '') : n.state === 'skipped' ? 'Skipped' : '';
+      tasks[n.pt.name] = { status, reason };
+      if (failed) aggregate = 'Failed';
+      else if (n.state === 'skipped' && aggregate !== 'Failed') aggregate = 'Completed';
+    }
+    return { tasks, aggregate };
+  }
+
+  #skip(n: Node, reason: SkippingReason): void {
+    n.state = 'skipped';
+    n.skipReason = reason;
+    const status = (this.#pr.status ??= {});
+    const skipped = (status.skippedTasks ??= []);
+    skipped.push({ name: n.pt.name, reason, ...(reason === SkippingReason.whenExpressions && n.resolvedWhen ? { whenExpressions: n.resolvedWhen } : {}) });
+    this.#record({ kind: 'SkippedTask', name: n.pt.name, pipelineTask: n.pt.name, finally: n.isFinally, state: 'skipped', reason });
+    this.#writePr();
+  }
+
+  // ---- one pipeline task ------------------------------------------------------------------------------------------
+
+  #taskTimeoutMs(n: Node): number {
+    // Tekton: the remaining budget of tasks/finally/pipeline, capped by the pipeline task's own timeout
+    const elapsed = Date.now() - this.#startMs;
+    let budget = 0;
+    if (n.isFinally && this.#timeouts.finally) budget = this.#timeouts.finally - (Date.now() - (this.#finallyStartMs ?? Date.now()));
+    else if (!n.isFinally && this.#timeouts.tasks) budget = this.#timeouts.tasks - elapsed;
+    else if (this.#timeouts.pipeline) budget = this.#timeouts.pipeline - elapsed;
+    if (budget !== 0) budget = Math.max(budget, 1000);
+    const own = timeoutMsOf(n.pt.timeout, `pipeline task "${n.pt.name}" timeout`);
+    if (own !== undefined && own > 0 && (budget === 0 || own < budget)) budget = own;
+    return budget;
+  }
+
+  async #runTask(n: Node): Promise<void> {
+    n.state = 'running';
+    const timeoutMs = this.#taskTimeoutMs(n);
+    const tr = newTaskRun({
+      pipelineRun: this.#pr,
+      pipelineTaskName: n.pt.name,
+      finally: n.isFinally,
+      ...(n.taskRef ? { taskRef: n.taskRef } : {}),
+      taskSpec: n.spec,
+      ...(n.taskName ? { taskName: n.taskName } : {}),
+      params: n.pt.params ?? [],
+      workspaces: (n.pt.workspaces ?? []).map((w) => ({ name: w.name, ...(w.subPath ? { subPath: w.subPath } : {}), emptyDir: {} })),
+      timeoutMs,
+      retries: n.pt.retries ?? 0,
+      ...(n.taskMeta?.labels ? { taskLabels: n.taskMeta.labels } : {}),
+      ...(n.taskMeta?.annotations ? { taskAnnotations: n.taskMeta.annotations } : {}),
+    });
+    n.taskRun = tr;
+    const child: ChildStatusReference = { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', name: tr.metadata.name!, pipelineTaskName: n.pt.name };
+    if (n.resolvedWhen?.length) child.whenExpressions = n.resolvedWhen;
+    ((this.#pr.status ??= {}).childReferences ??= []).push(child);
+    this.#writePr();
+
+    const retries = n.pt.retries ?? 0;
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.#attempt(n, tr, attempt, timeoutMs);
+      const status = tr.status!;
+      const canRetry = outcome !== 'succeeded' && outcome !== 'cancelled' && !this.#cancelled && this.#timedOut === undefined && attempt < retries;
+      if (canRetry) {
+        // Tekton's retryTaskRun: the attempt's status moves to retriesStatus and the TaskRun starts over
+        const { retriesStatus: _r, ...previous } = structuredClone(status);
+        previous.completionTime = now();
+        status.retriesStatus = [...(status.retriesStatus ?? []), previous];
+        delete status.startTime;
+        delete status.completionTime;
+        delete status.steps;
+        delete status.results;
+        this.#transitionTr(n, condition('Unknown', TaskRunReason.toBeRetried, getCondition(tr)?.message ?? ''), 'retrying');
+        continue;
+      }
+      n.state = outcome === 'succeeded' ? 'succeeded' : outcome === 'cancelled' ? 'cancelled' : 'failed';
+      if (n.state === 'failed' && n.pt.onError === 'continue') n.continued = true;
+      return;
+    }
+  }
+
+  /** One attempt of a TaskRun (its "pod"): steps in order, then results. */
+  async #attempt(n: Node, tr: TaskRun, attempt: number, timeoutMs: number): Promise<'succeeded' | 'failed' | 'cancelled'> {
+    const name = tr.metadata.name!;
+    const status = tr.status!;
+    const work = join(this.#runDir, 'work', name);
+    const resultsDir = join(work, 'results');
+    const home = join(work, 'home');
+    const defaultWorkingDir = join(work, 'workspace');
+    rmSync(resultsDir, { recursive: true, force: true });
+    for (const d of [resultsDir, home, defaultWorkingDir, join(work, 'scripts')]) mkdirSync(d, { recursive: true });
+    const logDir = join(this.#runDir, 'logs', n.pt.name);
+    mkdirSync(logDir, { recursive: true });
+    if (attempt > 0) {
+      // keep each attempt's logs; the plain <step>.log is always the latest attempt
+      for (const f of readdirSync(logDir)) if (/^[^.]+\.log$/.test(f)) renameSync(join(logDir, f), join(logDir, f.replace(/\.log$/, `.attempt-${attempt - 1}.log`)));
+    }
+
+    status.podName = attempt === 0 ? `${name}-pod` : `${name}-pod-retry${attempt}`;
+    status.startTime = now();
+    n.attemptStartMs = Date.now();
+    if (attempt === 0) this.#transitionTr(n, condition('Unknown', TaskRunReason.started, ''), 'running');
+    this.#transitionTr(n, condition('Unknown', TaskRunReason.running, Messages.taskRunRunning), 'running');
+
+    // the task's workspaces: pipeline workspace (+ subPath) -> host directory
+    const taskWorkspaces: Record<string, string> = {};
+    const writable = [resultsDir, home, defaultWorkingDir];
+    const readable: string[] = [this.#shimDir, join(work, 'scripts')];
+    for (const decl of n.spec.workspaces ?? []) {
+      const binding = n.pt.workspaces?.find((w) => w.name === decl.name);
+      const base = binding ? this.#workspaces.get(binding.workspace ?? binding.name) : undefined;
+      if (base === undefined) continue;
+      const path = binding?.subPath ? join(base, binding.subPath) : base;
+      mkdirSync(path, { recursive: true });
+      taskWorkspaces[decl.name] = path;
+      (decl.readOnly ? readable : writable).push(path);
+    }
+
+    const abort = new AbortController();
+    n.abort = abort;
+    n.timedOut = false;
+    const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
+    let spec: TaskSpec;
+    try {
+      spec = substituteTaskSpec(n.spec, {
+        params: n.pt.params ?? [],
+        context: { taskRunName: name, taskRunNamespace: tr.metadata.namespace!, taskRunUid: tr.metadata.uid!, taskName: n.taskName ?? '', retryCount: attempt },
+        workspaces: taskWorkspaces,
+        resultsDir,
+      });
+    } catch (err) {
+      this.#transitionTr(n, condition('False', TaskRunReason.failed, errorMessage(err)), 'failed');
+      status.completionTime = now();
+      return 'failed';
+    }
+
+    const steps: StepState[] = [];
+    status.steps = steps;
+    // every step reports the result files present when it ends (Tekton's entrypoint); later reports win
+    const results = new Map<string, TaskRunResult>();
+    let resultProblem: string | undefined;
+    let failure: { step: string; code: number; log: string } | undefined;
+    let taskTimedOut = false;
+    for (const [i, raw] of spec.steps.entries()) {
+      const step = mergeStepTemplate(raw, spec.stepTemplate);
+      const state: StepState = { name: step.name, container: `step-${step.name}`, ...(step.image ? { imageID: step.image } : {}) };
+      steps.push(state);
+      if (failure || taskTimedOut || abort.signal.aborted) {
+        // Tekton's entrypoint skips the steps after a failure (exit 1, "Skipped")
+        state.terminated = { exitCode: 1, reason: 'Error', startedAt: now(), finishedAt: now() };
+        state.terminationReason = 'Skipped';
+        continue;
+      }
+      const outcome = await this.#runStep(n, step, i, { work, home, defaultWorkingDir, writable, readable, deadline, abort: abort.signal, logDir });
+      state.terminated = {
+        exitCode: outcome.exitCode,
+        reason: outcome.exitCode === 0 ? 'Completed' : 'Error',
+        startedAt: outcome.startedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        finishedAt: outcome.finishedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      };
+      state.terminationReason = outcome.stepTimedOut ? 'TimeoutExceeded' : outcome.exitCode === 0 ? 'Completed' : 'Error';
+      try {
+        const reported = await readStepResults(resultsDir, spec.results, {
+          taskName: n.pt.name,
+          stepName: step.name,
+          startedAt: outcome.startedAt,
+          ...(outcome.exitCode !== 0 && step.onError === 'continue' ? { exitCode: outcome.exitCode } : {}),
+        });
+        for (const r of reported) results.set(r.name, r);
+      } catch (err) {
+        resultProblem ??= errorMessage(err);
+      }
+      if (outcome.taskTimedOut) {
+        taskTimedOut = true;
+        continue;
+      }
+      if (outcome.exitCode !== 0 && !abort.signal.aborted) {
+        if (step.onError === 'continue') {
+          state.terminated.reason = 'Completed';
+          state.terminationReason = 'Continued';
+        } else {
+          failure = { step: step.name, code: outcome.exitCode, log: outcome.logFile };
+        }
+      }
+    }
+    n.abort = undefined;
+    status.completionTime = now();
+
+    if (abort.signal.aborted) {
+      const why = n.timedOut || this.#timedOut !== undefined ? Messages.cancelledByPipelineTimeout : Messages.cancelledByPipelineRun;
+      tr.spec.status = 'TaskRunCancelled';
+      tr.spec.statusMessage = why;
+      this.#transitionTr(n, condition('False', TaskRunReason.cancelled, Messages.taskRunCancelled(name, why)), 'cancelled');
+      return 'cancelled';
+    }
+    if (taskTimedOut) {
+      this.#transitionTr(n, condition('False', TaskRunReason.timedOut, Messages.taskRunTimeout(name, goDuration(timeoutMs))), 'timedout');
+      return 'failed';
+    }
+    if (failure) {
+      this.#transitionTr(n, condition('False', TaskRunReason.failed, Messages.stepFailed(failure.step, failure.code)), 'failed', failure.log);
+      return 'failed';
+    }
+    if (results.size > 0) status.results = [...results.values()];
+    if (resultProblem !== undefined) {
+      const reason = /max allowed size/.test(resultProblem) ? TaskRunReason.resultLargerThanAllowedLimit : TaskRunReason.failed;
+      this.#transitionTr(n, condition('False', reason, resultProblem), 'failed');
+      return 'failed';
+    }
+    for (const r of results.values()) n.results[r.name] = r.value;
+    this.#transitionTr(n, condition('True', TaskRunReason.successful, Messages.taskRunSucceeded), 'succeeded');
+    return 'succeeded';
+  }
+
+  async #runStep(
+    n: Node,
+    step: Step,
+    index: number,
+    ctx: { work: string; home: string; defaultWorkingDir: string; writable: string[]; readable: string[]; deadline: number | undefined; abort: AbortSignal; logDir: string },
+  ): Promise<{ exitCode: number; startedAt: Date; finishedAt: Date; stepTimedOut: boolean; taskTimedOut: boolean; logFile: string }> {
+    const logFile = join(ctx.logDir, `${step.name}.log`);
+    const kind = step.image === undefined ? undefined : classifyImage(step.image, this.#o.images);
+    const startedAt = new Date();
+    const fail = (message: string): { exitCode: number; startedAt: Date; finishedAt: Date; stepTimedOut: boolean; taskTimedOut: boolean; logFile: string } => {
+      writeFileSync(logFile, `vouch: ${message}\n`, { flag: 'a' });
+      return { exitCode: 1, startedAt, finishedAt: new Date(), stepTimedOut: false, taskTimedOut: false, logFile };
+    };
+    if (kind === undefined) {
+      return fail(`image ${JSON.stringify(step.image ?? '')} is neither vouch's task image nor allowed with --host-image; refusing to run this step`);
+    }
+    let command;
+    try {
+      command = stepCommand({ step, index, kind, scriptsDir: join(ctx.work, 'scripts'), shimDir: this.#shimDir, home: ctx.home, defaultWorkingDir: ctx.defaultWorkingDir });
+    } catch (err) {
+      return fail(errorMessage(err));
+    }
+    const stepTimeout = timeoutMsOf(step.timeout, `step "${step.name}" timeout`);
+    const remaining = ctx.deadline === undefined ? undefined : Math.max(ctx.deadline - Date.now(), 1);
+    const byStep = stepTimeout !== undefined && stepTimeout > 0 && (remaining === undefined || stepTimeout < remaining);
+    const timeoutMs = byStep ? stepTimeout : remaining;
+    const allowNetwork = (this.#o.allowNetwork ?? []).includes(n.pt.name);
+    const outcome = await runStepProcess(
+      {
+        argv: command.argv,
+        env: command.env,
+        workingDir: command.workingDir,
+        writable: ctx.writable,
+        readable: ctx.readable,
+        network: allowNetwork,
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        logFile,
+        signal: ctx.abort,
+        onOutput: (chunk) => this.#o.onStepOutput?.(n.pt.name, step.name, chunk),
+      },
+      this.#o.sandbox,
+    );
+    return {
+      exitCode: outcome.exitCode,
+      startedAt: outcome.startedAt,
+      finishedAt: outcome.finishedAt,
+      stepTimedOut: outcome.timedOut && byStep,
+      taskTimedOut: outcome.timedOut && !byStep,
+      logFile,
+    };
+  }
+
+  // ---- status, files, events --------------------------------------------------------------------------------------
+
+  /** Tekton's "Tasks Completed: …" Running condition; a changed message is a new running event, as on a cluster. */
+  #updateRunning(): void {
+    if (this.#isOver()) return;
+    const { completed, failed, cancelled, incomplete, skipped } = this.#counts();
+    // the last task finishing turns the run terminal directly, without a last Running
+    if (incomplete === 0 && completed + skipped > 0) return;
+    this.#transitionPr(condition('Unknown', PipelineRunReason.running, Messages.tasksRunning(completed, failed, cancelled, incomplete, skipped)));
+  }
+
+  #counts(): { completed: number; failed: number; cancelled: number; incomplete: number; skipped: number } {
+    let completed = 0;
+    let failed = 0;
+    let cancelled = 0;
+    let skipped = 0;
+    let incomplete = 0;
+    for (const n of this.#nodes.values()) {
+      if (n.state === 'skipped') skipped++;
+      else if (n.state === 'pending' || n.state === 'running') incomplete++;
+      else {
+        completed++;
+        if (n.state === 'failed' && !n.continued) failed++;
+        if (n.state === 'cancelled') cancelled++;
+      }
+    }
+    return { completed, failed, cancelled, incomplete, skipped };
+  }
+
+  #finish(): void {
+    const status = (this.#pr.status ??= {});
+    // whatever never got to run is skipped (a stopped DAG), unless the run was cancelled outright
+    if (!this.#cancelled && this.#timedOut !== 'pipeline' && this.#invalidResultRef === undefined) {
+      for (const n of this.#dagNodes) if (n.state === 'pending') this.#skip(n, SkippingReason.stopping);
+    }
+    status.completionTime = now();
+    const name = this.#pr.metadata.name!;
+    const { failed, cancelled, skipped } = this.#counts();
+    let next;
+    if (this.#cancelled) {
+      next = condition('False', PipelineRunReason.cancelled, Messages.pipelineRunCancelled(name));
+    } else if (this.#timedOut !== undefined) {
+      const budget = this.#timedOut === 'pipeline' ? this.#timeouts.pipeline : this.#timedOut === 'tasks' ? this.#timeouts.tasks! : this.#timeouts.finally!;
+      next = condition('False', PipelineRunReason.timedOut, Messages.pipelineRunTimeout(name, goDuration(budget)));
+    } else if (this.#invalidResultRef !== undefined) {
+      next = condition('False', PipelineRunReason.invalidTaskResultReference, this.#invalidResultRef);
+    } else {
+      const total = this.#nodes.size;
+      const reason = failed > 0 ? PipelineRunReason.failed : cancelled > 0 ? PipelineRunReason.cancelled : skipped > 0 || this.#anyContinued() ? PipelineRunReason.completed : PipelineRunReason.successful;
+      next = condition(failed > 0 || cancelled > 0 ? 'False' : 'True', reason, Messages.tasksDone(total - skipped, failed, cancelled, skipped));
+    }
+    if (next.status === 'True' || !this.#cancelled) {
+      const results = this.#pipelineResults();
+      if (results.length > 0) status.results = results;
+    }
+    this.#transitionPr(next);
+  }
+
+  #anyContinued(): boolean {
+    return [...this.#nodes.values()].some((n) => n.continued);
+  }
+
+  /** Pipeline results from task results; one whose references cannot be resolved is left out, as Tekton does. */
+  #pipelineResults(): PipelineRunResult[] {
+    const out: PipelineRunResult[] = [];
+    const taskResults: Record<string, Record<string, ParamValue>> = {};
+    const finallyResults: Record<string, Record<string, ParamValue>> = {};
+    for (const n of this.#nodes.values()) if (n.state === 'succeeded') (n.isFinally ? finallyResults : taskResults)[n.pt.name] = n.results;
+    for (const r of this.#o.pipeline.spec.results ?? []) {
+      const strings = typeof r.value === 'string' ? [r.value] : Array.isArray(r.value) ? r.value : Object.values(r.value);
+      const missing = strings.some((s) =>
+        occurrences(s).some((o) => o.ref.kind === 'taskResult' && (o.ref.scope === 'tasks' ? taskResults : finallyResults)[o.ref.task]?.[o.ref.result] === undefined),
+      );
+      if (missing) continue;
+      try {
+        out.push({ name: r.name, value: substituteParamValue(r.value, { taskResults, finallyResults }, `results.${r.name}`) });
+      } catch (err) {
+        this.#log.warn({ result: r.name, err: errorMessage(err) }, 'pipeline result left out');
+      }
+    }
+    return out;
+  }
+
+  #transitionPr(next: ReturnType<typeof condition>): void {
+    if (!setCondition(this.#pr, next)) return;
+    this.#writePr();
+    const event = this.#emit(this.#pr);
+    const status = this.#pr.status!;
+    const state: TaskState = next.status === 'True' ? 'succeeded' : next.status === 'False' ? (next.reason === PipelineRunReason.cancelled ? 'cancelled' : next.reason === PipelineRunReason.timedOut ? 'timedout' : 'failed') : 'running';
+    this.#record({
+      kind: 'PipelineRun',
+      name: this.#pr.metadata.name!,
+      state,
+      status: next.status,
+      reason: next.reason ?? '',
+      ...(next.message ? { message: next.message } : {}),
+      ...(status.startTime ? { startTime: status.startTime } : {}),
+      ...(status.completionTime && next.status !== 'Unknown' ? { completionTime: status.completionTime, durationMs: Date.now() - this.#startMs } : {}),
+      ...(event ? { event } : {}),
+    });
+  }
+
+  #transitionTr(n: Node, next: ReturnType<typeof condition>, state: TaskState, failedStepLog?: string): void {
+    const tr = n.taskRun!;
+    if (!setCondition(tr, next)) return;
+    writeJson(join(this.#runDir, 'taskruns', `${tr.metadata.name!}.json`), tr);
+    const event = this.#emit(tr);
+    const status = tr.status!;
+    const retry = status.retriesStatus?.length;
+    this.#record({
+      kind: 'TaskRun',
+      name: tr.metadata.name!,
+      pipelineTask: n.pt.name,
+      finally: n.isFinally,
+      state,
+      status: next.status,
+      reason: next.reason ?? '',
+      ...(next.message ? { message: next.message } : {}),
+      ...(status.startTime ? { startTime: status.startTime } : {}),
+      ...(status.completionTime && next.status !== 'Unknown' ? { completionTime: status.completionTime, durationMs: Date.now() - (n.attemptStartMs ?? Date.now()) } : {}),
+      ...(retry ? { retry } : {}),
+      ...(event ? { event } : {}),
+      ...(failedStepLog ? { failedStepLog } : {}),
+    });
+  }
+
+  #emit(obj: TaskRun | PipelineRun): string | undefined {
+    const factory = this.#o.eventFactory;
+    if (!factory || this.#queue.size === 0) return undefined;
+    const event = factory(structuredClone(obj));
+    if (!event) return undefined;
+    this.#queue.emit(event);
+    return event.type;
+  }
+
+  #record(r: Omit<TransitionRecord, 'time'>): void {
+    this.#o.view?.transition({ time: new Date().toISOString(), ...r });
+  }
+
+  #writePr(): void {
+    writeJson(join(this.#runDir, 'pipelinerun.json'), this.#pr);
+  }
+}
+
+/** What Tekton's webhook and reconciler add to a submitted PipelineRun: namespace, uid, labels, defaults. */
+function completeMetadata(pr: PipelineRun, pipelineName: string): PipelineRun {
+  const m = pr.metadata;
+  m.namespace ??= NAMESPACE;
+  m.uid ??= randomUUID();
+  m.generation ??= 1;
+  m.creationTimestamp ??= now();
+  m.labels = { ...m.labels, [Labels.pipeline]: pipelineName };
+  if (pr.spec.params?.length === 0) delete pr.spec.params;
+  pr.spec.timeouts = { ...pr.spec.timeouts, pipeline: pr.spec.timeouts?.pipeline ?? goDuration(DEFAULT_TIMEOUT_MS) };
+  pr.spec.taskRunTemplate = { serviceAccountName: SERVICE_ACCOUNT, ...pr.spec.taskRunTemplate };
+  return pr;
+}
+
+/** The TaskSpec inside an embedded task (its metadata/apiVersion/kind dropped), keeping the defaulted types. */
+function embeddedSpec(embedded: NonNullable<PipelineTask['taskSpec']>, defaulted: TaskSpec): TaskSpec {
+  const { metadata: _m, apiVersion: _a, kind: _k, spec: _s, ...spec } = embedded;
+  return { ...spec, ...(defaulted.params ? { params: defaulted.params } : {}), ...(defaulted.results ? { results: defaulted.results } : {}) };
+}
+
+function resultRefs(pt: PipelineTask): { task: string; result: string }[] {
+  const strings: string[] = [];
+  const add = (v: ParamValue): void => {
+    if (typeof v === 'string') strings.push(v);
+    else if (Array.isArray(v)) strings.push(...v);
+    else strings.push(...Object.values(v));
+  };
+  for (const p of pt.params ?? []) add(p.value);
+  for (const w of pt.when ?? []) {
+    if (w.input !== undefined) strings.push(w.input);
+    strings.push(...(w.values ?? []));
+  }
+  const out: { task: string; result: string }[] = [];
+  for (const s of strings) for (const o of occurrences(s)) if (o.ref.kind === 'taskResult' && o.ref.scope === 'tasks') out.push({ task: o.ref.task, result: o.ref.result });
+  return out;
+}
+
+export function runPipeline(options: ExecutorOptions): Promise<RunOutcome> {
+  return new PipelineRunExecutor(options).run();
+}

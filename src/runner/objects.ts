@@ -1,0 +1,184 @@
+// TaskRun and PipelineRun objects shaped as Tekton's controllers shape them (names, labels, owner references,
+// conditions with Tekton's reasons and messages), so that whatever reads them (the sidecar, Chains-compatible
+// provenance, a person used to `kubectl get -o yaml`) cannot tell a local run from a cluster run.
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  API_V1,
+  Labels,
+  PipelineRunReason,
+  TaskRunReason,
+  type Condition,
+  type ConditionStatus,
+  type Param,
+  type PipelineRun,
+  type PipelineSpec,
+  type TaskRef,
+  type TaskRun,
+  type TaskSpec,
+  type WorkspaceBinding,
+} from '../tekton/types.ts';
+import { formatDuration as goDuration } from '../tekton/duration.ts';
+
+export const NAMESPACE = 'default';
+export const SERVICE_ACCOUNT = 'default';
+export const MANAGED_BY = 'tekton-pipelines';
+
+export function now(): string {
+  // Tekton's metav1.Time serialises with second precision
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function condition(status: ConditionStatus, reason: string, message: string): Condition {
+  return { type: 'Succeeded', status, reason, message, lastTransitionTime: now() };
+}
+
+// Kubernetes' generateName suffix alphabet (k8s.io/apimachinery/pkg/util/rand: no vowels, no confusable digits)
+const ALPHANUMS = 'bcdfghjklmnpqrstvwxz2456789';
+
+export function generateName(prefix: string): string {
+  let s = '';
+  for (let i = 0; i < 5; i++) s += ALPHANUMS.charAt(Math.floor(Math.random() * ALPHANUMS.length));
+  return `${prefix}${s}`;
+}
+
+/** knative's kmeta.ChildName: parent+suffix, or a hash of the parent when that exceeds 63 characters. */
+export function childName(parent: string, suffix: string): string {
+  const longest = 63;
+  if (parent.length + suffix.length <= longest) return parent + suffix;
+  const hash = createHash('md5').update(parent).digest('hex');
+  const head = longest - suffix.length - hash.length;
+  if (head <= 0) return createHash('md5').update(parent + suffix).digest('hex');
+  return `${parent.slice(0, head)}${hash}${suffix}`.replace(/-+$/, '');
+}
+
+export interface NewPipelineRunInput {
+  name: string;
+  uid?: string;
+  pipelineName?: string;
+  pipelineRef?: { name: string };
+  pipelineSpec: PipelineSpec;
+  params: Param[];
+  workspaces: WorkspaceBinding[];
+  timeouts?: { pipeline?: string; tasks?: string; finally?: string };
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export function newPipelineRun(input: NewPipelineRunInput): PipelineRun {
+  const labels: Record<string, string> = { ...input.labels };
+  if (input.pipelineName) labels[Labels.pipeline] = input.pipelineName;
+  return {
+    apiVersion: API_V1,
+    kind: 'PipelineRun',
+    metadata: {
+      name: input.name,
+      namespace: NAMESPACE,
+      uid: input.uid ?? randomUUID(),
+      generation: 1,
+      creationTimestamp: now(),
+      labels,
+      ...(input.annotations && Object.keys(input.annotations).length > 0 ? { annotations: input.annotations } : {}),
+    },
+    spec: {
+      ...(input.pipelineRef ? { pipelineRef: input.pipelineRef } : { pipelineSpec: input.pipelineSpec }),
+      params: input.params,
+      ...(input.timeouts ? { timeouts: input.timeouts } : {}),
+      taskRunTemplate: { serviceAccountName: SERVICE_ACCOUNT },
+      workspaces: input.workspaces,
+    },
+    status: { pipelineSpec: input.pipelineSpec },
+  };
+}
+
+export interface NewTaskRunInput {
+  pipelineRun: PipelineRun;
+  pipelineTaskName: string;
+  finally: boolean;
+  taskRef?: TaskRef;
+  taskSpec: TaskSpec;
+  /** the task's name when it came from a Task object (label tekton.dev/task) */
+  taskName?: string;
+  params: Param[];
+  workspaces: WorkspaceBinding[];
+  timeoutMs: number;
+  retries: number;
+  taskLabels?: Record<string, string>;
+  taskAnnotations?: Record<string, string>;
+}
+
+export function newTaskRun(input: NewTaskRunInput): TaskRun {
+  const pr = input.pipelineRun;
+  const name = childName(pr.metadata.name!, `-${input.pipelineTaskName}`);
+  // Tekton propagates the Task's, then the PipelineRun's labels, then sets its own
+  const labels: Record<string, string> = {
+    ...input.taskLabels,
+    ...pr.metadata.labels,
+    [Labels.managedBy]: MANAGED_BY,
+    [Labels.pipelineRun]: pr.metadata.name!,
+    [Labels.pipelineRunUID]: pr.metadata.uid!,
+    [Labels.pipelineTask]: input.pipelineTaskName,
+    [Labels.memberOf]: input.finally ? 'finally' : 'tasks',
+  };
+  if (input.taskName) labels[Labels.task] = input.taskName;
+  const annotations = { ...input.taskAnnotations, ...pr.metadata.annotations };
+  return {
+    apiVersion: API_V1,
+    kind: 'TaskRun',
+    metadata: {
+      name,
+      namespace: NAMESPACE,
+      uid: randomUUID(),
+      generation: 1,
+      creationTimestamp: now(),
+      labels,
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+      ownerReferences: [{ apiVersion: API_V1, kind: 'PipelineRun', name: pr.metadata.name!, uid: pr.metadata.uid!, controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      ...(input.retries > 0 ? { retries: input.retries } : {}),
+      params: input.params,
+      serviceAccountName: SERVICE_ACCOUNT,
+      ...(input.taskRef ? { taskRef: { kind: 'Task', ...input.taskRef } } : { taskSpec: input.taskSpec }),
+      timeout: goDuration(input.timeoutMs),
+      ...(input.workspaces.length > 0 ? { workspaces: input.workspaces } : {}),
+    },
+    status: { podName: `${name}-pod`, taskSpec: input.taskSpec },
+  };
+}
+
+/** Messages Tekton's reconcilers write with each reason. */
+export const Messages = {
+  taskRunRunning: 'Not all Steps in the Task have finished executing',
+  taskRunSucceeded: 'All Steps have completed executing',
+  stepFailed: (step: string, code: number) => `"step-${step}" exited with code ${code}`,
+  taskRunTimeout: (name: string, timeout: string) => `TaskRun "${name}" failed to finish within "${timeout}"`,
+  taskRunCancelled: (name: string, why: string) => `TaskRun "${name}" was cancelled. ${why}`,
+  cancelledByPipelineRun: 'TaskRun cancelled as the PipelineRun it belongs to has been cancelled.',
+  cancelledByPipelineTimeout: 'TaskRun cancelled as the PipelineRun it belongs to has timed out.',
+  pipelineRunTimeout: (name: string, timeout: string) => `PipelineRun "${name}" failed to finish within "${timeout}"`,
+  pipelineRunCancelled: (name: string) => `PipelineRun "${name}" was cancelled`,
+  tasksRunning: (completed: number, failed: number, cancelled: number, incomplete: number, skipped: number) =>
+    `Tasks Completed: ${completed} (Failed: ${failed}, Cancelled ${cancelled}), Incomplete: ${incomplete}, Skipped: ${skipped}`,
+  tasksDone: (completed: number, failed: number, cancelled: number, skipped: number) =>
+    `Tasks Completed: ${completed} (Failed: ${failed}, Cancelled ${cancelled}), Skipped: ${skipped}`,
+} as const;
+
+export { PipelineRunReason, TaskRunReason };
+
+export function getCondition(obj: { status?: { conditions?: Condition[] } }): Condition | undefined {
+  return obj.status?.conditions?.[0];
+}
+
+/** Replaces the Succeeded condition; returns false when nothing changed (Tekton emits events only on change). */
+export function setCondition(obj: { status?: { conditions?: Condition[] } }, next: Condition): boolean {
+  const prev = getCondition(obj);
+  if (prev && prev.status === next.status && prev.reason === next.reason && prev.message === next.message) return false;
+  obj.status ??= {};
+  obj.status.conditions = [next];
+  return true;
+}
+
+export function isDone(obj: { status?: { conditions?: Condition[] } }): boolean {
+  const c = getCondition(obj);
+  return c !== undefined && c.status !== 'Unknown';
+}
