@@ -3,9 +3,11 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../common/errors.ts';
 import { reportError } from './context.ts';
+import { registerAttest } from './attest.ts';
 import { registerKeys } from './keys.ts';
 import { registerRun } from './run.ts';
 import { registerLog } from './log.ts';
+import { registerVerifyBundle } from './verify-bundle.ts';
 
 export function buildProgram(): Command {
   const program = new Command('vouch')
@@ -28,6 +30,8 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
   registerKeys(program);
   registerRun(program);
   registerLog(program);
+  registerAttest(program);
+  registerVerifyBundle(program);
   return program;
 }
 
