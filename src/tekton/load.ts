@@ -70,7 +70,8 @@ export function loadText(text: string, file: string): Loaded[] {
   docs.forEach((doc, index) => {
     for (const e of doc.errors) problems.add(at(e.pos[0]), [], `YAML: ${e.message.split('\n')[0] ?? e.message}`);
     if (doc.errors.length > 0) return;
-    if (doc.contents === null) return; // an empty document between `---` separators
+    // an empty document (between `---` separators, or only comments)
+    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return;
     const raw: unknown = doc.toJS({ maxAliasCount: 100 });
     const root = doc.contents.range;
     const docAt = at(root[0]);
