@@ -37,6 +37,8 @@ export const ErrorCodes = {
   BUNDLE_INVALID: ExitCode.failed,
   VERIFICATION_FAILED: ExitCode.failed,
   TRUSTED_ROOT_INVALID: ExitCode.usage,
+  // attest: SLSA provenance builder (src/attest/provenance.ts): a TaskRun/PipelineRun object that is not shaped like Tekton's
+  PROVENANCE_INPUT_INVALID: ExitCode.usage,
   // tlog
   TLOG_UNAVAILABLE: ExitCode.unavailable,
   TLOG_REJECTED: ExitCode.failed,
