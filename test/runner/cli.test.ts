@@ -1,0 +1,69 @@
+// `vouch run` as a user runs it: exit codes, --json records, the sandbox explanation, Ctrl-C.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PipelineRun } from '../../src/tekton/types.ts';
+import { CLI, runVouch } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { FIXTURES } from './helpers.ts';
+
+describe('vouch run (CLI)', function () {
+  this.timeout(30_000);
+  let root = '';
+  beforeEach(() => {
+    root = tempDir('vouch-run-cli-');
+  });
+  afterEach(() => { rmSync(root, { recursive: true, force: true }); });
+  const base = (file: string): string[] => ['run', '--pipeline', join(FIXTURES, file), '--tasks', join(FIXTURES, 'tasks'), '--host-image', 'docker.io/library/busybox*', '--run-dir', join(root, 'run')];
+
+  it('exits 0 for a succeeded run and 1 for a failed one; --json writes one record per transition', async () => {
+    const ok = await runVouch([...base('continue.yaml'), '--json']);
+    expect(ok.code, ok.stderr).to.equal(0);
+    const failed = await runVouch([...base('finally.yaml'), '--json', '--run-dir', join(root, 'run2')]);
+    expect(failed.code, failed.stderr).to.equal(1);
+    const records = failed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; reason: string; state: string; pipelineTask?: string; event?: string });
+    expect(records[0]).to.include({ kind: 'PipelineRun', reason: 'Started' });
+    expect(records.at(-1)).to.include({ kind: 'PipelineRun', reason: 'Failed', state: 'failed' });
+    expect(records.find((r) => r.kind === 'SkippedTask' && r.pipelineTask === 'downstream')).to.include({ reason: 'PipelineRun was stopping', state: 'skipped' });
+    expect(records.find((r) => r.pipelineTask === 'boom' && r.state === 'failed')).to.include({ reason: 'Failed' });
+    const pr = JSON.parse(readFileSync(join(root, 'run2', 'pipelinerun.json'), 'utf8')) as PipelineRun;
+    expect(pr.status!.conditions![0]!.reason).to.equal('Failed');
+  });
+
+  it('stops before any step when bubblewrap is missing, naming the package and --no-sandbox', async () => {
+    const r = await runVouch(base('continue.yaml'), { env: { PATH: join(root, 'empty-path') } });
+    expect(r.code).to.equal(3);
+    expect(r.stderr).to.include('bubblewrap').and.include('--no-sandbox').and.include('[SANDBOX_UNAVAILABLE]');
+    expect(existsSync(join(root, 'run', 'logs'))).to.equal(false);
+  });
+
+  it('--no-sandbox runs, and says loudly what it gives up', async () => {
+    const r = await runVouch([...base('continue.yaml'), '--no-sandbox'], { env: { PATH: join(root, 'empty-path') } });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.include('WARNING: --no-sandbox');
+  });
+
+  it('refuses an image it cannot honour with exit 2', async () => {
+    const r = await runVouch(base('images.yaml'));
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.include('docker.io/library/alpine:3.20').and.include('--host-image').and.include('[STEP_IMAGE_REFUSED]');
+  });
+
+  it('Ctrl-C cancels: steps killed, the run marked Cancelled, exit 1', async () => {
+    const child = spawn(process.execPath, [CLI, ...base('cancel.yaml')], { env: { ...process.env, VOUCH_LOG_FORMAT: 'json' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const log = join(root, 'run', 'logs', 'long', 'wait.log');
+    while (!existsSync(log) || !readFileSync(log, 'utf8').includes('waiting')) await new Promise((res) => setTimeout(res, 20));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => {
+      resolve(c);
+    }));
+    expect(code, stderr).to.equal(1);
+    const pr = JSON.parse(readFileSync(join(root, 'run', 'pipelinerun.json'), 'utf8')) as PipelineRun;
+    expect(pr.status!.conditions![0]).to.include({ status: 'False', reason: 'Cancelled' });
+    const files = JSON.parse(readFileSync(join(root, 'run', 'taskruns', `${pr.metadata.name!}-long.json`), 'utf8')) as { status: { conditions: { reason: string }[] } };
+    expect(files.status.conditions[0]!.reason).to.equal('TaskRunCancelled');
+  });
+});
