@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { loadPublicKey } from '../attest/keys.ts';
 import { MAX_TRUSTED_ROOT_BYTES, readJsonFile } from '../attest/trust.ts';
 import { LIMITS, verifyBundle, type ArtifactInput, type VerifyPolicy } from '../attest/verify.ts';
@@ -39,7 +39,7 @@ export function registerVerifyBundle(program: Command): void {
     .option('--certificate-identity <id>', "expected identity (SAN) of the signing certificate, exact")
     .option('--certificate-oidc-issuer <url>', 'expected OIDC issuer of the signing certificate, exact')
     .option('--trusted-root <file>', 'Sigstore trusted_root.json to trust (e.g. from `vouch log trusted-root`)')
-    .addOption(new Option('--staging', 'Sigstore staging (not shipped offline: give --trusted-root instead)').hideHelp(false))
+    .option('--staging', "Sigstore's staging instance (its root is not shipped: give it with --trusted-root)")
     .option('--json', 'print what was checked as JSON')
     .argument(
       '<file-or-digest>',
