@@ -4,6 +4,8 @@ import { expect } from 'chai';
 import { createHash, createPrivateKey } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TransparencyLogEntry } from '@sigstore/bundle';
+import type { Witness } from '@sigstore/sign';
 import { generateKeyPair } from '../../src/attest/keys.ts';
 import { signStatement } from '../../src/attest/sign.ts';
 import { buildStatement } from '../../src/attest/statement.ts';
@@ -199,6 +201,44 @@ describe('cli: vouch attest and vouch verify-bundle with the embedded log', func
       const v = await runVouch(verifyArgs(f('tampered.json')));
       expect(v.code, `${name}: ${v.stderr}`).to.equal(1);
     }
+  });
+
+  it('signStatement checks what the log answers: a lying log yields TLOG_REJECTED and no bundle', async () => {
+    const key = createPrivateKey(readFileSync(f('signer.key')));
+    const honest = new EmbeddedLogWitness(log);
+    const statement = buildStatement({ subjects: [{ name: 'app.tar', sha256: digest }], predicateType: PREDICATE_TYPE, predicate: { lie: true } });
+    const lies: Record<string, (e: TransparencyLogEntry) => void> = {
+      'another log index': (e) => {
+        e.logIndex = String(Number(e.logIndex) + 1);
+      },
+      'a later integrated time': (e) => {
+        e.integratedTime = String(Number(e.integratedTime) + 60);
+      },
+      'a body of another entry': (e) => {
+        e.canonicalizedBody = Buffer.from(e.canonicalizedBody.toString().replace('"dsse"', '"intoto"'));
+      },
+      'no inclusion proof hashes': (e) => {
+        e.inclusionProof!.hashes = [];
+      },
+    };
+    for (const [name, lie] of Object.entries(lies)) {
+      const witness: Witness = {
+        testify: async (content, publicKey) => {
+          const material = await honest.testify(content, publicKey);
+          lie(material.tlogEntries![0]!);
+          return material;
+        },
+      };
+      try {
+        await signStatement({ statement, privateKey: key, witness, logTrustedRoot: root });
+        expect.fail(`${name}: accepted`);
+      } catch (err) {
+        expect(err, name).to.be.instanceOf(VouchError);
+        expect((err as VouchError).code, `${name}: ${(err as Error).message}`).to.equal('TLOG_REJECTED');
+      }
+    }
+    const ok = await signStatement({ statement, privateKey: key, witness: honest, logTrustedRoot: root });
+    expect(ok.verification?.signer).to.include({ kind: 'publicKey' });
   });
 
   it('garbage and truncated bundles give one clear line and exit 1, unreadable files exit 3, never a stack trace', async () => {
