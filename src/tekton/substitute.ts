@@ -72,8 +72,8 @@ export function lookup(ref: Ref, r: Replacements): ParamValue | undefined {
   }
 }
 
-// The value a selector picks; undefined if it does not apply (e.g. an index past the end: Tekton leaves the text,
-// and its validation reports the out-of-bounds index before the run).
+// The value a selector picks; undefined if it does not apply (the text is then left as written). An index past the
+// end of a known array is an error.
 function select(value: ParamValue | undefined, ref: Extract<Ref, { sel: unknown }>): ParamValue | undefined {
   if (value === undefined) return undefined;
   const sel = ref.sel;
@@ -83,7 +83,14 @@ function select(value: ParamValue | undefined, ref: Extract<Ref, { sel: unknown 
     case 'star':
       return typeof value === 'string' ? undefined : value;
     case 'index':
-      return Array.isArray(value) ? value[sel.index] : undefined;
+      if (!Array.isArray(value)) return undefined;
+      if (sel.index >= value.length) {
+        // Tekton checks indexes against the actual arrays before it creates the TaskRun (ValidateParamArrayIndex,
+        // and "array index out of bound" for results): the run fails rather than passing the text on.
+        const what = ref.kind === 'param' ? `param "${ref.name}"` : `result "${ref.result}" of task "${ref.task}"`;
+        throw new VouchError('TEKTON_SUBSTITUTION_FAILED', `index ${sel.index} out of bound: ${what} has ${value.length} element${value.length === 1 ? '' : 's'}`);
+      }
+      return value[sel.index];
     case 'key':
       return typeof value === 'object' && !Array.isArray(value) ? value[sel.key] : undefined;
   }
@@ -294,7 +301,15 @@ export function resolvePipelineParams(declared: readonly ParamSpec[] | undefined
     if (depth > 10) throw new VouchError('TEKTON_INVALID', `parameter resolution failed: maximum recursion depth (10) exceeded for param "${name}"`);
     visiting.add(name);
     const inner = typeof value === 'string' ? [value] : Array.isArray(value) ? value : Object.values(value);
-    for (const s of inner) for (const o of occurrences(s)) if (o.ref.kind === 'param') resolveOne(o.ref.name, depth + 1);
+    for (const s of inner) {
+      for (const o of occurrences(s)) {
+        if (o.ref.kind !== 'param') continue;
+        if (!(o.ref.name in resolved) && !pending.has(o.ref.name)) {
+          throw new VouchError('TEKTON_INVALID', `parameter resolution failed: param "${name}" references undefined param "${o.ref.name}"`);
+        }
+        resolveOne(o.ref.name, depth + 1);
+      }
+    }
     visiting.delete(name);
     resolved[name] = substituteParamValue(value, { params: resolved }, `params.${name}.default`);
   };

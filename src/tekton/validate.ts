@@ -465,6 +465,16 @@ function checkPipelineSpec(
   // params
   checkParamSpecs(spec.params, [...at, 'params'], report);
   const pipelineParams = new Map((spec.params ?? []).map((pp) => [pp.name, pp]));
+  // defaults may refer to other params (resolved when the run starts); the names must exist
+  (spec.params ?? []).forEach((pp, i) => {
+    const d = pp.default;
+    if (d === undefined) return;
+    for (const s of typeof d === 'string' ? [d] : Array.isArray(d) ? d : Object.values(d)) {
+      for (const o of occurrences(s)) {
+        if (o.ref.kind === 'param' && !pipelineParams.has(o.ref.name)) report([...at, 'params', i, 'default'], `param "${pp.name}" references undefined param "${o.ref.name}"`);
+      }
+    }
+  });
 
   // workspaces
   const wsNames = new Set<string>();

@@ -29,8 +29,6 @@ describe('tekton/substitute', () => {
       ['$(params.arr[1])', 'a2'],
       ['$(params["arr"][0])', 'a1'],
       ['$(params.obj.k)', 'v'],
-      // an index past the end is not substituted (Tekton's validation reports it before the run)
-      ['$(params.arr[5])', '$(params.arr[5])'],
       // not Tekton variables: left exactly as written
       ['$(date) $(unknown.thing)', '$(date) $(unknown.thing)'],
       // no escaping in Tekton: `$$(` is a `$` followed by the substituted reference
@@ -57,6 +55,11 @@ describe('tekton/substitute', () => {
           expect((err as Error).message).to.match(/^steps\[0\]\.script: cannot substitute \$\(params\.(arr|obj)\[\*\]\)/);
         }
       }
+    });
+
+    it('fails on an index past the end of an array, as Tekton does before creating the TaskRun', () => {
+      expect(() => substituteString('$(params.arr[5])', params)).to.throw(/index 5 out of bound: param "arr" has 2 elements/);
+      expect(() => substituteString('$(tasks.t.results.r[1])', { taskResults: { t: { r: ['only'] } } })).to.throw(/index 1 out of bound: result "r" of task "t" has 1 element$/);
     });
 
     it('replaces once per pass: a value is not re-scanned by the same pass', () => {
@@ -154,6 +157,7 @@ describe('tekton/substitute', () => {
       );
       expect(got).to.deep.equal({ repo: 'app', registry: 'gcr.io/p', tag: 'v1', image: 'gcr.io/p/app:v1', args: ['IMAGE=gcr.io/p/app:v1'] });
       expect(() => resolvePipelineParams([{ name: 'a', default: '$(params.b)' }, { name: 'b', default: '$(params.a)' }], [])).to.throw(/circular dependency detected in param "(a|b)"/);
+      expect(() => resolvePipelineParams([{ name: 'a', default: 'x-$(params.ghost)' }], [])).to.throw(/param "a" references undefined param "ghost"/);
     });
 
     const pt: PipelineTask = {
