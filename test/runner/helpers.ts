@@ -37,7 +37,7 @@ export async function runFixture(
   const { sinks, signal, hostImages, allowNetwork, pipelineRun, ...plan } = options;
   const input: PlanInput = { tasksDir: join(FIXTURES, 'tasks'), ...plan };
   if (pipelineRun) input.pipelineRunFile = join(FIXTURES, file);
-  else input.pipelineFile = join(FIXTURES, file);
+  else if (plan.pipelineName === undefined) input.pipelineFile = join(FIXTURES, file);
   const p = await planRun(input);
   const view = new RecordingView();
   const outcome = await runPipeline({

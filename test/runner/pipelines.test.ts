@@ -182,6 +182,36 @@ describe('vouch run: pipelines', function () {
     expect(r.taskRuns).to.have.length(1);
   });
 
+  it('timeouts.tasks cancels the running task, skips the rest, still runs finally, and times the run out', async () => {
+    const r = await runFixture('timeouts-run.yaml', runDir(), { pipelineRun: true });
+    const name = r.pipelineRun.metadata.name!;
+    expect(name).to.match(/^budget-[a-z0-9]{5}$/);
+    expect(r.pipelineRun.status!.conditions![0]).to.include({ status: 'False', reason: 'PipelineRunTimeout', message: `PipelineRun "${name}" failed to finish within "1s"` });
+    expect(r.taskRun('long').status!.conditions![0]).to.include({
+      reason: 'TaskRunCancelled',
+      message: `TaskRun "${name}-long" was cancelled. TaskRun cancelled as the PipelineRun it belongs to has timed out.`,
+    });
+    expect(r.pipelineRun.status!.skippedTasks).to.deep.equal([{ name: 'later', reason: 'PipelineRun Tasks timeout has been reached' }]);
+    expect(r.log('cleanup', 'note')).to.include('long was Failed');
+  });
+
+  it('a pipeline task with onError: continue fails alone; its dependents run and the run completes', async () => {
+    const r = await runFixture('pipeline-onerror.yaml', runDir());
+    expect(r.succeeded).to.equal(true);
+    expect(r.pipelineRun.status!.conditions![0]!.reason).to.equal('Completed');
+    expect(r.taskRun('optional').status!.conditions![0]!.status).to.equal('False');
+    expect(r.taskRun('next').status!.conditions![0]!.reason).to.equal('Succeeded');
+  });
+
+  it('-w binds a pipeline workspace to a host directory; --pipeline-name finds the Pipeline by name', async () => {
+    const shared = join(root, 'shared');
+    mkdirSync(shared);
+    const r = await runFixture('fanout.yaml', runDir(), { pipelineName: 'fanout', pipelinesDir: FIXTURES, workspaces: [`shared=${shared}`] });
+    expect(r.succeeded).to.equal(true);
+    expect(readdirSync(shared).sort()).to.deep.equal(['a.done', 'b.marker', 'c.marker']);
+    expect(existsSync(join(r.runDir, 'workspaces', 'shared'))).to.equal(false);
+  });
+
   describe('sandboxing of pipeline steps', () => {
     let server: Server;
     let port = 0;
