@@ -24,6 +24,10 @@ export type Ref =
   | { kind: 'ownResult'; name: string }
   /** `step.results.R.path` inside a Step */
   | { kind: 'stepResult'; name: string }
+  /** `steps.step-<name>.exitCode.path` (unnamed steps: `step-unnamed-<index>`) */
+  | { kind: 'stepExitCode'; container: string }
+  /** `credentials.path` */
+  | { kind: 'credentials' }
   /** anything else with a `$(...)` shape: not Tekton's, left alone */
   | { kind: 'other' };
 
@@ -52,6 +56,7 @@ const TASK_STATE = new RegExp(String.raw`^tasks\.(${NAME})\.(status|reason)$`);
 const CONTEXT = /^context\.([a-zA-Z]+)\.([a-zA-Z-]+)$/;
 const WORKSPACE = new RegExp(String.raw`^workspaces\.(${NAME})\.([a-z]+)$`);
 const OWN_RESULT = new RegExp(String.raw`^results(?:\.(${DOTTED_NAME})|\["(${DOTTED_NAME})"\]|\['(${DOTTED_NAME})'\])\.path$`);
+const STEP_EXIT_CODE = /^steps\.(step-[a-z0-9-]+)\.exitCode\.path$/;
 const STEP_RESULT = new RegExp(String.raw`^step\.results(?:\.(${DOTTED_NAME})|\["(${DOTTED_NAME})"\]|\['(${DOTTED_NAME})'\])\.path$`);
 
 function selector(raw: string | undefined): Selector {
@@ -109,6 +114,9 @@ export function parseExpression(expr: string): Ref {
   if (m) return { kind: 'ownResult', name: (m[1] ?? m[2] ?? m[3])! };
   m = STEP_RESULT.exec(expr);
   if (m) return { kind: 'stepResult', name: (m[1] ?? m[2] ?? m[3])! };
+  m = STEP_EXIT_CODE.exec(expr);
+  if (m) return { kind: 'stepExitCode', container: m[1]! };
+  if (expr === 'credentials.path') return { kind: 'credentials' };
   return { kind: 'other' };
 }
 

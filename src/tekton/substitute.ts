@@ -34,6 +34,10 @@ export interface Replacements {
   taskStates?: Readonly<Record<string, { status: string; reason?: string }>>;
   /** `tasks.status` (finally tasks) */
   aggregateStatus?: string;
+  /** directory holding `step-<name>/exitCode` for `$(steps.step-<name>.exitCode.path)` (Tekton: /tekton/steps) */
+  stepsDir?: string;
+  /** value of `$(credentials.path)` */
+  credentialsPath?: string;
 }
 
 /** Where the value being substituted sits, for error messages. */
@@ -67,6 +71,10 @@ export function lookup(ref: Ref, r: Replacements): ParamValue | undefined {
     }
     case 'aggregateStatus':
       return r.aggregateStatus;
+    case 'stepExitCode':
+      return r.stepsDir === undefined ? undefined : `${r.stepsDir}/${ref.container}/exitCode`;
+    case 'credentials':
+      return r.credentialsPath;
     case 'other':
       return undefined;
   }
@@ -250,10 +258,15 @@ export interface TaskSubstitution {
   resultsDir?: string;
   /** directory for `$(step.results.R.path)` of step i */
   stepResultsDir?: (stepIndex: number, step: Step) => string;
+  /** directory for `$(steps.step-<name>.exitCode.path)` = <stepsDir>/step-<name>/exitCode (Tekton: /tekton/steps) */
+  stepsDir?: string;
+  /** value for `$(credentials.path)` */
+  credentialsPath?: string;
 }
 
 /**
- * A TaskSpec with every Tekton variable replaced, in Tekton's order: params, context, workspaces, result paths.
+ * A TaskSpec with every Tekton variable replaced, in Tekton's order: params, context, workspaces, result paths,
+ * step exit-code paths, credentials path.
  * Returns a new spec; the input is not modified.
  */
 export function substituteTaskSpec(spec: TaskSpec, s: TaskSubstitution): TaskSpec {
@@ -273,13 +286,17 @@ export function substituteTaskSpec(spec: TaskSpec, s: TaskSubstitution): TaskSpe
     const ws: Record<string, Record<string, string>> = {};
     for (const d of spec.workspaces ?? []) {
       const path = s.workspaces[d.name];
-      ws[d.name] = path === undefined ? { path: '', bound: 'false' } : { path, bound: 'true', claim: '' };
+      // claim: no PersistentVolumeClaim locally (Tekton gives "" for other volume types); volume: a stable name in
+      // place of Tekton's generated one (ws-xxxxx)
+      ws[d.name] = path === undefined ? { path: '', bound: 'false' } : { path, bound: 'true', claim: '', volume: `ws-${d.name}` };
     }
     out = applyToTaskSpec(out, { workspaces: ws });
   }
   if (s.resultsDir !== undefined || s.stepResultsDir) {
     out = applyToTaskSpec(out, s.resultsDir !== undefined ? { resultsDir: s.resultsDir } : {}, s.stepResultsDir);
   }
+  if (s.stepsDir !== undefined) out = applyToTaskSpec(out, { stepsDir: s.stepsDir });
+  if (s.credentialsPath !== undefined) out = applyToTaskSpec(out, { credentialsPath: s.credentialsPath });
   return out;
 }
 

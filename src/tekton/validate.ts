@@ -235,6 +235,7 @@ function checkTaskSpec(spec: TaskSpec, ctx: TaskContext): void {
 
   // steps
   const stepNames = new Set<string>();
+  const stepContainers = new Set((spec.steps ?? []).map((s, i) => (s.name ? `step-${s.name}` : `step-unnamed-${i}`)));
   (spec.steps ?? []).forEach((s, i) => {
     const here = [...at, 'steps', i];
     if (s.name !== undefined && s.name !== '') {
@@ -279,7 +280,7 @@ function checkTaskSpec(spec: TaskSpec, ctx: TaskContext): void {
     const check = (value: string | undefined, path: FieldPath, arrayItem: boolean): void => {
       if (value === undefined) return;
       for (const occ of occurrences(value)) {
-        checkTaskRef(occ, value, path, arrayItem, { params, results, wsNames, stepResults, ctx });
+        checkTaskRef(occ, value, path, arrayItem, { params, stepContainers, results, wsNames, stepResults, ctx });
       }
     };
     for (const f of ['name', 'image', 'workingDir', 'script', 'onError', 'imagePullPolicy'] as const) check(s[f], [...here, f], false);
@@ -304,7 +305,7 @@ function checkTaskSpec(spec: TaskSpec, ctx: TaskContext): void {
     const here = [...at, 'stepTemplate'];
     const check = (value: string | undefined, path: FieldPath, arrayItem: boolean): void => {
       if (value === undefined) return;
-      for (const occ of occurrences(value)) checkTaskRef(occ, value, path, arrayItem, { params, results, wsNames, stepResults: new Set(), ctx });
+      for (const occ of occurrences(value)) checkTaskRef(occ, value, path, arrayItem, { params, stepContainers, results, wsNames, stepResults: new Set(), ctx });
     };
     for (const f of ['image', 'workingDir', 'imagePullPolicy'] as const) check(t[f], [...here, f], false);
     (t.command ?? []).forEach((c, j) => {
@@ -321,6 +322,8 @@ function checkTaskSpec(spec: TaskSpec, ctx: TaskContext): void {
 
 interface TaskScope {
   params: ReadonlyMap<string, ParamSpec>;
+  /** `step-<name>` / `step-unnamed-<i>` of every step, for $(steps.step-X.exitCode.path) */
+  stepContainers: ReadonlySet<string>;
   results: ReadonlyMap<string, TaskResult>;
   wsNames: ReadonlySet<string>;
   stepResults: ReadonlySet<string>;
@@ -357,6 +360,11 @@ function checkTaskRef(occ: Occurrence, value: string, path: FieldPath, arrayItem
     case 'workspace':
       if (!scope.wsNames.has(ref.name)) report(path, `non-existent variable in "${value}": the Task declares no workspace "${ref.name}"`);
       else if (!['path', 'bound', 'claim', 'volume'].includes(ref.attr)) report(path, `non-existent variable in "${value}": workspaces have path, bound, claim and volume`);
+      return;
+    case 'stepExitCode':
+      if (!scope.stepContainers.has(ref.container)) report(path, `non-existent variable in "${value}": no step is named "${ref.container.replace(/^step-/, '')}"`);
+      return;
+    case 'credentials':
       return;
     case 'taskResult':
     case 'taskState':
@@ -758,6 +766,8 @@ function checkPipelineRef(ref: Ref, path: FieldPath, value: string, place: 'stri
       return;
     case 'ownResult':
     case 'stepResult':
+    case 'stepExitCode':
+    case 'credentials':
     case 'other':
       return;
   }

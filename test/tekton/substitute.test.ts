@@ -147,6 +147,13 @@ describe('tekton/substitute', () => {
     it('substitutes result paths', () => {
       expect(out.steps[0]!.script).to.equal('echo -n x > /tekton/results/digest; echo > /tekton/steps/step-run/results/local');
     });
+    it('substitutes step exit-code paths and the credentials path when given', () => {
+      const s2 = substituteTaskSpec(
+        { steps: [{ name: 'a', image: 'i' }, { name: 'b', image: 'i', script: 'cat $(steps.step-a.exitCode.path) $(credentials.path)' }] },
+        { stepsDir: '/run/steps', credentialsPath: '/run/creds' },
+      );
+      expect(s2.steps[1]!.script).to.equal('cat /run/steps/step-a/exitCode /run/creds');
+    });
   });
 
   describe('pipelines', () => {

@@ -121,6 +121,7 @@ describe('tekton/validate', () => {
       ['unknown context variable', (t) => t.replace('$(params.msg)', '$(context.taskRun.namespaces)'), 'script:', 'spec.steps[0].script', 'not a Tekton context variable'],
       ['undeclared workspace variable', (t) => t.replace('$(params.msg)', '$(workspaces.other.path)'), 'script:', 'spec.steps[0].script', 'declares no workspace "other"'],
       ['object key not declared', (t) => t.replace('    - name: msg\n', '    - name: msg\n    - name: o\n      type: object\n      properties:\n        a: {type: string}\n').replace('$(params.msg)', '$(params.o.b)'), 'script:', 'spec.steps[0].script', 'has no key "b"'],
+      ['an exit-code path of a missing step', (t) => t.replace('$(params.msg)', '$(steps.step-zz.exitCode.path)'), 'script:', 'spec.steps[0].script', 'no step is named "zz"'],
       ['script with command', (t) => t.replace('      image: img\n', '      image: img\n      command: [sh]\n'), 'script:', 'spec.steps[0].script', 'script cannot be used with command'],
       ['missing image', (t) => t.replace('      image: img\n', ''), 'name: s\n', 'spec.steps[0].image', 'missing field(s): image'],
       ['bad onError', (t) => t.replace('      image: img\n', '      image: img\n      onError: ignore\n'), 'onError', 'spec.steps[0].onError', 'must be either "continue" or "stopAndFail"'],
