@@ -3,7 +3,7 @@
 // allowed, and an environment made only of what the step declares. Timeouts and cancellation kill the whole process
 // tree (bwrap's pid namespace dies with its init; without the sandbox the step's process group is killed).
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { VouchError } from '../common/errors.ts';
 
@@ -109,7 +109,9 @@ export function bwrapArgs(spec: StepProcessSpec): string[] {
 export function runStepProcess(spec: StepProcessSpec, options: SandboxOptions): Promise<StepProcessOutcome> {
   mkdirSync(dirname(spec.logFile), { recursive: true });
   for (const dir of spec.writable) mkdirSync(dir, { recursive: true });
-  const log = createWriteStream(spec.logFile, { flags: 'a' });
+  // without a live listener the step writes straight into its log file (no copying through this process)
+  const direct = spec.onOutput === undefined ? openSync(spec.logFile, 'a') : undefined;
+  const log: WriteStream | undefined = direct === undefined ? createWriteStream(spec.logFile, { flags: 'a' }) : undefined;
   const startedAt = new Date();
   const [file, args] = options.enabled
     ? [options.bwrap ?? 'bwrap', bwrapArgs(spec)]
@@ -124,8 +126,9 @@ export function runStepProcess(spec: StepProcessSpec, options: SandboxOptions): 
       env: options.enabled ? {} : spec.env,
       // its own process group, so that a kill reaches everything the step started
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: direct === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', direct, direct],
     });
+    if (direct !== undefined) closeSync(direct);
     const killTree = (): void => {
       if (child.pid === undefined) return;
       try {
@@ -147,11 +150,11 @@ export function runStepProcess(spec: StepProcessSpec, options: SandboxOptions): 
     if (spec.signal?.aborted) onAbort();
     else spec.signal?.addEventListener('abort', onAbort, { once: true });
     const onData = (chunk: Buffer): void => {
-      log.write(chunk);
+      log?.write(chunk);
       spec.onOutput?.(chunk.toString('utf8'));
     };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
     const finish = (exitCode: number, signal: NodeJS.Signals | null): void => {
       if (settled) return;
       settled = true;
@@ -159,13 +162,16 @@ export function runStepProcess(spec: StepProcessSpec, options: SandboxOptions): 
       spec.signal?.removeEventListener('abort', onAbort);
       // anything the step left running in its group goes with it, as a pod's containers do
       killTree();
-      log.end(() => {
+      const done = (): void => {
         resolve({ exitCode, signal, timedOut, cancelled, startedAt, finishedAt: new Date() });
-      });
+      };
+      if (log) log.end(done);
+      else done();
     };
     child.on('error', (err) => {
       const line = `vouch: cannot start step: ${err.message}\n`;
-      log.write(line);
+      if (log) log.write(line);
+      else appendFileSync(spec.logFile, line);
       spec.onOutput?.(line);
       finish(127, null);
     });

@@ -136,7 +136,7 @@ export class TerminalView implements RunView {
       row.state = r.state;
       row.reason = r.reason;
       if (r.retry !== undefined) row.retry = r.retry;
-      if (r.startTime && row.started === undefined) row.started = Date.parse(r.startTime);
+      // records carry Tekton's second-precision times; the view measures itself
       if (r.state === 'running' && row.started === undefined) row.started = Date.now();
       if (['succeeded', 'failed', 'skipped', 'cancelled', 'timedout'].includes(r.state)) row.ended = Date.now();
       this.#rows.set(r.pipelineTask, row);

@@ -115,9 +115,16 @@ describe('runner sandbox (bubblewrap)', () => {
 
   it('a timeout kills the whole process tree, background children included', async () => {
     // the background sleep keeps the output pipe open: if it survived, this would hang until mocha's timeout
-    const out = await runStepProcess(spec('sleep 30 & sleep 30', { timeoutMs: 300 }), SANDBOX);
+    const out = await runStepProcess(spec('sleep 30 & sleep 30', { timeoutMs: 300, onOutput: () => undefined }), SANDBOX);
     expect(out.timedOut).to.equal(true);
     expect(out.exitCode).not.to.equal(0);
+  });
+
+  it('a killed step leaves nothing behind that could still write to its log', async () => {
+    const out = await runStepProcess(spec('(sleep 1; echo LATE) & sleep 30', { timeoutMs: 300 }), SANDBOX);
+    expect(out.timedOut).to.equal(true);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(readFileSync(join(root, 'logs', 'step.log'), 'utf8')).not.to.include('LATE');
   });
 
   it('cancellation kills the step', async () => {
