@@ -228,7 +228,7 @@ function typeName(v: unknown): string {
  * every problem goes to `report` with its field path.
  */
 export function checkStructure(value: unknown, schema: Schema, path: FieldPath, report: (path: FieldPath, message: string) => void): void {
-  if (value === null || value === undefined) return; // `field:` with no value is null in YAML; Go decodes it as unset
+  if (value === null || value === undefined) return; // `field:` with no value: the API server prunes it (unset)
   if (typeof schema === 'string') {
     switch (schema) {
       case 'string':
@@ -263,7 +263,9 @@ export function checkStructure(value: unknown, schema: Schema, path: FieldPath, 
       return;
     }
     value.forEach((item, i) => {
-      checkStructure(item, schema.arr, [...path, i], report);
+      // a null field is pruned by the API server (unset), but a null list item is a type error
+      if (item === null) report([...path, i], 'expected a value, got null');
+      else checkStructure(item, schema.arr, [...path, i], report);
     });
     return;
   }
@@ -317,4 +319,21 @@ function checkParamValue(value: unknown, path: FieldPath, report: (path: FieldPa
 export function normaliseParamValue(v: unknown): unknown {
   if (typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
   return v;
+}
+
+/**
+ * Removes fields whose value is null, in place, as the Kubernetes API server prunes them from custom resources
+ * (`field:` with no value means unset). Null list items stay (checkStructure reports them).
+ */
+export function pruneNulls(value: unknown): void {
+  if (Array.isArray(value)) {
+    for (const item of value) pruneNulls(item);
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  const o = value as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (o[k] === null) Reflect.deleteProperty(o, k);
+    else pruneNulls(o[k]);
+  }
 }

@@ -209,7 +209,7 @@ export function substituteStep(step: Step, r: Replacements, where: Where): Step 
 /** One pass over a TaskSpec: steps, stepTemplate, sidecars, workspace mount paths (Tekton's ApplyReplacements). */
 export function applyToTaskSpec(spec: TaskSpec, r: Replacements, stepResultsDir?: (stepIndex: number, step: Step) => string): TaskSpec {
   const out: TaskSpec = structuredClone(spec);
-  out.steps = spec.steps.map((s, i) =>
+  out.steps = (spec.steps ?? []).map((s, i) =>
     substituteStep(s, stepResultsDir ? { ...r, stepResultsDir: stepResultsDir(i, s) } : r, `steps[${i}]`),
   );
   if (spec.stepTemplate) out.stepTemplate = container(spec.stepTemplate, r, 'stepTemplate');
@@ -443,7 +443,7 @@ export function taskSpecStrings(spec: TaskSpec): string[] {
     out.push(...(x.command ?? []), ...(x.args ?? []));
     for (const e of x.env ?? []) if (e.value !== undefined) out.push(e.value);
   };
-  for (const s of spec.steps) {
+  for (const s of spec.steps ?? []) {
     c(s);
     if (s.onError !== undefined) out.push(s.onError);
     for (const w of s.when ?? []) out.push(...(w.input !== undefined ? [w.input] : []), ...(w.values ?? []));

@@ -14,7 +14,7 @@ import { buildDag, findCycle, type Dag } from './dag.ts';
 import { parseDuration } from './duration.ts';
 import { ProblemList, type FieldPath } from './problems.ts';
 import { isolated, occurrences, type Occurrence, type Ref } from './refs.ts';
-import { checkStructure, normaliseParamValue, resourceSchemas } from './schema.ts';
+import { checkStructure, normaliseParamValue, pruneNulls, resourceSchemas } from './schema.ts';
 import { resolvePipelineParams } from './substitute.ts';
 import type {
   Param,
@@ -77,6 +77,10 @@ const OBJECT_PARAM_NAME = /^[_a-zA-Z][_a-zA-Z0-9-]*$/;
 const RESULT_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 
 type Report = (path: FieldPath, message: string) => void;
+
+function isObject(v: unknown): v is object {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
 
 function reporter(l: Loaded, problems: ProblemList): Report {
   return (path, message) => {
@@ -185,10 +189,11 @@ export function validateTask(loaded: Loaded<Task>, options: ValidateOptions = {}
   const problems = new ProblemList();
   const report = reporter(loaded, problems);
   const task = loaded.resource;
+  pruneNulls(task);
   checkStructure(task, resourceSchemas['Task']!, [], report);
   if (problems.empty) {
     checkMetadataName(task.metadata, report, true);
-    if (typeof task.spec !== 'object') report(['spec'], 'missing field(s): spec');
+    if (!isObject(task.spec)) report(['spec'], 'missing field(s): spec');
     else checkTaskSpec(task.spec, { at: ['spec'], report, local: options.local ?? true });
   }
   problems.throwIfAny();
@@ -441,11 +446,12 @@ export function validatePipeline(loaded: Loaded<Pipeline>, resolveTask: TaskReso
   const problems = new ProblemList();
   const report = reporter(loaded, problems);
   const p = loaded.resource;
+  pruneNulls(p);
   checkStructure(p, resourceSchemas['Pipeline']!, [], report);
   let result: ValidatedPipeline | undefined;
   if (problems.empty) {
     checkMetadataName(p.metadata, report, true);
-    result = checkPipelineSpec(p.spec, ['spec'], report, resolveTask, options.local ?? true, p.metadata.name);
+    result = checkPipelineSpec(p.spec, ['spec'], report, resolveTask, options.local ?? true, p.metadata?.name);
   }
   problems.throwIfAny();
   return result!;
@@ -459,8 +465,8 @@ function checkPipelineSpec(
   local: boolean,
   name: string | undefined,
 ): ValidatedPipeline {
-  if (typeof spec !== 'object' || spec === null) {
-    report(at, 'missing field(s): spec');
+  if (!isObject(spec)) {
+    report(at, `missing field(s): ${at[at.length - 1] ?? 'spec'}`);
     return { name, spec, tasks: [], finally: [], dag: buildDag([]) };
   }
   const tasks = spec.tasks ?? [];
@@ -884,9 +890,14 @@ export function validatePipelineRun(loaded: Loaded<PipelineRun>, v: PipelineRunV
   const report = reporter(loaded, problems);
   const pr = loaded.resource;
   const local = v.local ?? true;
+  pruneNulls(pr);
   checkStructure(pr, resourceSchemas['PipelineRun']!, [], report);
   if (!problems.empty) problems.throwIfAny();
   checkMetadataName(pr.metadata, report, true);
+  if (!isObject(pr.spec)) {
+    report(['spec'], 'missing field(s): spec');
+    problems.throwIfAny();
+  }
   const spec = pr.spec;
   checkParamList(spec.params, ['spec', 'params'], report);
 
