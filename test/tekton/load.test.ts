@@ -3,7 +3,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isVouchError } from '../../src/common/errors.ts';
 import { loadFile, loadTasksDir, loadText } from '../../src/tekton/load.ts';
-import type { PipelineRun, Task } from '../../src/tekton/types.ts';
+import type { Pipeline, PipelineRun, Task } from '../../src/tekton/types.ts';
+import { validatePipeline, validateTask } from '../../src/tekton/validate.ts';
+import type { Loaded } from '../../src/tekton/load.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { expectProblem, invalidOf, pos } from './helpers.ts';
 
@@ -129,6 +131,45 @@ spec:
     expectProblem(problems, `refuse.yaml:${pos(text, 'resources:')}`, 'spec.resources', 'PipelineResources were removed');
     expectProblem(problems, `refuse.yaml:${pos(text, 'bundle:')}`, 'spec.tasks[0].taskRef.bundle', 'bundles are not supported');
     expectProblem(problems, `refuse.yaml:${pos(text, 'kind: ClusterTask')}`, 'spec.tasks[1].taskRef.kind', 'ClusterTask was removed');
+  });
+
+  it('validates converted v1beta1 Tasks and Pipelines; v1beta1-only step fields are unknown in v1, at their position', () => {
+    const text = `apiVersion: tekton.dev/v1beta1
+kind: Task
+metadata:
+  name: old
+spec:
+  params:
+    - name: x
+      type: string
+  steps:
+    - name: s
+      image: img
+      resources:
+        requests: {memory: 1Gi}
+      script: echo $(params.x)
+---
+apiVersion: tekton.dev/v1beta1
+kind: Pipeline
+metadata:
+  name: oldp
+spec:
+  tasks:
+    - name: a
+      taskRef:
+        name: old
+        kind: Task
+      params:
+        - name: x
+          value: "1"
+`;
+    const [t, p] = loadText(text, 'beta.yaml') as [Loaded<Task>, Loaded<Pipeline>];
+    const spec = validateTask(t);
+    expect(spec.steps[0]!.computeResources).to.deep.equal({ requests: { memory: '1Gi' } });
+    expect(validatePipeline(p, (n) => (n === 'old' ? t : undefined)).tasks[0]!.taskName).to.equal('old');
+    const withPorts = text.replace('      script: echo', '      ports: [{containerPort: 80}]\n      script: echo');
+    const { err } = invalidOf(() => validateTask(loadText(withPorts, 'beta.yaml')[0] as Loaded<Task>));
+    expect(err.message).to.equal(`beta.yaml:${pos(withPorts, 'ports')}: spec.steps[0].ports: unknown field "ports"`);
   });
 
   describe('loadTasksDir', () => {

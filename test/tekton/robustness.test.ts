@@ -33,7 +33,7 @@ function mutate(doc: Loaded, path: (string | number)[], value: unknown): Loaded 
   return { ...doc, resource: copy as unknown as Loaded['resource'] };
 }
 const REMOVE = Symbol('remove');
-const describe_ = (v: unknown): string => (v === REMOVE ? 'removed' : JSON.stringify(v));
+const shown = (v: unknown): string => (v === REMOVE ? 'removed' : JSON.stringify(v));
 
 function expectNoCrash(fn: () => unknown, what: string): void {
   try {
@@ -55,7 +55,7 @@ describe('tekton/validate on malformed documents', function () {
     for (const p of paths(doc.resource)) {
       for (const v of [...REPLACEMENTS, REMOVE]) {
         const m = mutate(doc, p, v);
-        expectNoCrash(() => validateTask(m as Loaded<Task>), `${p.join('.')} = ${describe_(v)}`);
+        expectNoCrash(() => validateTask(m as Loaded<Task>), `${p.join('.')} = ${shown(v)}`);
         try {
           validateTask(m as Loaded<Task>);
         } catch {
@@ -70,7 +70,7 @@ describe('tekton/validate on malformed documents', function () {
     const doc = loadText(GOOD, 'good.yaml')[0]!;
     for (const p of paths(doc.resource)) {
       for (const v of [...REPLACEMENTS, REMOVE]) {
-        expectNoCrash(() => validatePipeline(mutate(doc, p, v) as Loaded<Pipeline>, resolve), `${p.join('.')} = ${describe_(v)}`);
+        expectNoCrash(() => validatePipeline(mutate(doc, p, v) as Loaded<Pipeline>, resolve), `${p.join('.')} = ${shown(v)}`);
       }
     }
   });
@@ -87,7 +87,7 @@ describe('tekton/validate on malformed documents', function () {
     expect(() => validatePipelineRun(doc as Loaded<PipelineRun>, { resolveTask: resolve })).to.not.throw();
     for (const path of paths(run)) {
       for (const v of [...REPLACEMENTS, REMOVE]) {
-        expectNoCrash(() => validatePipelineRun(mutate(doc, path, v) as Loaded<PipelineRun>, { resolveTask: resolve }), `${path.join('.')} = ${describe_(v)}`);
+        expectNoCrash(() => validatePipelineRun(mutate(doc, path, v) as Loaded<PipelineRun>, { resolveTask: resolve }), `${path.join('.')} = ${shown(v)}`);
       }
     }
   });
