@@ -2,10 +2,9 @@
 import { Option, type Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { ExitCode } from '../common/errors.ts';
-import { cloudEventFor } from '../runner/cloudevents.ts';
 import { runPipeline } from '../runner/executor.ts';
 import { planRun } from '../runner/plan.ts';
-import { HttpSink, type EventSink } from '../runner/sinks.ts';
+import { HttpSink, cloudEventFor, type EventSink } from '../runner/events.ts';
 import { JsonView, PlainView, TerminalView, type RunView } from '../runner/view.ts';
 import { action, setup } from './context.ts';
 

@@ -40,7 +40,7 @@ import { classifyImage, imageRepository, type ImagePolicy } from './images.ts';
 import { Messages, NAMESPACE, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition } from './objects.ts';
 import { readStepResults } from '../tekton/results.ts';
 import { preflightSandbox, runStepProcess, type SandboxOptions } from './sandbox.ts';
-import { EventQueue, type DrainResult, type EventSink } from './sinks.ts';
+import { EventQueue, type DrainResult, type EventSink } from './events.ts';
 import { mergeStepTemplate, stepCommand, writeVouchShim } from './steps.ts';
 import type { RunView, TaskState, TransitionRecord } from './view.ts';
 

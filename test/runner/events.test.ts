@@ -5,7 +5,7 @@ import { HTTP, type CloudEvent } from 'cloudevents';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import { HttpSink, MemorySink } from '../../src/runner/sinks.ts';
+import { HttpSink, MemorySink } from '../../src/runner/events.ts';
 import { SHARED } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { runFixture } from './helpers.ts';

@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPipeline, type RunOutcome } from '../../src/runner/executor.ts';
 import { planRun, type PlanInput } from '../../src/runner/plan.ts';
-import type { EventSink } from '../../src/runner/sinks.ts';
-import { cloudEventFor } from '../../src/runner/cloudevents.ts';
+import { cloudEventFor, type EventSink } from '../../src/runner/events.ts';
 import type { RunView, TransitionRecord } from '../../src/runner/view.ts';
 import type { TaskRun } from '../../src/tekton/types.ts';
 

@@ -1,10 +1,21 @@
-// Where the runner's CloudEvents go: an HTTP sink (binary mode, as Tekton's events controller posts them) or an
+// Tekton's CloudEvents from the runner, and where they go: an HTTP sink (binary mode, as Tekton's events controller posts them) or an
 // in-process sink with the same interface. Delivery follows Tekton's rules (retry with exponential backoff only on
 // 404/413/425/429/502/503/504 and network errors; a 500 is final) and never blocks the pipeline: the EventQueue sends
 // in the background and the run drains it at the end with a bounded wait.
-import { HTTP, type CloudEvent } from 'cloudevents';
+import { CloudEvent, HTTP } from 'cloudevents';
 import { VouchError, errorMessage } from '../common/errors.ts';
 import { logger } from '../common/log.ts';
+import { eventAttributes, eventData } from '../tekton/events.ts';
+import type { PipelineRun, TaskRun } from '../tekton/types.ts';
+
+/**
+ * The CloudEvent for a run's current condition, exactly as Tekton's events controller builds it: attributes and the
+ * v1beta1 payload come from the tekton room (tekton/events.ts), the CloudEvents SDK makes it an event.
+ */
+export function cloudEventFor(run: TaskRun | PipelineRun): CloudEvent<unknown> {
+  const attrs = eventAttributes(run);
+  return new CloudEvent<unknown>({ ...attrs, time: new Date().toISOString(), data: eventData(run) }, true);
+}
 
 /** Anything that accepts Tekton's CloudEvents. The sidecar's in-process ingest implements this too. */
 export interface EventSink {

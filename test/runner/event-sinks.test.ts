@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isVouchError } from '../../src/common/errors.ts';
-import { EventQueue, HttpSink, MemorySink } from '../../src/runner/sinks.ts';
+import { EventQueue, HttpSink, MemorySink } from '../../src/runner/events.ts';
 
 interface Received {
   headers: IncomingMessage['headers'];
