@@ -180,8 +180,11 @@ interface TaskContext {
   at: FieldPath;
   report: Report;
   local: boolean;
-  /** embedded in a pipeline: pipeline params, results and context propagate into it */
-  pipeline?: { params: ReadonlyMap<string, ParamSpec>; checkRef: (ref: Ref, path: FieldPath) => void };
+  /**
+   * embedded in a pipeline: results and context reach it; `params` are the params that propagate into it (only in
+   * a PipelineRun's embedded pipelineSpec; a standalone Pipeline's embedded tasks must declare what they use)
+   */
+  pipeline?: { params: ReadonlyMap<string, ParamSpec> | undefined; checkRef: (ref: Ref, path: FieldPath) => void };
 }
 
 /** Validates a Task (strict fields, names, params, results, workspaces, variables); returns its spec with defaults. */
@@ -343,9 +346,10 @@ function checkTaskRef(occ: Occurrence, value: string, path: FieldPath, arrayItem
   const ref = occ.ref;
   switch (ref.kind) {
     case 'param': {
-      const declared = scope.params.get(ref.name) ?? scope.ctx.pipeline?.params.get(ref.name);
+      const declared = scope.params.get(ref.name) ?? scope.ctx.pipeline?.params?.get(ref.name);
       if (!declared) {
-        report(path, `non-existent variable in "${value}": no param "${ref.name}" is declared`);
+        const hint = scope.ctx.pipeline && !scope.ctx.pipeline.params ? ' (params propagate into an embedded taskSpec only in a PipelineRun\'s pipelineSpec; declare it in the taskSpec)' : '';
+        report(path, `non-existent variable in "${value}": no param "${ref.name}" is declared${hint}`);
         return;
       }
       checkParamUse(ref, paramTypeOf(declared), declared, value, path, arrayItem, report);
@@ -451,7 +455,7 @@ export function validatePipeline(loaded: Loaded<Pipeline>, resolveTask: TaskReso
   let result: ValidatedPipeline | undefined;
   if (problems.empty) {
     checkMetadataName(p.metadata, report, true);
-    result = checkPipelineSpec(p.spec, ['spec'], report, resolveTask, options.local ?? true, p.metadata?.name);
+    result = checkPipelineSpec(p.spec, ['spec'], report, resolveTask, options.local ?? true, p.metadata?.name, false);
   }
   problems.throwIfAny();
   return result!;
@@ -464,6 +468,8 @@ function checkPipelineSpec(
   resolveTask: TaskResolver,
   local: boolean,
   name: string | undefined,
+  /** params propagate into embedded taskSpecs (a PipelineRun's embedded pipelineSpec) */
+  propagate: boolean,
 ): ValidatedPipeline {
   if (!isObject(spec)) {
     report(at, `missing field(s): ${at[at.length - 1] ?? 'spec'}`);
@@ -586,7 +592,7 @@ function checkPipelineSpec(
           report,
           local,
           pipeline: {
-            params: new Map([...pipelineParams, ...(pt.params ?? []).map((pp): [string, ParamSpec] => [pp.name, { name: pp.name, type: valueType(pp.value) }])]),
+            params: propagate ? new Map([...pipelineParams, ...(pt.params ?? []).map((pp): [string, ParamSpec] => [pp.name, { name: pp.name, type: valueType(pp.value) }])]) : undefined,
             checkRef: (ref, path) => {
               refCheck(ref, path, '', 'string');
             },
@@ -906,7 +912,7 @@ export function validatePipelineRun(loaded: Loaded<PipelineRun>, v: PipelineRunV
   if (spec.pipelineRef && spec.pipelineSpec) report(['spec'], 'expected exactly one, got both: pipelineRef, pipelineSpec');
   else if (!spec.pipelineRef && !spec.pipelineSpec) report(['spec'], 'expected exactly one, got neither: pipelineRef, pipelineSpec');
   else if (spec.pipelineSpec) {
-    pipeline = checkPipelineSpec(spec.pipelineSpec, ['spec', 'pipelineSpec'], report, v.resolveTask, local, undefined);
+    pipeline = checkPipelineSpec(spec.pipelineSpec, ['spec', 'pipelineSpec'], report, v.resolveTask, local, undefined, true);
   } else {
     const ref = spec.pipelineRef!;
     if (ref.resolver !== undefined) {

@@ -192,6 +192,7 @@ describe('tekton/validate', () => {
       ['a param default referring to an undeclared param', pipelineText(OK_TASK('a'), '  results: []\n').replace('    - name: word\n', '    - name: word\n      default: $(params.ghost)-x\n'), 'default: $(params.ghost)', 'spec.params[0].default', 'param "word" references undefined param "ghost"'],
       ['an unknown field inside an embedded taskSpec', pipelineText('    - name: e\n      taskSpec:\n        steps:\n          - name: s\n            image: i\n            scirpt: echo\n'), 'scirpt', 'spec.tasks[0].taskSpec.steps[0].scirpt', 'unknown field "scirpt"'],
       ['an undeclared param inside an embedded taskSpec', pipelineText('    - name: e\n      taskSpec:\n        steps:\n          - name: s\n            image: i\n            script: echo $(params.ghost)\n'), 'script:', 'spec.tasks[0].taskSpec.steps[0].script', 'no param "ghost" is declared'],
+      ['a pipeline param used undeclared in an embedded taskSpec of a standalone Pipeline (no propagation)', pipelineText('    - name: e\n      taskSpec:\n        steps:\n          - name: s\n            image: i\n            script: echo $(params.word)\n'), 'script:', 'spec.tasks[0].taskSpec.steps[0].script', 'params propagate into an embedded taskSpec only in a PipelineRun'],
       ['a missing result used inside an embedded taskSpec', pipelineText(OK_TASK('a') + '    - name: e\n      taskSpec:\n        steps:\n          - name: s\n            image: i\n            script: echo $(tasks.a.results.none)\n'), 'script:', 'spec.tasks[1].taskSpec.steps[0].script', 'task "a" has no result "none"'],
     ];
     for (const [name, text, needle, path, message, nth] of rules) {
@@ -257,6 +258,28 @@ ${extra}`);
       const v = validatePipelineRun(loadText(text, 'run.yaml')[0] as Loaded<PipelineRun>, { resolveTask: resolve });
       expect(v.params).to.deep.equal({ word: 'hello', num: '1' });
       expect(v.pipeline.tasks[0]!.taskName).to.equal('task-a');
+    });
+
+    it('propagates pipeline params into embedded taskSpecs of an embedded pipelineSpec', () => {
+      const text = run(`  params:
+    - name: word
+      value: hi
+  pipelineSpec:
+    params:
+      - name: word
+    tasks:
+      - name: e
+        taskSpec:
+          steps:
+            - name: s
+              image: i
+              script: echo $(params.word)
+`);
+      const v = validatePipelineRun(loadText(text, 'run.yaml')[0] as Loaded<PipelineRun>, { resolveTask: resolve });
+      expect(v.pipeline.tasks[0]!.taskName).to.equal(undefined);
+      const bad = text.replace('echo $(params.word)', 'echo $(params.other)');
+      const { problems } = invalidOf(() => validatePipelineRun(loadText(bad, 'run.yaml')[0] as Loaded<PipelineRun>, { resolveTask: resolve }));
+      expectProblem(problems, `run.yaml:${pos(bad, 'script:')}`, 'spec.pipelineSpec.tasks[0].taskSpec.steps[0].script', 'no param "other" is declared');
     });
 
     it('rejects a missing run param, a type mismatch and an unbound workspace', () => {
