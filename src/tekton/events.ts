@@ -52,6 +52,8 @@ export interface TektonEventAttributes {
   source: string;
   /** the object's name only */
   subject: string;
+  /** when the event was made (Tekton's client uses cloudevents.WithTimeNow()) */
+  time: string;
   datacontenttype: 'application/json';
 }
 
@@ -74,7 +76,7 @@ export function eventAttributes(run: TaskRun | PipelineRun, options: { type?: Te
     kind = run.kind;
   }
   const source = `/apis/${group}/${version}/namespaces/${run.metadata.namespace ?? ''}/${kind}/${run.metadata.name ?? ''}`;
-  return { specversion: '1.0', id: randomUUID(), type, source, subject: run.metadata.name ?? '', datacontenttype: 'application/json' };
+  return { specversion: '1.0', id: randomUUID(), type, source, subject: run.metadata.name ?? '', time: new Date().toISOString(), datacontenttype: 'application/json' };
 }
 
 /** The event data: `{"taskRun": <v1beta1 TaskRun>}` or `{"pipelineRun": <v1beta1 PipelineRun>}`. */

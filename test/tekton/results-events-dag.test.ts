@@ -188,6 +188,7 @@ describe('tekton/events', () => {
     expect(a.id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(a.id).to.not.equal(eventAttributes(v1).id);
     expect(a.source).to.equal('/apis///namespaces/default//curl-run-6gplk');
+    expect(Number.isNaN(Date.parse(a.time))).to.equal(false);
     expect(eventAttributes(v1, { withTypeMeta: true }).source).to.equal('/apis/tekton.dev/v1/namespaces/default/TaskRun/curl-run-6gplk');
   });
 });
