@@ -1,9 +1,11 @@
 // `vouch run`: runs a Tekton Pipeline locally, each step sandboxed, emitting Tekton's CloudEvents.
 import { Option, type Command } from 'commander';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ExitCode } from '../common/errors.ts';
 import { runPipeline } from '../runner/executor.ts';
 import { planRun } from '../runner/plan.ts';
+import { defaultHiddenPaths } from '../runner/sandbox.ts';
 import { HttpSink, cloudEventFor, type EventSink } from '../runner/events.ts';
 import { JsonView, PlainView, TerminalView, type RunView } from '../runner/view.ts';
 import { action, setup } from './context.ts';
@@ -90,7 +92,8 @@ export function registerRun(program: Command): void {
             workspaceDirs: plan.workspaceDirs,
             images: { taskImage: config.runner.taskImage, hostImages: [...list(config.runner.hostImages), ...opts.hostImage] },
             allowNetwork: [...list(config.runner.allowNetwork), ...opts.allowNetwork],
-            sandbox: { enabled: opts.sandbox },
+            // the host is visible read-only, but not the caller's credentials or the signing key
+            sandbox: { enabled: opts.sandbox, hide: defaultHiddenPaths(homedir(), [config.signing.key]) },
             sinks,
             eventFactory: cloudEventFor,
             view,

@@ -3,8 +3,8 @@
 // allowed, and an environment made only of what the step declares. Timeouts and cancellation kill the whole process
 // tree (bwrap's pid namespace dies with its init; without the sandbox the step's process group is killed).
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync, closeSync, existsSync, statSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { VouchError } from '../common/errors.ts';
 
 /** The PATH a step gets when it does not set one (what a typical container image declares). */
@@ -15,6 +15,19 @@ export interface SandboxOptions {
   enabled: boolean;
   /** the bwrap binary (tests point it elsewhere to check the explanation) */
   bwrap?: string;
+  /**
+   * host files and directories a step must not read even though the host is visible read-only (credentials, the
+   * signing key): directories are covered by an empty tmpfs, files by /dev/null
+   */
+  hide?: readonly string[];
+}
+
+/** Where credentials usually live in a home directory; hidden from steps when they exist. */
+export const CREDENTIAL_PATHS = ['.ssh', '.gnupg', '.aws', '.azure', '.config/gcloud', '.docker', '.kube', '.netrc', '.npmrc', '.git-credentials', '.pypirc', '.vault-token'];
+
+/** The credential paths of a home directory that exist, plus any extra files (e.g. the signing key). */
+export function defaultHiddenPaths(home: string, extra: readonly string[] = []): string[] {
+  return [...CREDENTIAL_PATHS.map((p) => join(home, p)), ...extra].filter((p) => p !== '' && existsSync(p));
 }
 
 export interface StepProcessSpec {
@@ -95,8 +108,17 @@ function isolationArgs(opts: { network: boolean }): string[] {
 }
 
 /** The full bwrap command line for a step (exported for tests and --json diagnostics). */
-export function bwrapArgs(spec: StepProcessSpec): string[] {
+export function bwrapArgs(spec: StepProcessSpec, hide: readonly string[] = []): string[] {
   const args = isolationArgs({ network: spec.network });
+  for (const path of hide) {
+    let dir: boolean;
+    try {
+      dir = statSync(path).isDirectory();
+    } catch {
+      continue;
+    }
+    args.push(...(dir ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
+  }
   for (const dir of spec.readable ?? []) args.push('--ro-bind', dir, dir);
   for (const dir of spec.writable) args.push('--bind', dir, dir);
   // network steps need name resolution; /etc is already visible read-only through the root bind
@@ -114,7 +136,7 @@ export function runStepProcess(spec: StepProcessSpec, options: SandboxOptions): 
   const log: WriteStream | undefined = direct === undefined ? createWriteStream(spec.logFile, { flags: 'a' }) : undefined;
   const startedAt = new Date();
   const [file, args] = options.enabled
-    ? [options.bwrap ?? 'bwrap', bwrapArgs(spec)]
+    ? [options.bwrap ?? 'bwrap', bwrapArgs(spec, options.hide)]
     : [spec.argv[0]!, spec.argv.slice(1)];
 
   return new Promise((resolve) => {

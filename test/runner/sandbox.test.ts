@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { isVouchError } from '../../src/common/errors.ts';
-import { DEFAULT_PATH, preflightSandbox, runStepProcess, type StepProcessSpec } from '../../src/runner/sandbox.ts';
+import { DEFAULT_PATH, defaultHiddenPaths, preflightSandbox, runStepProcess, type StepProcessSpec } from '../../src/runner/sandbox.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SANDBOX = { enabled: true };
@@ -67,6 +67,27 @@ describe('runner sandbox (bubblewrap)', () => {
     expect(existsSync('/etc/vouch-test')).to.equal(false);
     const log = readFileSync(join(root, 'logs', 'step.log'), 'utf8');
     expect(log).to.match(/outside=[1-9]/).and.match(/etc=[1-9]/);
+  });
+
+  it('hides credential files and directories of the host from the step', async () => {
+    // outside /tmp, which is private to the step anyway
+    const home = mkdtempSync('/var/tmp/vouch-home-');
+    try {
+      mkdirSync(join(home, '.ssh'));
+      writeFileSync(join(home, '.ssh', 'id_ed25519'), 'PRIVATE KEY');
+      writeFileSync(join(home, 'signing.key'), 'SIGNING KEY');
+      writeFileSync(join(home, 'visible'), 'ok');
+      const hide = defaultHiddenPaths(home, [join(home, 'signing.key'), join(home, 'absent.key')]);
+      expect(hide).to.deep.equal([join(home, '.ssh'), join(home, 'signing.key')]);
+      const out = await runStepProcess(spec(`cat ${home}/.ssh/id_ed25519; cat ${home}/signing.key; cat ${home}/visible`), { ...SANDBOX, hide });
+      const log = readFileSync(join(root, 'logs', 'step.log'), 'utf8');
+      expect(log).not.to.include('PRIVATE KEY');
+      expect(log).not.to.include('SIGNING KEY');
+      expect(log).to.include('ok');
+      expect(out.exitCode).to.equal(0);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it('does not pass the caller environment through', async () => {
