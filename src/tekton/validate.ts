@@ -407,10 +407,7 @@ function checkParamUse(
     else if (whole && !(arrayItem && isolated(value))) {
       report(path, arrayItem ? `variable is not properly isolated in "${value}": an array param must be the whole item` : `variable type invalid in "${value}": array param "${ref.name}" can only be used as a whole item of command, args or an array`);
     }
-    if (sel.kind === 'index' && declared?.default !== undefined && Array.isArray(declared.default) && sel.index >= declared.default.length) {
-      // Tekton checks indexes against the actual value at run time; the default's length is a fair early warning
-      // only when no value is given, so this is reported by validateIndexes() at run time instead.
-    }
+    // an index is checked against the actual array when the task is substituted (TEKTON_SUBSTITUTION_FAILED)
     return;
   }
   // object
