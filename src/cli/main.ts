@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode } from '../common/errors.ts';
 import { reportError } from './context.ts';
 import { registerAttest } from './attest.ts';
+import { registerDemo } from './demo.ts';
 import { registerKeys } from './keys.ts';
 import { registerRun } from './run.ts';
 import { registerLog } from './log.ts';
@@ -32,6 +33,7 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
   registerLog(program);
   registerAttest(program);
   registerVerifyBundle(program);
+  registerDemo(program);
   return program;
 }
 
