@@ -196,6 +196,9 @@ export class PipelineRunExecutor {
     }
     this.#dag = options.pipeline.dag;
     refuseUnsupported([...this.#nodes.values()], this.#pr.spec.workspaces ?? [], options.workspaceDirs ?? {});
+    if (this.#pr.spec.status !== undefined) {
+      throw new VouchError('RUN_UNSUPPORTED', `spec.status ${this.#pr.spec.status}: a local run starts when it is submitted; remove spec.status to run it`);
+    }
     this.#params = resolvePipelineParams(spec.params, this.#pr.spec.params);
     const t = this.#pr.spec.timeouts ?? {};
     const pipeline = timeoutMsOf(t.pipeline, 'spec.timeouts.pipeline') ?? DEFAULT_TIMEOUT_MS;
@@ -344,8 +347,13 @@ export class PipelineRunExecutor {
     for (;;) {
       for (const node of this.#schedule()) {
         const p = this.#runTask(node).catch((err: unknown) => {
+          // a bug of ours must still leave a terminal TaskRun behind, never one stuck "Running"
           this.#log.error({ err: errorMessage(err), task: node.pt.name }, 'task crashed');
           node.state = 'failed';
+          if (node.taskRun && getCondition(node.taskRun)?.status === 'Unknown') {
+            node.taskRun.status!.completionTime = now();
+            this.#transitionTr(node, condition('False', TaskRunReason.failed, `internal error in vouch run: ${errorMessage(err)}`), 'failed');
+          }
         });
         running.add(p);
         void p.finally(() => {
@@ -695,7 +703,12 @@ export class PipelineRunExecutor {
     } catch (err) {
       return fail(errorMessage(err));
     }
-    const stepTimeout = timeoutMsOf(step.timeout, `step "${step.name}" timeout`);
+    let stepTimeout: number | undefined;
+    try {
+      stepTimeout = timeoutMsOf(step.timeout, `step "${step.name}" timeout`);
+    } catch (err) {
+      return fail(errorMessage(err));
+    }
     const remaining = ctx.deadline === undefined ? undefined : Math.max(ctx.deadline - Date.now(), 1);
     const byStep = stepTimeout !== undefined && stepTimeout > 0 && (remaining === undefined || stepTimeout < remaining);
     const timeoutMs = byStep ? stepTimeout : remaining;
@@ -756,8 +769,10 @@ export class PipelineRunExecutor {
 
   #finish(): void {
     const status = (this.#pr.status ??= {});
-    // whatever never got to run is skipped (a stopped DAG), unless the run was cancelled outright
-    if (!this.#cancelled && this.#timedOut !== 'pipeline' && this.#invalidResultRef === undefined) {
+    // whatever never got to run is skipped (a stopped DAG, a spent budget), unless the run was cancelled outright
+    if (this.#timedOut === 'pipeline') {
+      for (const n of this.#nodes.values()) if (n.state === 'pending') this.#skip(n, SkippingReason.pipelineTimedOut);
+    } else if (!this.#cancelled && this.#invalidResultRef === undefined) {
       for (const n of this.#dagNodes) if (n.state === 'pending') this.#skip(n, SkippingReason.stopping);
     }
     status.completionTime = now();

@@ -195,6 +195,18 @@ describe('vouch run: pipelines', function () {
     expect(r.log('cleanup', 'note')).to.include('long was Failed');
   });
 
+  it('the pipeline timeout (--timeout) cancels what runs and skips everything else, finally included', async () => {
+    const r = await runFixture('cancel.yaml', runDir(), { timeout: '1s' });
+    const name = r.pipelineRun.metadata.name!;
+    expect(r.pipelineRun.spec.timeouts).to.deep.equal({ pipeline: '1s' });
+    expect(r.pipelineRun.status!.conditions![0]).to.include({ reason: 'PipelineRunTimeout', message: `PipelineRun "${name}" failed to finish within "1s"` });
+    expect(r.taskRun('long').status!.conditions![0]!.reason).to.equal('TaskRunCancelled');
+    expect(r.pipelineRun.status!.skippedTasks).to.deep.equal([
+      { name: 'later', reason: 'PipelineRun timeout has been reached' },
+      { name: 'cleanup', reason: 'PipelineRun timeout has been reached' },
+    ]);
+  });
+
   it('a pipeline task with onError: continue fails alone; its dependents run and the run completes', async () => {
     const r = await runFixture('pipeline-onerror.yaml', runDir());
     expect(r.succeeded).to.equal(true);
