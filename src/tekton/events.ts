@@ -5,6 +5,7 @@
 // status.pipelineResults, steps carry `resources` (v1's computeResources), PipelineRuns keep childReferences.
 
 import { randomUUID } from 'node:crypto';
+import { VouchError } from '../common/errors.ts';
 import type { Condition, PipelineRun, PipelineSpec, Step, TaskRun, TaskSpec } from './types.ts';
 
 export const TektonEventType = {
@@ -191,4 +192,129 @@ export function toV1beta1PipelineRun(pr: PipelineRun): Obj {
     out['status'] = status;
   }
   return defined(out);
+}
+
+// ---- ingest: event data back to v1 -------------------------------------------------------------------------------
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stepFromV1beta1(s: unknown): unknown {
+  if (!isObj(s)) return s;
+  const out: Obj = { ...s };
+  const r = out['resources'];
+  Reflect.deleteProperty(out, 'resources');
+  // `resources: {}` is Go's rendering of "no resources"; only real ones become computeResources
+  if (isObj(r) && Object.keys(r).length > 0) out['computeResources'] = r;
+  return out;
+}
+
+function taskSpecFromV1beta1(spec: unknown): unknown {
+  if (!isObj(spec)) return spec;
+  const out: Obj = { ...spec };
+  if (Array.isArray(out['steps'])) out['steps'] = out['steps'].map(stepFromV1beta1);
+  if (Array.isArray(out['sidecars'])) out['sidecars'] = out['sidecars'].map(stepFromV1beta1);
+  if (isObj(out['stepTemplate'])) out['stepTemplate'] = stepFromV1beta1(out['stepTemplate']);
+  return out;
+}
+
+function pipelineSpecFromV1beta1(spec: unknown): unknown {
+  if (!isObj(spec)) return spec;
+  const out: Obj = { ...spec };
+  for (const list of ['tasks', 'finally']) {
+    const tasks = out[list];
+    if (!Array.isArray(tasks)) continue;
+    out[list] = tasks.map((pt: unknown) => (isObj(pt) && isObj(pt['taskSpec']) ? { ...pt, taskSpec: taskSpecFromV1beta1(pt['taskSpec']) } : pt));
+  }
+  return out;
+}
+
+function requireRun(v: unknown, what: string): Obj {
+  if (!isObj(v) || !isObj(v['metadata']) || typeof v['metadata']['name'] !== 'string' || v['metadata']['name'] === '') {
+    throw new VouchError('INPUT_INVALID', `event data: ${what} must be an object with metadata.name`);
+  }
+  if (v['spec'] !== undefined && !isObj(v['spec'])) throw new VouchError('INPUT_INVALID', `event data: ${what}.spec must be an object`);
+  if (v['status'] !== undefined && !isObj(v['status'])) throw new VouchError('INPUT_INVALID', `event data: ${what}.status must be an object`);
+  return structuredClone(v);
+}
+
+/** A TaskRun from event data (v1beta1 layout) as tekton.dev/v1: the inverse of toV1beta1TaskRun. */
+export function fromV1beta1TaskRun(data: unknown): TaskRun {
+  const tr = requireRun(data, 'taskRun');
+  const spec: Obj = isObj(tr['spec']) ? tr['spec'] : {};
+  renameKey(spec, 'stepOverrides', 'stepSpecs');
+  renameKey(spec, 'sidecarOverrides', 'sidecarSpecs');
+  Reflect.deleteProperty(spec, 'resources'); // PipelineResources of old Tekton versions: gone in v1
+  if (spec['taskSpec'] !== undefined) spec['taskSpec'] = taskSpecFromV1beta1(spec['taskSpec']);
+  const out: Obj = { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: tr['metadata'], spec };
+  if (isObj(tr['status'])) {
+    const status: Obj = tr['status'];
+    renameKey(status, 'taskResults', 'results');
+    if (status['taskSpec'] !== undefined) status['taskSpec'] = taskSpecFromV1beta1(status['taskSpec']);
+    if (Array.isArray(status['retriesStatus'])) {
+      status['retriesStatus'] = status['retriesStatus'].map((rs: unknown) => {
+        if (!isObj(rs)) return rs;
+        const r: Obj = { ...rs };
+        renameKey(r, 'taskResults', 'results');
+        if (r['taskSpec'] !== undefined) r['taskSpec'] = taskSpecFromV1beta1(r['taskSpec']);
+        return r;
+      });
+    }
+    out['status'] = status;
+  }
+  return out as unknown as TaskRun;
+}
+
+/** A PipelineRun from event data (v1beta1 layout) as tekton.dev/v1: the inverse of toV1beta1PipelineRun. */
+export function fromV1beta1PipelineRun(data: unknown): PipelineRun {
+  const pr = requireRun(data, 'pipelineRun');
+  const spec: Obj = isObj(pr['spec']) ? pr['spec'] : {};
+  const tmpl: Obj = {};
+  if ('serviceAccountName' in spec) tmpl['serviceAccountName'] = spec['serviceAccountName'];
+  if ('podTemplate' in spec) tmpl['podTemplate'] = spec['podTemplate'];
+  Reflect.deleteProperty(spec, 'serviceAccountName');
+  Reflect.deleteProperty(spec, 'podTemplate');
+  if (Object.keys(tmpl).length > 0) spec['taskRunTemplate'] = tmpl;
+  if ('timeout' in spec) {
+    // the deprecated v1beta1 spec.timeout is timeouts.pipeline in v1
+    const timeouts: Obj = isObj(spec['timeouts']) ? spec['timeouts'] : {};
+    timeouts['pipeline'] ??= spec['timeout'];
+    spec['timeouts'] = timeouts;
+    Reflect.deleteProperty(spec, 'timeout');
+  }
+  Reflect.deleteProperty(spec, 'resources');
+  if (spec['pipelineSpec'] !== undefined) spec['pipelineSpec'] = pipelineSpecFromV1beta1(spec['pipelineSpec']);
+  if (Array.isArray(spec['taskRunSpecs'])) {
+    spec['taskRunSpecs'] = spec['taskRunSpecs'].map((t: unknown) => {
+      if (!isObj(t)) return t;
+      const c: Obj = { ...t };
+      renameKey(c, 'taskServiceAccountName', 'serviceAccountName');
+      renameKey(c, 'taskPodTemplate', 'podTemplate');
+      renameKey(c, 'stepOverrides', 'stepSpecs');
+      renameKey(c, 'sidecarOverrides', 'sidecarSpecs');
+      return c;
+    });
+  }
+  const out: Obj = { apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', metadata: pr['metadata'], spec };
+  if (isObj(pr['status'])) {
+    const status: Obj = pr['status'];
+    renameKey(status, 'pipelineResults', 'results');
+    if (status['pipelineSpec'] !== undefined) status['pipelineSpec'] = pipelineSpecFromV1beta1(status['pipelineSpec']);
+    out['status'] = status;
+  }
+  return out as unknown as PipelineRun;
+}
+
+/**
+ * Reads the data of a Tekton CloudEvent (`{"taskRun": …}` or `{"pipelineRun": …}`, v1beta1 layout) as a v1 object.
+ * The data is untrusted: anything else is INPUT_INVALID. Only the shape needed to read it is checked; callers treat
+ * it as a hint and re-read the object from its source of truth.
+ */
+export function parseEventData(data: unknown): TaskRun | PipelineRun {
+  if (!isObj(data)) throw new VouchError('INPUT_INVALID', 'event data: expected a JSON object {"taskRun": …} or {"pipelineRun": …}');
+  const keys = Object.keys(data);
+  if (keys.length === 1 && keys[0] === 'taskRun') return fromV1beta1TaskRun(data['taskRun']);
+  if (keys.length === 1 && keys[0] === 'pipelineRun') return fromV1beta1PipelineRun(data['pipelineRun']);
+  throw new VouchError('INPUT_INVALID', `event data: expected exactly one of taskRun, pipelineRun; got ${keys.length ? keys.map((k) => JSON.stringify(k)).join(', ') : 'no key'}`);
 }

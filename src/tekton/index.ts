@@ -112,8 +112,10 @@ export {
 
 /**
  * CloudEvents: TektonEventType names; eventTypeFor(run) from its Succeeded condition; eventAttributes(run,
- * {type?, withTypeMeta?}) -> {specversion, id, type, source, subject, datacontenttype}; eventData(run) ->
- * {taskRun} | {pipelineRun} in v1beta1 layout; toV1beta1TaskRun / toV1beta1PipelineRun.
+ * {type?, withTypeMeta?}) -> {specversion, id, type, source, subject, time, datacontenttype}; eventData(run) ->
+ * {taskRun} | {pipelineRun} in v1beta1 layout; toV1beta1TaskRun / toV1beta1PipelineRun. Ingest (sidecar):
+ * parseEventData(untrusted data) -> v1 TaskRun | PipelineRun (INPUT_INVALID if malformed); fromV1beta1TaskRun /
+ * fromV1beta1PipelineRun.
  */
 export {
   TektonEventType,
@@ -122,5 +124,8 @@ export {
   eventData,
   toV1beta1TaskRun,
   toV1beta1PipelineRun,
+  parseEventData,
+  fromV1beta1TaskRun,
+  fromV1beta1PipelineRun,
   type TektonEventAttributes,
 } from './events.ts';

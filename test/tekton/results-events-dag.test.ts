@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { isVouchError } from '../../src/common/errors.ts';
 import { buildDag, descendants, findCycle, readyTasks, topologicalOrder } from '../../src/tekton/dag.ts';
 import { parseDuration, formatDuration } from '../../src/tekton/duration.ts';
-import { eventAttributes, eventData, eventTypeFor, toV1beta1PipelineRun, toV1beta1TaskRun } from '../../src/tekton/events.ts';
+import { eventAttributes, eventData, eventTypeFor, fromV1beta1PipelineRun, fromV1beta1TaskRun, parseEventData, toV1beta1PipelineRun, toV1beta1TaskRun } from '../../src/tekton/events.ts';
 import { goJson, parseResultText, readStepResults, terminationMessage, toTaskRunResult } from '../../src/tekton/results.ts';
 import type { PipelineRun, PipelineTask, TaskRun } from '../../src/tekton/types.ts';
 import { SHARED } from '../helpers/cli.ts';
@@ -190,5 +190,65 @@ describe('tekton/events', () => {
     expect(a.source).to.equal('/apis///namespaces/default//curl-run-6gplk');
     expect(Number.isNaN(Date.parse(a.time))).to.equal(false);
     expect(eventAttributes(v1, { withTypeMeta: true }).source).to.equal('/apis/tekton.dev/v1/namespaces/default/TaskRun/curl-run-6gplk');
+  });
+
+  describe('ingest (sidecar side): event data back to v1', () => {
+    it('reads Tekton\'s example event as a v1 TaskRun', () => {
+      const tr = parseEventData(fixture) as TaskRun;
+      expect(tr.kind).to.equal('TaskRun');
+      expect(tr.metadata.name).to.equal('curl-run-6gplk');
+      expect(tr.spec).to.not.have.property('resources');
+      expect(tr.status!.taskSpec!.steps[0]).to.not.have.property('resources');
+      expect(tr.status!.taskSpec!.steps[0]!.args).to.deep.equal(['$(params.options[*])', '$(params.url)']);
+    });
+
+    it('round-trips TaskRuns and PipelineRuns through the v1beta1 layout', () => {
+      const tr: TaskRun = {
+        apiVersion: 'tekton.dev/v1',
+        kind: 'TaskRun',
+        metadata: { name: 'pr-a', namespace: 'default', uid: 'u1', labels: { 'tekton.dev/pipelineTask': 'a' } },
+        spec: { taskRef: { kind: 'Task', name: 'build' }, params: [{ name: 'x', value: ['1'] }], stepSpecs: [{ name: 's' }], timeout: '1h0m0s' },
+        status: {
+          podName: '',
+          conditions: [{ type: 'Succeeded', status: 'True', reason: 'Succeeded' }],
+          results: [{ name: 'digest', type: 'string', value: 'sha256:1' }],
+          taskSpec: { steps: [{ name: 's', image: 'i', computeResources: { limits: { cpu: '1' } } }] },
+          retriesStatus: [{ podName: '', results: [{ name: 'digest', type: 'string', value: 'old' }] }],
+        },
+      };
+      expect(fromV1beta1TaskRun(toV1beta1TaskRun(tr))).to.deep.equal(tr);
+      const pr: PipelineRun = {
+        apiVersion: 'tekton.dev/v1',
+        kind: 'PipelineRun',
+        metadata: { name: 'pr', namespace: 'default' },
+        spec: {
+          pipelineSpec: { tasks: [{ name: 'a', taskSpec: { steps: [{ name: 's', image: 'i' }] } }] },
+          taskRunTemplate: { serviceAccountName: 'sa', podTemplate: { nodeSelector: { a: 'b' } } },
+          timeouts: { pipeline: '1h0m0s' },
+          taskRunSpecs: [{ pipelineTaskName: 'a', serviceAccountName: 'sa2', stepSpecs: [] }],
+        },
+        status: {
+          results: [{ name: 'r', value: 'v' }],
+          childReferences: [{ apiVersion: 'tekton.dev/v1', kind: 'TaskRun', name: 'pr-a', pipelineTaskName: 'a' }],
+          skippedTasks: [{ name: 'b', reason: 'When Expressions evaluated to false', whenExpressions: [{ input: 'a', operator: 'in', values: ['b'] }] }],
+        },
+      };
+      const beta = toV1beta1PipelineRun(pr);
+      expect((beta['spec'] as { taskRunSpecs: unknown[] }).taskRunSpecs).to.deep.equal([{ pipelineTaskName: 'a', taskServiceAccountName: 'sa2', stepOverrides: [] }]);
+      expect(fromV1beta1PipelineRun(beta)).to.deep.equal(pr);
+      // the deprecated v1beta1 spec.timeout reads as timeouts.pipeline
+      expect(fromV1beta1PipelineRun({ metadata: { name: 'x' }, spec: { timeout: '5m' } }).spec.timeouts).to.deep.equal({ pipeline: '5m' });
+    });
+
+    it('rejects malformed event data as INPUT_INVALID', () => {
+      for (const bad of [null, [], 'x', {}, { taskRun: {} }, { taskRun: { metadata: { name: '' } } }, { pipelineRun: { metadata: { name: 'a' }, spec: [] } }, { taskRun: { metadata: { name: 'a' } }, pipelineRun: {} }]) {
+        try {
+          parseEventData(bad);
+          expect.fail(`accepted ${JSON.stringify(bad)}`);
+        } catch (err) {
+          expect(isVouchError(err, 'INPUT_INVALID'), JSON.stringify(bad)).to.equal(true);
+        }
+      }
+    });
   });
 });
