@@ -833,11 +833,13 @@ function checkTaskBinding(
   pipelineWorkspaces: ReadonlySet<string>,
 ): void {
   const given = new Map((pt.params ?? []).map((p, i) => [p.name, { p, i }]));
+  // a matrix fans its array params out into one value per TaskRun (Tekton counts them as given)
+  const fromMatrix = new Set([...(pt.matrix?.params ?? []), ...(pt.matrix?.include ?? []).flatMap((inc) => inc.params)].map((p) => p.name));
   for (const decl of spec.params ?? []) {
     const g = given.get(decl.name);
     const type = paramTypeOf(decl);
     if (!g) {
-      if (decl.default === undefined) report([...here, 'params'], `missing param "${decl.name}" (declared by the Task without a default)`);
+      if (decl.default === undefined && !fromMatrix.has(decl.name)) report([...here, 'params'], `missing param "${decl.name}" (declared by the Task without a default)`);
       continue;
     }
     if (g.p.value === undefined || g.p.value === null) continue;

@@ -217,6 +217,21 @@ describe('tekton/validate', () => {
       expectProblem(problems, `pipeline.yaml:${pos(bad, 'value: $(tasks.status)')}`, 'spec.finally[0].params[0].value', 'pipeline task zz is not defined');
     });
 
+    it('with local: false accepts what only a cluster runs (sidecars, matrix, resolvers, CEL) but still checks the rest', () => {
+      const withSidecar = TASK_A.replace('  steps:\n', '  sidecars:\n    - name: db\n      image: pg\n  steps:\n');
+      expect(() => validateTask(task(withSidecar), { local: false })).to.not.throw();
+      const text = pipelineText(
+        OK_TASK('a').replace('      params:\n        - name: msg\n          value: hi\n', '      matrix:\n        params:\n          - name: msg\n            value: [a, b]\n') +
+          OK_TASK('b', "      when:\n        - cel: \"'a' == 'a'\"\n").replace('        name: task-a\n', '        resolver: git\n'),
+      );
+      expect(() => validatePipeline(pipeline(text), resolve, { local: false })).to.not.throw();
+      const { problems } = invalidOf(() => validatePipeline(pipeline(text), resolve));
+      expect(problems.map((p) => p.path)).to.have.members(['spec.tasks[0].matrix', 'spec.tasks[1].when[0].cel', 'spec.tasks[1].taskRef.resolver']);
+      const broken = text.replace('    - name: b\n', '    - name: B\n');
+      const r = invalidOf(() => validatePipeline(pipeline(broken), resolve, { local: false }));
+      expectProblem(r.problems, `pipeline.yaml:${pos(broken, 'name: B')}`, 'spec.tasks[1].name', 'must be a valid DNS Label');
+    });
+
     it('points problems of a referenced Task into its own file', () => {
       const badTask = TASK_A.replace('      image: img\n', '      image: img\n      foo: bar\n');
       const text = pipelineText(OK_TASK('a'));
