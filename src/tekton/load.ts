@@ -72,7 +72,14 @@ export function loadText(text: string, file: string): Loaded[] {
     if (doc.errors.length > 0) return;
     // an empty document (between `---` separators, or only comments)
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return;
-    const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+    let raw: unknown;
+    try {
+      raw = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // e.g. an alias bomb ("Excessive alias count")
+      problems.add(at(doc.contents.range[0]), [], `YAML: ${errorMessage(err)}`);
+      return;
+    }
     const root = doc.contents.range;
     const docAt = at(root[0]);
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {

@@ -63,6 +63,12 @@ describe('tekton/load', () => {
     expect(r.err.message).to.match(/^broken\.yaml:\d+:\d+: /);
   });
 
+  it('refuses an alias bomb with a position instead of expanding it', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]', ''].join('\n');
+    const { err } = invalidOf(() => loadText(bomb, 'bomb.yaml'));
+    expect(err.message).to.match(/^bomb\.yaml:1:1: \(document\): YAML: .*alias/i);
+  });
+
   it('reads YAML 1.1 booleans as Kubernetes does (yes/on are booleans), timestamps as strings', () => {
     const [doc] = loadText('apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: x\n  creationTimestamp: 2021-01-29T14:47:57Z\nspec:\n  description: yes\n', 'b.yaml');
     const t = doc!.resource as unknown as { metadata: { creationTimestamp: unknown }; spec: { description: unknown } };
