@@ -97,6 +97,7 @@ export function registerRun(program: Command): void {
             sinks,
             eventFactory: cloudEventFor,
             view,
+            ...(view.output ? { onStepOutput: view.output.bind(view) } : {}),
             signal: abort.signal,
           });
           view.close();

@@ -29,6 +29,8 @@ export interface TransitionRecord {
 
 export interface RunView {
   transition(record: TransitionRecord): void;
+  /** live output of a running step (only views that show it implement this; others keep steps writing to files) */
+  output?(pipelineTask: string, step: string, chunk: string): void;
   /** all pipeline tasks in display order, before anything runs */
   plan?(tasks: { name: string; finally: boolean; runAfter: string[] }[]): void;
   close(): void;
@@ -75,6 +77,12 @@ export function logTail(file: string, n = 20): string[] {
   }
 }
 
+// a step's output must not move the view's cursor or recolour the screen
+const CONTROL = new RegExp(`[${String.fromCharCode(0)}-${String.fromCharCode(31)}${String.fromCharCode(127)}]`, 'g');
+function stripControl(s: string): string {
+  return s.replace(CONTROL, ' ');
+}
+
 /** One line per transition, for logs and non-terminal output (stderr keeps stdout for --json consumers). */
 export class PlainView implements RunView {
   readonly #write: (s: string) => void;
@@ -103,6 +111,8 @@ interface Row {
   started?: number;
   ended?: number;
   retry?: number;
+  /** the last line a running step printed */
+  lastLine?: string;
 }
 
 /** A task tree redrawn in place on a terminal, with running durations ticking and failing logs below. */
@@ -141,18 +151,28 @@ export class TerminalView implements RunView {
       if (['succeeded', 'failed', 'skipped', 'cancelled', 'timedout'].includes(r.state)) row.ended = Date.now();
       this.#rows.set(r.pipelineTask, row);
       if (r.failedStepLog && r.state !== 'retrying') {
-        this.#failures.push(`── ${r.pipelineTask}: ${r.message ?? r.reason}`, ...logTail(r.failedStepLog).map((l) => `   │ ${l}`));
+        this.#failures.push(`── ${r.pipelineTask}: ${r.message ?? r.reason}`, ...logTail(r.failedStepLog).map((l) => `   │ ${stripControl(l)}`));
       }
     }
     this.#draw();
   }
 
+  output(pipelineTask: string, step: string, chunk: string): void {
+    const row = this.#rows.get(pipelineTask);
+    if (!row) return;
+    const last = chunk.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '').at(-1);
+    // control characters from a step must not move our cursor
+    if (last !== undefined) row.lastLine = `${step}: ${stripControl(last)}`;
+  }
+
   #draw(): void {
-    const lines = [this.#header];
+    const width = Math.max((this.#out.columns || 100) - 1, 40);
+    const lines = [this.#header.slice(0, width)];
     for (const row of this.#rows.values()) {
       const took = row.started === undefined ? '' : ` ${formatDuration((row.ended ?? Date.now()) - row.started)}`;
       const retry = row.retry ? ` (retry ${row.retry})` : '';
-      lines.push(`  ${row.finally ? 'finally ' : ''}${SYMBOL[row.state]} ${row.name}  ${row.reason}${retry}${took}`);
+      const tail = row.state === 'running' && row.lastLine ? `  │ ${row.lastLine}` : '';
+      lines.push(`  ${row.finally ? 'finally ' : ''}${SYMBOL[row.state]} ${row.name}  ${row.reason}${retry}${took}${tail}`.slice(0, width));
     }
     let s = this.#drawn > 0 ? `\x1b[${this.#drawn}F\x1b[J` : '';
     s += `${lines.join('\n')}\n`;

@@ -90,6 +90,11 @@ describe('runner units', () => {
         const fake = { write: (s: string) => ((tty += s), true) } as unknown as NodeJS.WriteStream;
         const t = new TerminalView(fake);
         t.plan([{ name: 'a', finally: false }, { name: 'f', finally: true }]);
+        t.transition(rec({ state: 'running', reason: 'Running' }));
+        t.output('a', 's', 'first\nworking on it \x1b[2J\n');
+        t.transition(rec({ state: 'running', reason: 'Running' }));
+        expect(tty).to.include('│ s: working on it  [2J');
+        expect(tty).not.to.include('\x1b[2J');
         t.transition(rec({ state: 'failed', reason: 'Failed', failedStepLog: join(dir, 'l', 's.log') }));
         t.close();
         expect(tty).to.include('finally').and.include('the reason it failed').and.include('\x1b[');
