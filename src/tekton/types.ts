@@ -486,6 +486,8 @@ export const TaskRunReason = {
   running: 'Running',
   successful: 'Succeeded',
   failed: 'Failed',
+  /** a failed TaskRun of a pipeline task with onError: continue */
+  failureIgnored: 'FailureIgnored',
   toBeRetried: 'ToBeRetried',
   cancelled: 'TaskRunCancelled',
   timedOut: 'TaskRunTimeout',
@@ -502,6 +504,7 @@ export const PipelineRunReason = {
   completed: 'Completed',
   failed: 'Failed',
   cancelled: 'Cancelled',
+  pending: 'PipelineRunPending',
   timedOut: 'PipelineRunTimeout',
   stoppedRunningFinally: 'StoppedRunningFinally',
   cancelledRunningFinally: 'CancelledRunningFinally',
