@@ -6,8 +6,8 @@
 // problems are reported at once (VouchError TEKTON_INVALID).
 //
 // With `local: true` (the default) features the local runner cannot execute are refused here too, with the field
-// named: sidecars, volumes, StepActions (steps[].ref), remote resolution (resolver), custom tasks, matrix, CEL when
-// expressions, pipelines in pipelines, stdout/stderrConfig.
+// named: sidecars, volumes, StepActions (steps[].ref), step results, remote resolution (resolver), custom tasks,
+// matrix, CEL when expressions, pipelines in pipelines, stdout/stderrConfig.
 
 import type { Loaded } from './load.ts';
 import { buildDag, findCycle, type Dag } from './dag.ts';
@@ -279,6 +279,7 @@ function checkTaskSpec(spec: TaskSpec, ctx: TaskContext): void {
         report([...here, 'volumeMounts', j, 'mountPath'], `volumeMount cannot be mounted under /tekton/ (mounted at "${mp}")`);
       }
     });
+    if (ctx.local && s.results?.length) report([...here, 'results'], 'step results (steps[].results) are not supported by vouch run; declare Task results instead');
     const stepResults = new Set((s.results ?? []).map((r) => r.name));
     (s.when ?? []).forEach((w, j) => {
       checkWhenShape(w, [...here, 'when', j], report, ctx.local);

@@ -129,6 +129,7 @@ describe('tekton/validate', () => {
       ['invalid result name', (t) => t.replace('    - name: out\n', '    - name: out-\n').replace('$(results.out.path)', '$(results.out-.path)'), 'name: out-', 'spec.results[0].name', 'invalid result name'],
       ['object result without properties', (t) => t.replace('      properties:\n        url: {type: string}\n  workspaces', '  workspaces'), 'name: obj', 'spec.results[1].properties', 'missing field(s)'],
       ['duplicate workspaces', (t) => t.replace('    - name: src\n', '    - name: src\n    - name: src\n'), 'name: src', 'spec.workspaces[1].name', 'must be unique'],
+      ['step results (local runner)', (t) => t.replace('      image: img\n', '      image: img\n      results:\n        - name: r\n'), 'results:\n        - name: r', 'spec.steps[0].results', 'step results (steps[].results) are not supported by vouch run'],
       ['sidecars (local runner)', (t) => t.replace('  steps:\n', '  sidecars:\n    - name: db\n      image: pg\n  steps:\n'), 'sidecars:', 'spec.sidecars', 'not supported by vouch run'],
       ['no steps', (t) => t.replace(/ {2}steps:[^]*$/, '  steps: []\n'), 'steps: []', 'spec.steps', 'missing field(s): steps'],
     ];
