@@ -164,7 +164,13 @@ export class LogStorage {
         fsyncDir(dir);
         created = true;
       }
-      const replay = created ? { records: 0, truncatedBytes: 0, end: HEADER_SIZE } : await replayFile(fh, path, onRecord);
+      let replay: { records: number; truncatedBytes: number; end: number };
+      try {
+        replay = created ? { records: 0, truncatedBytes: 0, end: HEADER_SIZE } : await replayFile(fh, path, onRecord);
+      } catch (err) {
+        await fh.close();
+        throw err;
+      }
       return { storage: new LogStorage(path, fh, lockPath, replay.end), replay: { records: replay.records, truncatedBytes: replay.truncatedBytes } };
     } catch (err) {
       openDirs.delete(lockPath);

@@ -42,3 +42,7 @@ export function intotoEntry(key: TestKey, payload: Buffer): Record<string, unkno
 export function hex64(i: number): string {
   return i.toString(16).padStart(64, '0');
 }
+
+import { pino } from 'pino';
+/** A logger that says nothing (tests that provoke warnings on purpose). */
+export const quiet = pino({ level: 'silent' });
