@@ -114,6 +114,8 @@ describe('attest: SLSA provenance builder (rules)', () => {
 
   describe('subjects (type hinting)', () => {
     it('pairs *IMAGE_URL/*IMAGE_DIGEST by prefix, trims values, keeps result order and normalises names as go-containerregistry', () => {
+      // Deliberate difference from Chains: pairs come out in the order of their results; Chains collects them in a
+      // Go map, so its order is random from run to run (a signed statement should not depend on that).
       const { statement, warnings } = buildTaskRunProvenance(taskRun([
         { name: 'second-IMAGE_URL', value: 'busybox\n' },
         { name: 'first-IMAGE_DIGEST', value: `sha256:${A}` },
@@ -296,6 +298,8 @@ describe('attest: SLSA provenance builder (rules)', () => {
     });
 
     it('a step that never started (no imageID) is skipped with a warning; a malformed imageID is an error', () => {
+      // Deliberate difference from Chains: Chains fails the whole attestation on a step without imageID, so a run
+      // with one skipped-before-start step gets no provenance at all; we attest what ran and say what did not.
       const skipped = buildTaskRunProvenance(taskRun([], { steps: [{ name: 'never' }, { name: 'ran', imageID: STEP_IMAGE }] }));
       expect(skipped.warnings[0]).to.deep.equal({ code: 'STEP_IMAGE_UNKNOWN', where: 'TaskRun tr step never', message: 'no imageID (the container never started): no resolved dependency for it' });
       expect(skipped.statement.predicate.buildDefinition.resolvedDependencies).to.deep.equal([{ uri: 'oci://docker.io/library/busybox', digest: { sha256: C } }]);
@@ -334,6 +338,8 @@ describe('attest: SLSA provenance builder (rules)', () => {
     });
 
     it('feature flags: keys as json tags (first letter lowercased), zero values left out, as Chains re-marshals them', () => {
+      // Chains gets this from its vendored Go struct; we reproduce its two visible effects without the struct, so a
+      // flag whose json tag is not its Go name with a lowercase first letter would differ (none known in v1.15).
       const tr = taskRun([]);
       const withFlags = { ...tr, status: { ...tr.status, provenance: { featureFlags: { EnableAPIFields: 'beta', MaxResultSize: 4096, SetSecurityContext: false, Coschedule: '', enableStepActions: true } } } } as TaskRunLike;
       expect(buildTaskRunProvenance(withFlags).statement.predicate.buildDefinition.internalParameters).to.deep.equal({
@@ -349,6 +355,8 @@ describe('attest: SLSA provenance builder (rules)', () => {
     });
 
     it('metadata and the runSpec as Chains writes them (empty lists dropped as Go\'s omitempty, empty array params kept)', () => {
+      // Deliberate difference: Chains round-trips the spec through Tekton's Go structs (dropping unknown fields and
+      // every omitempty zero value); we keep the spec as given and drop only empty lists, the case seen in practice.
       const tr = { metadata: { name: 'x' }, spec: { params: [{ name: 'list', value: [] }], workspaces: [], taskRef: { name: 't', resolver: '' } }, status: { steps: [] } } as TaskRunLike;
       const { statement, warnings } = buildTaskRunProvenance(tr);
       expect(statement.predicate.runDetails.metadata).to.deep.equal({});
@@ -373,6 +381,9 @@ describe('attest: SLSA provenance builder (rules)', () => {
     }
 
     it('ties children by label or by childReferences, reports missing, foreign, unknown and unfinished ones', () => {
+      // Deliberate differences from Chains, which only matches the tekton.dev/pipelineTask label of whatever
+      // TaskRuns it is handed: a child without the label is found through status.childReferences, and a TaskRun
+      // labelled for another PipelineRun is refused rather than mixed into this one's provenance.
       const pr = pipelineRun([{ name: 'pr-build', task: 'build' }, { name: 'pr-report', task: 'report' }, { name: 'pr-gone', task: 'build' }]);
       const build = taskRun([{ name: 'BIN-ARTIFACT_OUTPUTS', value: { uri: 'pkg:generic/bin@1', digest: `sha256:${B}`, isBuildArtifact: 'true' } }], { name: 'pr-build' }); // no label: matched through childReferences
       const report = taskRun([{ name: 'out', value: 'ok' }], { name: 'pr-report', labels: { 'tekton.dev/pipelineTask': 'report', 'tekton.dev/pipelineRun': 'pr' }, completionTime: null });
@@ -402,6 +413,7 @@ describe('attest: SLSA provenance builder (rules)', () => {
     });
 
     it('slsa-tekton embeds each executed child (base64 JSON) as a pipelineTask dependency, even an inline task', () => {
+      // Deliberate difference: the content is JSON of the TaskRun as given, not Go's json.Marshal of Chains' copy.
       const pr = pipelineRun([{ name: 'pr-build', task: 'build' }]);
       const child = taskRun([], { name: 'pr-build' });
       const rds = buildPipelineRunProvenance(pr, [child], { buildType: BUILD_TYPE_SLSA_TEKTON }).statement.predicate.buildDefinition.resolvedDependencies ?? [];
