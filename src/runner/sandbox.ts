@@ -96,6 +96,8 @@ function isolationArgs(opts: { network: boolean }): string[] {
   return [
     '--unshare-all',
     ...(opts.network ? ['--share-net'] : []),
+    // root inside the user namespace needs no capabilities to run a build step
+    '--cap-drop', 'ALL',
     '--die-with-parent',
     '--new-session',
     '--clearenv',

@@ -90,6 +90,14 @@ describe('runner sandbox (bubblewrap)', () => {
     }
   });
 
+  it('gives the step no capabilities, so it cannot mount over its read-only view', async () => {
+    const out = await runStepProcess(spec('grep CapEff /proc/self/status; mount -t tmpfs none /mnt 2>/dev/null && echo MOUNTED; mount -o remount,rw / 2>/dev/null && echo REMOUNTED; true'), SANDBOX);
+    expect(out.exitCode).to.equal(0);
+    const log = readFileSync(join(root, 'logs', 'step.log'), 'utf8');
+    expect(log).to.match(/CapEff:\s+0+\n/);
+    expect(log).not.to.include('MOUNTED');
+  });
+
   it('does not pass the caller environment through', async () => {
     process.env['VOUCH_SANDBOX_MARKER'] = 'caller-secret';
     try {
