@@ -11,7 +11,7 @@
 
 import type { Loaded } from './load.ts';
 import { buildDag, findCycle, type Dag } from './dag.ts';
-import { parseDuration } from './duration.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 import { ProblemList, type FieldPath } from './problems.ts';
 import { isolated, occurrences, type Occurrence, type Ref } from './refs.ts';
 import { checkStructure, normaliseParamValue, pruneNulls, resourceSchemas } from './schema.ts';
@@ -879,6 +879,8 @@ function checkTaskBinding(
 // ---- pipeline runs -----------------------------------------------------------------------------------------------
 
 const RUN_STATUSES = new Set(['Cancelled', 'CancelledRunFinally', 'StoppedRunFinally', 'PipelineRunPending']);
+/** Tekton's default-timeout-minutes (config-defaults): 60 */
+const DEFAULT_TIMEOUT_MS = 60 * 60_000;
 
 export interface PipelineRunValidation extends ValidateOptions {
   resolveTask: TaskResolver;
@@ -934,22 +936,31 @@ export function validatePipelineRun(loaded: Loaded<PipelineRun>, v: PipelineRunV
     }
   }
 
-  // timeouts and status
+  // timeouts (PipelineRunSpec.validatePipelineTimeout): tasks and finally within pipeline (default 60m when
+  // unset); 0 means no timeout, which tasks/finally cannot have under a finite pipeline timeout
   const t = spec.timeouts;
   if (t) {
-    const ms: Record<string, number | undefined> = {};
+    const ms: Partial<Record<'pipeline' | 'tasks' | 'finally', number>> = {};
     for (const k of ['pipeline', 'tasks', 'finally'] as const) {
       const s = t[k];
       if (s === undefined) continue;
       const d = parseDuration(s);
-      if (d === undefined || d < 0) report(['spec', 'timeouts', k], `invalid value: "${s}" is not a duration (Go format, e.g. 1h0m0s)`);
-      ms[k] = d;
+      if (d === undefined) report(['spec', 'timeouts', k], `invalid value: "${s}" is not a duration (Go format, e.g. 1h0m0s)`);
+      else if (d < 0) report(['spec', 'timeouts', k], `invalid value: ${formatDuration(d)} should be >= 0`);
+      else ms[k] = d;
     }
-    const p = ms['pipeline'];
-    if (p !== undefined && p > 0) {
-      if ((ms['tasks'] ?? 0) > p) report(['spec', 'timeouts', 'tasks'], `invalid value: ${t.tasks} should be <= pipeline duration`);
-      if ((ms['finally'] ?? 0) > p) report(['spec', 'timeouts', 'finally'], `invalid value: ${t.finally} should be <= pipeline duration`);
-      if ((ms['tasks'] ?? 0) + (ms['finally'] ?? 0) > p) report(['spec', 'timeouts'], 'invalid value: tasks timeout + finally timeout should be <= pipeline timeout');
+    const limit = ms.pipeline ?? (t.pipeline === undefined ? DEFAULT_TIMEOUT_MS : undefined);
+    const what = t.pipeline === undefined ? 'should be <= default timeout duration' : 'should be <= pipeline duration';
+    if (limit !== undefined && limit > 0) {
+      for (const k of ['tasks', 'finally'] as const) {
+        const d = ms[k];
+        if (d === undefined) continue;
+        if (d > limit) report(['spec', 'timeouts', k], `invalid value: ${formatDuration(d)} ${what}`);
+        else if (d === 0) report(['spec', 'timeouts', k], `invalid value: 0s (no timeout) ${what}`);
+      }
+      if (ms.tasks !== undefined && ms.finally !== undefined && ms.tasks + ms.finally > limit) {
+        for (const k of ['tasks', 'finally'] as const) report(['spec', 'timeouts', k], `invalid value: ${formatDuration(ms.tasks)} + ${formatDuration(ms.finally)} ${what}`);
+      }
     }
   }
   if (spec.status !== undefined && !RUN_STATUSES.has(spec.status)) report(['spec', 'status'], `invalid value: ${spec.status} (one of ${[...RUN_STATUSES].join(', ')})`);

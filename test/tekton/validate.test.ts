@@ -318,7 +318,13 @@ ${extra}`);
       const { problems } = invalidOf(() =>
         validatePipelineRun(loadText(text, 'run.yaml')[0] as Loaded<PipelineRun>, { resolveTask: resolve, resolvePipeline: (n) => (n === 'p' ? p : undefined) }),
       );
-      expectProblem(problems, `run.yaml:${pos(text, 'tasks: 2h')}`, 'spec.timeouts.tasks', 'should be <= pipeline duration');
+      expectProblem(problems, `run.yaml:${pos(text, 'tasks: 2h')}`, 'spec.timeouts.tasks', 'invalid value: 2h0m0s should be <= pipeline duration');
+      const sum = text.replace('    pipeline: 1h\n    tasks: 2h\n', '    tasks: 50m\n    finally: 20m\n');
+      const s2 = invalidOf(() => validatePipelineRun(loadText(sum, 'run.yaml')[0] as Loaded<PipelineRun>, { resolveTask: resolve, resolvePipeline: () => p }));
+      expectProblem(s2.problems, `run.yaml:${pos(sum, 'finally: 20m')}`, 'spec.timeouts.finally', 'invalid value: 50m0s + 20m0s should be <= default timeout duration');
+      const none = text.replace('    tasks: 2h\n', '    tasks: "0"\n');
+      const s3 = invalidOf(() => validatePipelineRun(loadText(none, 'run.yaml')[0] as Loaded<PipelineRun>, { resolveTask: resolve, resolvePipeline: () => p }));
+      expectProblem(s3.problems, `run.yaml:${pos(none, 'tasks: "0"')}`, 'spec.timeouts.tasks', '0s (no timeout) should be <= pipeline duration');
       const missing = run('  pipelineRef:\n    name: nope\n');
       const r = invalidOf(() => validatePipelineRun(loadText(missing, 'run.yaml')[0] as Loaded<PipelineRun>, { resolveTask: resolve, resolvePipeline: () => undefined }));
       expectProblem(r.problems, `run.yaml:${pos(missing, 'name: nope')}`, 'spec.pipelineRef.name', 'Pipeline "nope" not found');
