@@ -12,7 +12,7 @@
 import type { Loaded } from './load.ts';
 import { buildDag, findCycle, type Dag } from './dag.ts';
 import { formatDuration, parseDuration } from './duration.ts';
-import { ProblemList, type FieldPath } from './problems.ts';
+import { ProblemList, formatPath, type FieldPath } from './problems.ts';
 import { isolated, occurrences, type Occurrence, type Ref } from './refs.ts';
 import { checkStructure, normaliseParamValue, pruneNulls, resourceSchemas } from './schema.ts';
 import { resolvePipelineParams } from './substitute.ts';
@@ -77,6 +77,42 @@ const OBJECT_PARAM_NAME = /^[_a-zA-Z][_a-zA-Z0-9-]*$/;
 const RESULT_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 
 type Report = (path: FieldPath, message: string) => void;
+
+/**
+ * Strict structure first (unknown fields, types, required fields). The semantic checks then run on a copy without
+ * the fields that failed, so one pass reports every problem without tripping over a wrong type, and nothing is
+ * reported twice inside a field that already failed.
+ */
+function structured<T extends object>(resource: T, kind: string, report: Report): { subject: T; report: Report } {
+  pruneNulls(resource);
+  const bad: FieldPath[] = [];
+  checkStructure(resource, resourceSchemas[kind]!, [], (path, message) => {
+    report(path, message);
+    // a bad list item takes its whole list out: removing one item would shift the indices of the rest
+    const field = [...path];
+    while (typeof field[field.length - 1] === 'number') field.pop();
+    bad.push(field);
+  });
+  if (bad.length === 0) return { subject: resource, report };
+  const subject = structuredClone(resource);
+  for (const path of bad) removeField(subject, path);
+  const badPaths = bad.map((b) => formatPath(b));
+  const filtered: Report = (path, message) => {
+    const f = formatPath(path);
+    if (!badPaths.some((b) => b === '' || f === b || f.startsWith(`${b}.`) || f.startsWith(`${b}[`))) report(path, message);
+  };
+  return { subject, report: filtered };
+}
+
+function removeField(root: object, path: FieldPath): void {
+  let at: unknown = root;
+  for (const seg of path.slice(0, -1)) {
+    if (typeof at !== 'object' || at === null) return;
+    at = (at as Record<string | number, unknown>)[seg];
+  }
+  const last = path[path.length - 1];
+  if (last !== undefined && typeof at === 'object' && at !== null && !Array.isArray(at)) Reflect.deleteProperty(at, last);
+}
 
 function isObject(v: unknown): v is object {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -191,14 +227,10 @@ interface TaskContext {
 export function validateTask(loaded: Loaded<Task>, options: ValidateOptions = {}): TaskSpec {
   const problems = new ProblemList();
   const report = reporter(loaded, problems);
-  const task = loaded.resource;
-  pruneNulls(task);
-  checkStructure(task, resourceSchemas['Task']!, [], report);
-  if (problems.empty) {
-    checkMetadataName(task.metadata, report, true);
-    if (!isObject(task.spec)) report(['spec'], 'missing field(s): spec');
-    else checkTaskSpec(task.spec, { at: ['spec'], report, local: options.local ?? true });
-  }
+  const { subject: task, report: semantic } = structured(loaded.resource, 'Task', report);
+  checkMetadataName(task.metadata, semantic, true);
+  if (!isObject(task.spec)) semantic(['spec'], 'missing field(s): spec');
+  else checkTaskSpec(task.spec, { at: ['spec'], report: semantic, local: options.local ?? true });
   problems.throwIfAny();
   return withTaskDefaults(task.spec);
 }
@@ -447,16 +479,11 @@ function checkWhenShape(w: WhenExpression, at: FieldPath, report: Report, local:
 export function validatePipeline(loaded: Loaded<Pipeline>, resolveTask: TaskResolver, options: ValidateOptions = {}): ValidatedPipeline {
   const problems = new ProblemList();
   const report = reporter(loaded, problems);
-  const p = loaded.resource;
-  pruneNulls(p);
-  checkStructure(p, resourceSchemas['Pipeline']!, [], report);
-  let result: ValidatedPipeline | undefined;
-  if (problems.empty) {
-    checkMetadataName(p.metadata, report, true);
-    result = checkPipelineSpec(p.spec, ['spec'], report, resolveTask, options.local ?? true, p.metadata?.name, false);
-  }
+  const { subject: p, report: semantic } = structured(loaded.resource, 'Pipeline', report);
+  checkMetadataName(p.metadata, semantic, true);
+  const result = checkPipelineSpec(p.spec, ['spec'], semantic, resolveTask, options.local ?? true, p.metadata?.name, false);
   problems.throwIfAny();
-  return result!;
+  return result;
 }
 
 function checkPipelineSpec(
@@ -895,12 +922,10 @@ export interface PipelineRunValidation extends ValidateOptions {
  */
 export function validatePipelineRun(loaded: Loaded<PipelineRun>, v: PipelineRunValidation): ValidatedPipelineRun {
   const problems = new ProblemList();
-  const report = reporter(loaded, problems);
-  const pr = loaded.resource;
   const local = v.local ?? true;
-  pruneNulls(pr);
-  checkStructure(pr, resourceSchemas['PipelineRun']!, [], report);
-  if (!problems.empty) problems.throwIfAny();
+  const structuredRun = structured(loaded.resource, 'PipelineRun', reporter(loaded, problems));
+  const pr = structuredRun.subject;
+  const report = structuredRun.report;
   checkMetadataName(pr.metadata, report, true);
   if (!isObject(pr.spec)) {
     report(['spec'], 'missing field(s): spec');

@@ -99,14 +99,17 @@ describe('tekton/validate', () => {
     });
 
     it('lists all problems at once, sorted by position, the first one leading the message', () => {
-      const text = TASK_A.replace('  name: task-a', '  name: Task_A').replace('      image: img\n', '      image: img\n      bogus: 1\n');
+      const text = TASK_A.replace('  name: task-a', '  name: Task_A').replace('      image: img\n', '      image: [img]\n      bogus: 1\n');
       const { err, problems } = invalidOf(() => validateTask(task(text)));
-      expect(problems.length).to.be.greaterThan(0);
-      // structural problems come first; a second run after fixing them finds the rest
-      expect(err.message.startsWith(`task.yaml:${pos(text, 'bogus')}: spec.steps[0].bogus:`)).to.equal(true);
-      const fixed = text.replace('      bogus: 1\n', '');
-      const second = invalidOf(() => validateTask(task(fixed)));
-      expectProblem(second.problems, `task.yaml:${pos(fixed, 'name: Task_A')}`, 'metadata.name', 'invalid resource name "Task_A"');
+      expect(problems.map((p) => p.path)).to.deep.equal(['metadata.name', 'spec.steps[0].image', 'spec.steps[0].bogus']);
+      expect(err.message.split('\n')).to.deep.equal([
+        `task.yaml:${pos(text, 'name: Task_A')}: metadata.name: invalid resource name "Task_A": must be a valid DNS label (lower case letters, digits and '-')`,
+        `task.yaml:${pos(text, 'image: [img]')}: spec.steps[0].image: expected string, got array`,
+        `task.yaml:${pos(text, 'bogus')}: spec.steps[0].bogus: unknown field "bogus"`,
+        '(3 problems)',
+      ]);
+      // the step whose image has the wrong type is not also reported as having no image
+      expect(problems.some((p) => p.message.includes('missing field(s): image'))).to.equal(false);
     });
 
     const taskRules: [string, (t: string) => string, string, string, string][] = [
