@@ -3,7 +3,7 @@
 // allowed, and an environment made only of what the step declares. Timeouts and cancellation kill the whole process
 // tree (bwrap's pid namespace dies with its init; without the sandbox the step's process group is killed).
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, statSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, lstatSync, statSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { VouchError } from '../common/errors.ts';
 
@@ -106,7 +106,21 @@ function isolationArgs(opts: { network: boolean }): string[] {
     '--tmpfs', '/tmp',
     '--dev', '/dev',
     '--proc', '/proc',
+    // a read-only mount does not stop connect() on a unix socket: /run (docker.sock, dbus, containerd...) goes
+    ...runtimeDirArgs(opts.network),
   ];
+}
+
+function runtimeDirArgs(network: boolean): string[] {
+  const args = ['--tmpfs', '/run'];
+  try {
+    if (!lstatSync('/var/run').isSymbolicLink()) args.push('--tmpfs', '/var/run');
+  } catch {
+    // no /var/run
+  }
+  // name resolution of network steps may live there (systemd-resolved's stub resolv.conf)
+  if (network && existsSync('/run/systemd/resolve')) args.push('--ro-bind', '/run/systemd/resolve', '/run/systemd/resolve');
+  return args;
 }
 
 /** The full bwrap command line for a step (exported for tests and --json diagnostics). */

@@ -90,6 +90,26 @@ describe('runner sandbox (bubblewrap)', () => {
     }
   });
 
+  it('cannot connect to host unix sockets (docker.sock and the like live under /run)', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const path = join('/run', `vouch-test-${process.pid}.sock`);
+    const sock = createServer((s) => {
+      s.on('error', () => undefined);
+      s.end('hello\n');
+    });
+    await new Promise<void>((resolve) => sock.listen(path, resolve));
+    try {
+      const script = `require('net').connect(${JSON.stringify(path)}).on('connect',()=>{console.log('CONNECTED');process.exit(0)}).on('error',e=>{console.log('ERR '+e.code);process.exit(7)})`;
+      for (const network of [false, true]) {
+        const out = await runStepProcess({ ...spec(''), argv: [process.execPath, '-e', script], network }, SANDBOX);
+        expect(readFileSync(join(root, 'logs', 'step.log'), 'utf8')).not.to.include('CONNECTED');
+        expect(out.exitCode).to.equal(7);
+      }
+    } finally {
+      await new Promise<void>((resolve) => sock.close(() => { resolve(); }));
+    }
+  });
+
   it('gives the step no capabilities, so it cannot mount over its read-only view', async () => {
     const out = await runStepProcess(spec('grep CapEff /proc/self/status; mount -t tmpfs none /mnt 2>/dev/null && echo MOUNTED; mount -o remount,rw / 2>/dev/null && echo REMOUNTED; true'), SANDBOX);
     expect(out.exitCode).to.equal(0);
