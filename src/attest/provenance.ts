@@ -20,6 +20,7 @@
 // - slsa-tekton `pipelineTask` content is base64 of the TaskRun as given, not of Go's json.Marshal of it.
 
 import { VouchError } from '../common/errors.ts';
+import { checkProvenanceSchema } from './provenance/schema.ts';
 import { STATEMENT_TYPE_V1, validateStatement } from './statement.ts';
 import {
   appendArtifacts,
@@ -38,6 +39,7 @@ import {
 } from './typehints.ts';
 
 export type { ProvenanceWarning, ProvenanceWarningCode, ResultLike, DigestSet } from './typehints.ts';
+export { checkProvenanceSchema } from './provenance/schema.ts';
 
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 /** Chains' default buildType (`slsa`): generic SLSA verifiers. */
@@ -621,7 +623,17 @@ function finish(p: {
   } else {
     validateStatement(statement, `provenance of ${p.where}`, { requireName: true, versions: [STATEMENT_TYPE_V1] });
   }
+  const problems = checkProvenanceSchema(statement).filter((problem) => !problem.startsWith('/subject:'));
+  if (problems.length > 0) p.warnings.add('SCHEMA_INVALID', p.where, `the statement does not validate against the SLSA v1 schema: ${problems.join('; ')}`);
   return { statement, warnings: p.warnings.list };
+}
+
+/** Warnings that mean the statement must not be signed: it would not be a valid SLSA v1 attestation. */
+export const BLOCKING_WARNINGS: readonly ProvenanceWarningCode[] = ['NO_SUBJECTS', 'SCHEMA_INVALID'];
+
+/** True when the statement may be signed (no blocking warning); the other warnings are still worth reporting. */
+export function isSignable(result: ProvenanceResult): boolean {
+  return !result.warnings.some((w) => BLOCKING_WARNINGS.includes(w.code));
 }
 
 // ---- input checks (objects come from the API server, the runner or a file: check what we read) ---------------------

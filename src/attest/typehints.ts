@@ -40,7 +40,9 @@ export type ProvenanceWarningCode =
   /** the run has no completionTime yet */
   | 'RUN_NOT_FINISHED'
   /** no subject found: the statement has none (in-toto and the SLSA schema require one; do not sign it) */
-  | 'NO_SUBJECTS';
+  | 'NO_SUBJECTS'
+  /** the statement breaks the SLSA v1 JSON Schema Enterprise Contract checks (e.g. a non-hex refSource digest): do not sign it */
+  | 'SCHEMA_INVALID';
 
 export interface ProvenanceWarning {
   code: ProvenanceWarningCode;

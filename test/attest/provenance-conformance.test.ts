@@ -10,6 +10,7 @@ import {
   BUILD_TYPE_SLSA_TEKTON,
   buildPipelineRunProvenance,
   buildTaskRunProvenance,
+  isSignable,
   normalizeFeatureFlags,
   type PipelineRunLike,
   type ProvenanceStatement,
@@ -108,10 +109,14 @@ describe('attest: SLSA provenance conformance with Tekton Chains slsa/v2alpha4',
       expect(schemaErrors(buildTaskRunProvenance(unit('taskrun1.json'), { builderId: 'test_builder-1' }).statement)).to.have.length(2);
     });
 
-    it('taskrun2 has no subject: the statement has none, as Chains emits it, and a NO_SUBJECTS warning says not to sign it', () => {
-      const { statement, warnings } = buildTaskRunProvenance(unit('taskrun2.json'), { builderId: 'test_builder-2' });
+    it('taskrun2 has no subject: the statement has none, as Chains emits it, and warnings say not to sign it', () => {
+      const result = buildTaskRunProvenance(unit('taskrun2.json'), { builderId: 'test_builder-2' });
+      const { statement, warnings } = result;
       expect(statement).to.not.have.property('subject');
-      expect(warnings.map((w) => w.code)).to.deep.equal(['NO_SUBJECTS']);
+      // SCHEMA_INVALID: the fixture's test builder id and fake sha1 digests
+      expect(warnings.map((w) => w.code)).to.deep.equal(['NO_SUBJECTS', 'SCHEMA_INVALID']);
+      expect(isSignable(result)).to.equal(false);
+      expect(isSignable(buildTaskRunProvenance(unit('taskrun-multiple-subjects.json')))).to.equal(true);
       // the in-toto / SLSA schema requires a subject: this is why such a statement must not be signed
       expect(schemaErrors(statement)).to.include("must have required property 'subject'");
     });
