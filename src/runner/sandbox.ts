@@ -3,7 +3,7 @@
 // allowed, and an environment made only of what the step declares. Timeouts and cancellation kill the whole process
 // tree (bwrap's pid namespace dies with its init; without the sandbox the step's process group is killed).
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, lstatSync, statSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, lstatSync, readdirSync, statSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { VouchError } from '../common/errors.ts';
 
@@ -25,9 +25,18 @@ export interface SandboxOptions {
 /** Where credentials usually live in a home directory; hidden from steps when they exist. */
 export const CREDENTIAL_PATHS = ['.ssh', '.gnupg', '.aws', '.azure', '.config/gcloud', '.docker', '.kube', '.netrc', '.npmrc', '.git-credentials', '.pypirc', '.vault-token'];
 
-/** The credential paths of a home directory that exist, plus any extra files (e.g. the signing key). */
+/** Secrets of the machine itself, readable by root (which vouch may be running as). */
+export const SYSTEM_SECRET_PATHS = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d'];
+
+/** The credential paths of a home directory and of the system that exist, plus extra files (e.g. the signing key). */
 export function defaultHiddenPaths(home: string, extra: readonly string[] = []): string[] {
-  return [...CREDENTIAL_PATHS.map((p) => join(home, p)), ...extra].filter((p) => p !== '' && existsSync(p));
+  let hostKeys: string[] = [];
+  try {
+    hostKeys = readdirSync('/etc/ssh').filter((f) => /^ssh_host_.*_key$/.test(f)).map((f) => join('/etc/ssh', f));
+  } catch {
+    // no sshd here
+  }
+  return [...CREDENTIAL_PATHS.map((p) => join(home, p)), ...SYSTEM_SECRET_PATHS, ...hostKeys, ...extra].filter((p) => p !== '' && existsSync(p));
 }
 
 export interface StepProcessSpec {
