@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { HttpSink, MemorySink } from '../../src/runner/events.ts';
 import { SHARED } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { runFixture } from './helpers.ts';
+import { runLocal } from '../../src/runner/index.ts';
+import { FIXTURES, runFixture } from './helpers.ts';
 
 const FIXTURE_HEADERS = JSON.parse(readFileSync(join(SHARED, 'fixtures/tekton/cloudevent-taskrun-unknown.headers.json'), 'utf8')) as Record<string, string>;
 const FIXTURE_DATA = JSON.parse(readFileSync(join(SHARED, 'fixtures/tekton/cloudevent-taskrun-unknown.data.v1beta1.json'), 'utf8')) as {
@@ -128,6 +129,26 @@ describe('vouch run: CloudEvents', function () {
     expect(prEvents.at(-1)!.type).to.equal('dev.tekton.event.pipelinerun.failed.v1');
     // skipped tasks have no TaskRun and so no events, as on a cluster
     expect(memory.events.some((e) => e.subject === `${prName}-downstream`)).to.equal(false);
+  });
+
+  it('runLocal (the embedded path) delivers to an in-process sink with the same interface', async () => {
+    const memory = new MemorySink();
+    const out = await runLocal({
+      pipelineFile: join(FIXTURES, 'continue.yaml'),
+      runDir: join(root, 'run'),
+      sinks: [memory],
+      images: { taskImage: 'ghcr.io/vouch-dev/vouch', hostImages: ['docker.io/library/busybox*'] },
+    });
+    expect(out.succeeded).to.equal(true);
+    expect(memory.events.map((e) => e.type)).to.deep.equal([
+      'dev.tekton.event.pipelinerun.started.v1',
+      'dev.tekton.event.pipelinerun.running.v1',
+      'dev.tekton.event.taskrun.started.v1',
+      'dev.tekton.event.taskrun.running.v1',
+      'dev.tekton.event.taskrun.successful.v1',
+      'dev.tekton.event.pipelinerun.successful.v1',
+    ]);
+    expect(memory.events.at(-1)!.subject).to.equal(out.pipelineRunName);
   });
 
   it('a sink that refuses the runner (wrong token) loses the events but never blocks or fails the run', async () => {
