@@ -30,7 +30,8 @@ export { loadFile, loadText, loadTasksDir, displayPath, type Loaded, type Positi
 /**
  * validateTask(loaded, {local}) -> TaskSpec with defaults; validatePipeline(loaded, resolveTask, {local}) ->
  * ValidatedPipeline {name, spec, tasks[], finally[], dag} where each task carries its resolved taskSpec and taskName;
- * validatePipelineRun(loaded, {resolveTask, resolvePipeline?, local}) -> {pipeline, pipelineSource, params}.
+ * validatePipelineRun(loaded, {resolveTask, resolvePipeline?, local}) -> {pipeline, pipelineSource, params};
+ * validateTaskRun(loaded, resolveTask, {local}) -> {taskSpec, taskName, taskSource}.
  * `local` (default true) also refuses what `vouch run` cannot execute (sidecars, matrix, resolvers, CEL, ...).
  * paramTypeOf / resultTypeOf / valueType: Tekton's type defaulting.
  */
@@ -38,6 +39,7 @@ export {
   validateTask,
   validatePipeline,
   validatePipelineRun,
+  validateTaskRun,
   withTaskDefaults,
   paramTypeOf,
   resultTypeOf,
@@ -49,6 +51,7 @@ export {
   type ValidatedPipeline,
   type ValidatedPipelineRun,
   type PipelineRunValidation,
+  type ValidatedTaskRun,
 } from './validate.ts';
 
 /**

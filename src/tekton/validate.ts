@@ -27,6 +27,7 @@ import type {
   PipelineTask,
   Task,
   TaskResult,
+  TaskRun,
   TaskSpec,
   WhenExpression,
 } from './types.ts';
@@ -1030,4 +1031,73 @@ export function validatePipelineRun(loaded: Loaded<PipelineRun>, v: PipelineRunV
   }
   problems.throwIfAny();
   return { pipeline: pipeline!, pipelineSource, params };
+}
+
+// ---- task runs ---------------------------------------------------------------------------------------------------
+
+export interface ValidatedTaskRun {
+  /** the Task spec to run (referenced or embedded), with defaults */
+  taskSpec: TaskSpec;
+  /** metadata.name of the referenced Task; undefined for an embedded taskSpec */
+  taskName: string | undefined;
+  taskSource: Loaded<Task> | undefined;
+}
+
+const TASK_RUN_STATUSES = new Set(['TaskRunCancelled']);
+
+/**
+ * Validates a TaskRun with its Task (taskRef resolved with `resolveTask`, or embedded taskSpec): the TaskRun's
+ * fields, then what Tekton checks when it starts the run (required params given with matching types, object keys,
+ * enums; workspace bindings matching the Task's declarations; timeout).
+ */
+export function validateTaskRun(loaded: Loaded<TaskRun>, resolveTask: TaskResolver, options: ValidateOptions = {}): ValidatedTaskRun {
+  const problems = new ProblemList();
+  const local = options.local ?? true;
+  const { subject: tr, report } = structured(loaded.resource, 'TaskRun', reporter(loaded, problems));
+  checkMetadataName(tr.metadata, report, true);
+  if (!isObject(tr.spec)) {
+    report(['spec'], 'missing field(s): spec');
+    problems.throwIfAny();
+  }
+  const spec = tr.spec;
+  checkParamList(spec.params, ['spec', 'params'], report);
+  if (spec.timeout !== undefined) {
+    const d = parseDuration(spec.timeout);
+    if (d === undefined) report(['spec', 'timeout'], `invalid value: "${spec.timeout}" is not a duration (Go format, e.g. 1h0m0s)`);
+    else if (d < 0) report(['spec', 'timeout'], `invalid value: ${formatDuration(d)} should be >= 0`);
+  }
+  if (spec.retries !== undefined && spec.retries < 0) report(['spec', 'retries'], `invalid value: ${spec.retries} (retries must be >= 0)`);
+  if (spec.status !== undefined && !TASK_RUN_STATUSES.has(spec.status)) report(['spec', 'status'], `invalid value: ${spec.status} should be TaskRunCancelled`);
+
+  const asTask: PipelineTask = { name: tr.metadata?.name ?? 'taskrun', ...(spec.taskRef ? { taskRef: spec.taskRef } : {}), ...(spec.taskSpec ? { taskSpec: spec.taskSpec } : {}) };
+  const resolved = resolvePipelineTaskSpec(asTask, ['spec'], report, resolveTask, local, new Map());
+  if (resolved && spec.taskSpec) checkTaskSpec(spec.taskSpec, { at: ['spec', 'taskSpec'], report, local });
+  if (resolved) {
+    const ts = resolved.taskSpec;
+    const given = new Map((spec.params ?? []).map((p, i) => [p.name, { p, i }]));
+    const missing = (ts.params ?? []).filter((d) => d.default === undefined && !given.has(d.name)).map((d) => d.name);
+    if (missing.length) report(['spec', 'params'], `missing parameters: ${missing.join(', ')}`);
+    for (const d of ts.params ?? []) {
+      const g = given.get(d.name);
+      if (!g || g.p.value === undefined || g.p.value === null) continue;
+      const want = paramTypeOf(d);
+      const here = ['spec', 'params', g.i, 'value'];
+      if (valueType(g.p.value) !== want) report(here, `param types don't match the user-specified type: "${d.name}" is declared ${want}`);
+      else if (d.enum && typeof g.p.value === 'string' && !d.enum.includes(g.p.value)) report(here, `param "${d.name}" value "${g.p.value}" is not in the enum [${d.enum.join(', ')}]`);
+      else if (want === 'object' && d.properties && typeof g.p.value === 'object' && !Array.isArray(g.p.value)) {
+        const def = typeof d.default === 'object' && !Array.isArray(d.default) ? d.default : {};
+        for (const k of Object.keys(d.properties)) if (!(k in g.p.value) && !(k in def)) report(here, `object param "${d.name}" misses key "${k}"`);
+      }
+    }
+    const declared = new Map((ts.workspaces ?? []).map((w) => [w.name, w]));
+    const bound = new Set<string>();
+    (spec.workspaces ?? []).forEach((w, i) => {
+      if (bound.has(w.name)) report(['spec', 'workspaces', i, 'name'], `workspace "${w.name}" is bound more than once`);
+      bound.add(w.name);
+      if (!declared.has(w.name)) report(['spec', 'workspaces', i, 'name'], `workspace binding "${w.name}" does not match any declared workspace`);
+    });
+    for (const [name, d] of declared) if (!d.optional && !bound.has(name)) report(['spec', 'workspaces'], `declared workspace "${name}" is required but has not been bound`);
+  }
+  problems.throwIfAny();
+  return { taskSpec: resolved!.taskSpec, taskName: resolved!.taskName, taskSource: resolved!.taskSource };
 }

@@ -5,8 +5,8 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { isVouchError } from '../../src/common/errors.ts';
 import { loadText, type Loaded } from '../../src/tekton/load.ts';
-import type { Pipeline, PipelineRun, Task } from '../../src/tekton/types.ts';
-import { validatePipeline, validatePipelineRun, validateTask } from '../../src/tekton/validate.ts';
+import type { Pipeline, PipelineRun, Task, TaskRun } from '../../src/tekton/types.ts';
+import { validatePipeline, validatePipelineRun, validateTask, validateTaskRun } from '../../src/tekton/validate.ts';
 
 const BUILD = readFileSync(new URL('./fixtures/tasks/build.yaml', import.meta.url), 'utf8');
 const NOTIFY = readFileSync(new URL('./fixtures/tasks/notify.yaml', import.meta.url), 'utf8');
@@ -88,6 +88,23 @@ describe('tekton/validate on malformed documents', function () {
     for (const path of paths(run)) {
       for (const v of [...REPLACEMENTS, REMOVE]) {
         expectNoCrash(() => validatePipelineRun(mutate(doc, path, v) as Loaded<PipelineRun>, { resolveTask: resolve }), `${path.join('.')} = ${shown(v)}`);
+      }
+    }
+  });
+
+  it('never crashes on a mutated TaskRun (taskRef and embedded taskSpec)', () => {
+    const build = tasks.get('build')!.resource;
+    const runs: TaskRun[] = [
+      { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'r' }, spec: { taskRef: { name: 'build' }, params: [{ name: 'target', value: 't' }], workspaces: [{ name: 'source', emptyDir: {} }], timeout: '1h' } },
+      { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'r' }, spec: { taskSpec: build.spec, params: [{ name: 'target', value: 't' }], workspaces: [{ name: 'source', emptyDir: {} }] } },
+    ];
+    for (const run of runs) {
+      const doc: Loaded = { ...loadText(BUILD, 'build.yaml')[0]!, kind: 'TaskRun', resource: run };
+      expect(() => validateTaskRun(doc as Loaded<TaskRun>, resolve)).to.not.throw();
+      for (const path of paths(run)) {
+        for (const v of [...REPLACEMENTS, REMOVE]) {
+          expectNoCrash(() => validateTaskRun(mutate(doc, path, v) as Loaded<TaskRun>, resolve), `${path.join('.')} = ${shown(v)}`);
+        }
       }
     }
   });

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadFile, loadTasksDir, loadText, type Loaded } from '../../src/tekton/load.ts';
-import { validatePipeline, validatePipelineRun, validateTask } from '../../src/tekton/validate.ts';
-import type { Pipeline, PipelineRun, Task } from '../../src/tekton/types.ts';
+import { validatePipeline, validatePipelineRun, validateTask, validateTaskRun } from '../../src/tekton/validate.ts';
+import type { Pipeline, PipelineRun, Task, TaskRun } from '../../src/tekton/types.ts';
 import { expectProblem, invalidOf, pos } from './helpers.ts';
 
 const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
@@ -335,6 +336,52 @@ ${extra}`);
       const v = validatePipelineRun(loadText(okText, 'run.yaml')[0] as Loaded<PipelineRun>, { resolveTask: resolve, resolvePipeline: () => p });
       expect(v.pipelineSource).to.equal(p);
       expect(v.params).to.deep.equal({ word: 'w', words: ['a'], cfg: { host: 'h' } });
+    });
+  });
+
+  describe('TaskRun', () => {
+    it('checks the example TaskRun of the tasks directory against its Task (a required param is missing)', async () => {
+      const tasks = await loadTasksDir(join(FIXTURES, 'tasks'));
+      const docs = await loadFile(join(FIXTURES, 'tasks', 'notify.yaml'));
+      const tr = docs.find((d) => d.kind === 'TaskRun') as Loaded<TaskRun>;
+      const text = readFileSync(join(FIXTURES, 'tasks', 'notify.yaml'), 'utf8');
+      const { problems } = invalidOf(() => validateTaskRun(tr, (n) => tasks.get(n)));
+      expectProblem(problems, `${tr.file}:${pos(text, 'spec:', 1)}`, 'spec.params', 'missing parameters: status');
+    });
+
+    it('accepts an embedded taskSpec with its params and workspaces, and rejects mismatches', () => {
+      const text = `apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata:
+  name: tr
+spec:
+  timeout: 10m
+  params:
+    - name: list
+      value: [a, b]
+  workspaces:
+    - name: src
+      emptyDir: {}
+  taskSpec:
+    params:
+      - name: list
+        type: array
+    workspaces:
+      - name: src
+    steps:
+      - name: s
+        image: i
+        args: ["$(params.list[*])"]
+`;
+      const v = validateTaskRun(loadText(text, 'tr.yaml')[0] as Loaded<TaskRun>, () => undefined);
+      expect(v.taskName).to.equal(undefined);
+      expect(v.taskSpec.params![0]!.type).to.equal('array');
+      const bad = text.replace('value: [a, b]', 'value: ab').replace('    - name: src\n      emptyDir', '    - name: other\n      emptyDir').replace('timeout: 10m', 'timeout: soon');
+      const { problems } = invalidOf(() => validateTaskRun(loadText(bad, 'tr.yaml')[0] as Loaded<TaskRun>, () => undefined));
+      expectProblem(problems, `tr.yaml:${pos(bad, 'value: ab')}`, 'spec.params[0].value', 'param types don\'t match the user-specified type: "list" is declared array');
+      expectProblem(problems, `tr.yaml:${pos(bad, 'name: other')}`, 'spec.workspaces[0].name', 'workspace binding "other" does not match any declared workspace');
+      expectProblem(problems, `tr.yaml:${pos(bad, 'workspaces:')}`, 'spec.workspaces', 'declared workspace "src" is required but has not been bound');
+      expectProblem(problems, `tr.yaml:${pos(bad, 'timeout: soon')}`, 'spec.timeout', 'is not a duration');
     });
   });
 });
