@@ -196,6 +196,10 @@ export class PipelineRunExecutor {
     }
     this.#dag = options.pipeline.dag;
     refuseUnsupported([...this.#nodes.values()], this.#pr.spec.workspaces ?? [], options.workspaceDirs ?? {});
+    const declared = new Set((spec.workspaces ?? []).map((w) => w.name));
+    for (const name of Object.keys(options.workspaceDirs ?? {})) {
+      if (!declared.has(name)) throw new VouchError('USAGE', `-w ${name}=…: the pipeline declares no workspace "${name}" (declared: ${[...declared].join(', ') || 'none'})`);
+    }
     if (this.#pr.spec.status !== undefined) {
       throw new VouchError('RUN_UNSUPPORTED', `spec.status ${this.#pr.spec.status}: a local run starts when it is submitted; remove spec.status to run it`);
     }
@@ -303,16 +307,15 @@ export class PipelineRunExecutor {
         // emptyDir / volumeClaimTemplate, or nothing bound: a fresh directory for this run (shared by its tasks)
         const path = join(this.#runDir, 'workspaces', decl.name);
         mkdirSync(path, { recursive: true });
-        this.#workspaces.set(decl.name, binding?.subPath ? join(path, binding.subPath) : path);
+        const bound = binding?.subPath ? join(path, binding.subPath) : path;
+        mkdirSync(bound, { recursive: true });
+        this.#workspaces.set(decl.name, bound);
       } else {
         this.#workspaces.set(decl.name, undefined);
       }
       if (!bindings.some((b) => b.name === decl.name) && this.#workspaces.get(decl.name) !== undefined) {
         (this.#pr.spec.workspaces ??= []).push({ name: decl.name, emptyDir: {} });
       }
-    }
-    for (const name of Object.keys(given)) {
-      if (!this.#workspaces.has(name)) throw new VouchError('USAGE', `-w ${name}=…: the pipeline declares no workspace "${name}"`);
     }
   }
 

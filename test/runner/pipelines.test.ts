@@ -300,6 +300,17 @@ describe('vouch run: pipelines', function () {
       expect(existsSync(runDir())).to.equal(false);
     });
 
+    it('-w for a workspace the pipeline does not declare', async () => {
+      try {
+        await runFixture('fanout.yaml', runDir(), { workspaces: [`nope=${root}`] });
+        expect.fail('accepted');
+      } catch (err) {
+        expect(isVouchError(err, 'USAGE')).to.equal(true);
+        expect((err as Error).message).to.include('declares no workspace "nope" (declared: shared)');
+      }
+      expect(existsSync(runDir())).to.equal(false);
+    });
+
     it('-p for a param the pipeline does not declare', async () => {
       try {
         await planRun({ pipelineFile: join(FIXTURES, 'when.yaml'), params: ['nope=1'] });
