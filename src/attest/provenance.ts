@@ -51,6 +51,7 @@ export type BuildType = typeof BUILD_TYPE_SLSA | typeof BUILD_TYPE_SLSA_TEKTON;
 
 const PIPELINE_TASK_LABEL = 'tekton.dev/pipelineTask';
 const PIPELINE_RUN_LABEL = 'tekton.dev/pipelineRun';
+const PIPELINE_RUN_UID_LABEL = 'tekton.dev/pipelineRunUID';
 
 // ---- input: the facts of a run the builder reads (structural subsets of Tekton v1) ------------------------------
 
@@ -544,12 +545,19 @@ function matchChildren(pr: PipelineRunLike, taskRuns: readonly TaskRunLike[], wh
   const spec = pr.status?.pipelineSpec;
   const refs = pr.status?.childReferences ?? [];
   const prName = pr.metadata?.name;
+  const prUid = pr.metadata?.uid;
   const byTask = new Map<string, TaskRunLike[]>();
   for (const tr of taskRuns) {
     const name = tr.metadata?.name ?? '(unnamed)';
     const owner = tr.metadata?.labels?.[PIPELINE_RUN_LABEL];
     if (owner !== undefined && prName !== undefined && owner !== prName) {
       warn('CHILD_TASKRUN_UNMATCHED', `TaskRun ${name}`, `belongs to PipelineRun ${owner} (label ${PIPELINE_RUN_LABEL}), not ${prName}: ignored`);
+      continue;
+    }
+    // A PipelineRun deleted and created again under the same name: the uid tells the runs apart.
+    const ownerUid = tr.metadata?.labels?.[PIPELINE_RUN_UID_LABEL];
+    if (ownerUid !== undefined && prUid !== undefined && ownerUid !== prUid) {
+      warn('CHILD_TASKRUN_UNMATCHED', `TaskRun ${name}`, `belongs to PipelineRun uid ${ownerUid} (label ${PIPELINE_RUN_UID_LABEL}), not ${prUid}: ignored`);
       continue;
     }
     const task = tr.metadata?.labels?.[PIPELINE_TASK_LABEL] ?? refs.find((r) => r.name === tr.metadata?.name)?.pipelineTaskName;

@@ -95,6 +95,18 @@ describe('attest: SLSA provenance conformance with Tekton Chains slsa/v2alpha4',
       expect(statement.predicate.buildDefinition.externalParameters['runSpec']).to.deep.equal(json(unit('pipelinerun-remote-resolver.json').spec));
     });
 
+    it('a taskRef from a resolver gives buildConfigSource too; a taskRef by name does not (slsa-v2alpha3/taskrun-remote-resolver.json, taskrun1.json)', () => {
+      const remote = readJson<TaskRunLike>(join(UNIT, '../slsa-v2alpha3/taskrun-remote-resolver.json'));
+      const { statement } = buildTaskRunProvenance(remote, { builderId: 'b' });
+      expect(statement.predicate.buildDefinition.externalParameters['buildConfigSource']).to.deep.equal({
+        ref: 'sha1:4df486f198c3c2616ab129186fb30a74f580b5a1',
+        repository: 'git+https://github.com/tektoncd/catalog.git',
+        path: 'task/gcloud/0.3/gcloud.yaml',
+      });
+      expect(statement.predicate.buildDefinition.resolvedDependencies?.[0]).to.deep.equal({ name: 'task', uri: 'git+https://github.com/tektoncd/catalog.git', digest: { sha1: '4df486f198c3c2616ab129186fb30a74f580b5a1' } });
+      expect(buildTaskRunProvenance(unit('taskrun1.json')).statement.predicate.buildDefinition.externalParameters).to.not.have.property('buildConfigSource');
+    });
+
     it('every statement from the unit inputs validates against the SLSA v1 schema, except for the test values of the fixtures', () => {
       const statements = [
         buildTaskRunProvenance(unit('taskrun1.json'), { builderId: 'test_builder-1' }).statement,

@@ -383,20 +383,23 @@ describe('attest: SLSA provenance builder (rules)', () => {
     it('ties children by label or by childReferences, reports missing, foreign, unknown and unfinished ones', () => {
       // Deliberate differences from Chains, which only matches the tekton.dev/pipelineTask label of whatever
       // TaskRuns it is handed: a child without the label is found through status.childReferences, and a TaskRun
-      // labelled for another PipelineRun is refused rather than mixed into this one's provenance.
+      // labelled for another PipelineRun (by name or uid) is refused rather than mixed into this one's provenance.
       const pr = pipelineRun([{ name: 'pr-build', task: 'build' }, { name: 'pr-report', task: 'report' }, { name: 'pr-gone', task: 'build' }]);
       const build = taskRun([{ name: 'BIN-ARTIFACT_OUTPUTS', value: { uri: 'pkg:generic/bin@1', digest: `sha256:${B}`, isBuildArtifact: 'true' } }], { name: 'pr-build' }); // no label: matched through childReferences
       const report = taskRun([{ name: 'out', value: 'ok' }], { name: 'pr-report', labels: { 'tekton.dev/pipelineTask': 'report', 'tekton.dev/pipelineRun': 'pr' }, completionTime: null });
       const foreign = taskRun([], { name: 'other-build', labels: { 'tekton.dev/pipelineTask': 'build', 'tekton.dev/pipelineRun': 'other' } });
       const stray = taskRun([], { name: 'stray' });
-      const { statement, warnings } = buildPipelineRunProvenance(pr, [build, report, foreign, stray]);
+      const previousRun = taskRun([], { name: 'pr-build', labels: { 'tekton.dev/pipelineTask': 'build', 'tekton.dev/pipelineRun': 'pr', 'tekton.dev/pipelineRunUID': 'uid-of-a-deleted-pr' } });
+      const { statement, warnings } = buildPipelineRunProvenance(pr, [build, report, foreign, stray, previousRun]);
       expect(warnings.map((w) => `${w.code} ${w.where}`)).to.deep.equal([
         'CHILD_TASKRUN_INCOMPLETE TaskRun pr-report',
         'CHILD_TASKRUN_UNMATCHED TaskRun other-build',
         'CHILD_TASKRUN_UNMATCHED TaskRun stray',
+        'CHILD_TASKRUN_UNMATCHED TaskRun pr-build',
         'CHILD_TASKRUN_MISSING PipelineRun pr',
       ]);
-      expect(warnings[3]!.message).to.contain('pr-gone');
+      expect(warnings[3]!.message).to.contain('uid-of-a-deleted-pr');
+      expect(warnings[4]!.message).to.contain('pr-gone');
       // the unfinished child contributes nothing (Chains ignores TaskRuns without completionTime)
       expect(statement.subject).to.deep.equal([{ name: 'gcr.io/app', digest: { sha256: A } }, { name: 'pkg:generic/bin@1', digest: { sha256: B } }]);
       expect(statement.predicate.runDetails.byproducts).to.equal(undefined);
