@@ -424,7 +424,8 @@ export class PipelineRunExecutor {
   /** Resolves a task's params and when expressions now that its parents are done; skips it as Tekton would. */
   #resolveForStart(n: Node): 'start' | 'skipped' | 'invalid' {
     const taskResults: Record<string, Record<string, ParamValue>> = {};
-    for (const other of this.#dagNodes) if (other.state === 'succeeded' || other.continued) taskResults[other.pt.name] = other.results;
+    // results of any TaskRun that reported them, failed ones included (Tekton's ResolveResultRefs reads status.results)
+    for (const other of this.#dagNodes) if (other.taskRun && other.state !== 'running') taskResults[other.pt.name] = other.results;
     // result references that cannot be resolved
     for (const ref of resultRefs(n.pt)) {
       const producer = this.#nodes.get(ref.task);
@@ -657,6 +658,12 @@ export class PipelineRunExecutor {
     }
     n.abort = undefined;
     status.completionTime = now();
+    // like Tekton, a TaskRun keeps the results its steps reported even when it fails (finally tasks may use them)
+    n.results = {};
+    if (resultProblem === undefined) {
+      if (results.size > 0) status.results = [...results.values()];
+      for (const r of results.values()) n.results[r.name] = r.value;
+    }
 
     if (abort.signal.aborted) {
       const why = n.timedOut || this.#timedOut !== undefined ? Messages.cancelledByPipelineTimeout : Messages.cancelledByPipelineRun;
@@ -673,13 +680,11 @@ export class PipelineRunExecutor {
       this.#transitionTr(n, condition('False', TaskRunReason.failed, Messages.stepFailed(failure.step, failure.code)), 'failed', failure.log);
       return 'failed';
     }
-    if (results.size > 0) status.results = [...results.values()];
     if (resultProblem !== undefined) {
       const reason = /max allowed size/.test(resultProblem) ? TaskRunReason.resultLargerThanAllowedLimit : TaskRunReason.failed;
       this.#transitionTr(n, condition('False', reason, resultProblem), 'failed');
       return 'failed';
     }
-    for (const r of results.values()) n.results[r.name] = r.value;
     this.#transitionTr(n, condition('True', TaskRunReason.successful, Messages.taskRunSucceeded), 'succeeded');
     return 'succeeded';
   }

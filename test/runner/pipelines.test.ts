@@ -115,7 +115,8 @@ describe('vouch run: pipelines', function () {
     expect(existsSync(join(r.runDir, 'logs', 'boom', 'after.log'))).to.equal(false);
     const skipped = Object.fromEntries(r.pipelineRun.status!.skippedTasks!.map((s) => [s.name, s.reason]));
     expect(skipped).to.deep.equal({ downstream: 'PipelineRun was stopping', 'only-on-success': 'When Expressions evaluated to false' });
-    expect(r.taskRun('report').status!.results).to.deep.equal([{ name: 'seen', type: 'string', value: 'Failed Failed Succeeded None' }]);
+    expect(r.taskRun('report').status!.results).to.deep.equal([{ name: 'seen', type: 'string', value: 'Failed Failed Succeeded None / written before failing' }]);
+    expect(r.taskRun('boom').status!.results).to.deep.equal([{ name: 'partial', type: 'string', value: 'written before failing' }]);
     expect(r.taskRun('report').metadata.labels!['tekton.dev/memberOf']).to.equal('finally');
     expect(r.taskRun('only-on-failure').status!.conditions![0]!.reason).to.equal('Succeeded');
     expect(r.pipelineRun.status!.finallyStartTime).to.be.a('string');
