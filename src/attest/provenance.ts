@@ -12,7 +12,8 @@
 //
 // Where vouch deliberately differs from Chains (each also named in test/attest/provenance*.test.ts):
 // - invalid type hints and other dropped facts come back as `warnings` instead of a log line;
-// - a step without imageID (never started) is skipped with a warning; Chains fails the whole attestation;
+// - a step without imageID (never started) or with one without digest is skipped with a warning; Chains fails the
+//   whole attestation;
 // - `*IMAGE_URL`/`*IMAGE_DIGEST` pairs keep the order of the results (Chains iterates a Go map: random order);
 // - feature flags: Chains re-marshals them through its vendored FeatureFlags struct (json tags, omitempty); we
 //   apply the same two visible effects (first letter lowercased, zero values dropped) without knowing the struct;
@@ -364,7 +365,12 @@ function imageDependencies(tr: TaskRunLike, where: string, warn: Warn): Artifact
     }
     if (typeof s.imageID !== 'string') throw invalid(at, 'imageID', 'must be a string');
     const material = fromImageID(s.imageID);
-    if (!material) throw invalid(at, 'imageID', `must be <image>@<algorithm>:<digest>, got ${JSON.stringify(s.imageID.slice(0, 200))}`);
+    if (!material) {
+      // Chains fails the whole attestation here. An image without digest cannot be a resolved dependency, but the
+      // rest of the provenance still holds: record what can be, and say what could not.
+      warn('STEP_IMAGE_UNKNOWN', at, `imageID ${JSON.stringify(s.imageID.slice(0, 200))} is not <image>@<algorithm>:<digest>: no resolved dependency for it`);
+      continue;
+    }
     appendArtifacts(out, material);
   }
   return out;

@@ -35,7 +35,7 @@ export type ProvenanceWarningCode =
   | 'CHILD_TASKRUN_UNMATCHED'
   /** a child TaskRun without completionTime: Chains ignores it, so do we */
   | 'CHILD_TASKRUN_INCOMPLETE'
-  /** a step or sidecar without imageID (it never started): no resolved dependency for it */
+  /** a step or sidecar without imageID (it never started) or whose imageID has no digest: no resolved dependency for it */
   | 'STEP_IMAGE_UNKNOWN'
   /** the run has no completionTime yet */
   | 'RUN_NOT_FINISHED'
