@@ -203,7 +203,7 @@ export interface ProvenanceOptions {
 export function buildTaskRunProvenance(taskRun: TaskRunLike, options: ProvenanceOptions = {}): ProvenanceResult {
   const config = resolveOptions(options);
   const warnings = new Warnings();
-  const where = `TaskRun ${taskRun.metadata?.name ?? '(unnamed)'}`;
+  const where = `TaskRun ${nameOf(taskRun) ?? '(unnamed)'}`;
   checkTaskRun(taskRun, where);
   if (!taskRun.status?.completionTime) warnings.add('RUN_NOT_FINISHED', where, 'no status.completionTime: the TaskRun has not finished');
 
@@ -235,10 +235,11 @@ export function buildTaskRunProvenance(taskRun: TaskRunLike, options: Provenance
 export function buildPipelineRunProvenance(pipelineRun: PipelineRunLike, taskRuns: readonly TaskRunLike[], options: ProvenanceOptions = {}): ProvenanceResult {
   const config = resolveOptions(options);
   const warnings = new Warnings();
-  const prName = pipelineRun.metadata?.name ?? '';
+  const prName = nameOf(pipelineRun) ?? '';
   const where = `PipelineRun ${prName || '(unnamed)'}`;
   checkPipelineRun(pipelineRun, where);
-  taskRuns.forEach((tr, i) => { checkTaskRun(tr, `${where} child ${tr.metadata?.name ?? `#${i}`}`); });
+  if (!Array.isArray(taskRuns)) throw invalid(where, 'child TaskRuns', 'must be an array');
+  taskRuns.forEach((tr, i) => { checkTaskRun(tr, `${where} child ${nameOf(tr) ?? `#${i}`}`); });
   const status = pipelineRun.status;
   if (!status?.completionTime) warnings.add('RUN_NOT_FINISHED', where, 'no status.completionTime: the PipelineRun has not finished');
 
@@ -651,6 +652,13 @@ export function isSignable(result: ProvenanceResult): boolean {
 }
 
 // ---- input checks (objects come from the API server, the runner or a file: check what we read) ---------------------
+
+/** metadata.name of an object not yet checked, for error messages. */
+function nameOf(run: unknown): string | undefined {
+  if (!isRecord(run) || !isRecord(run['metadata'])) return undefined;
+  const name = run['metadata']['name'];
+  return typeof name === 'string' ? name : undefined;
+}
 
 function invalid(where: string, path: string, why: string): VouchError {
   return new VouchError('PROVENANCE_INPUT_INVALID', `${where}: ${path}: ${why}`, { details: { path } });

@@ -432,6 +432,8 @@ describe('attest: SLSA provenance builder (rules)', () => {
   describe('bad input', () => {
     const cases: [string, unknown, string][] = [
       ['not an object', 'taskrun', 'TaskRun (unnamed): (root): must be an object'],
+      ['null', null, 'TaskRun (unnamed): (root): must be an object'],
+      ['metadata that is a list', { metadata: [] }, 'TaskRun (unnamed): metadata: must be an object'],
       ['results not an array', { metadata: { name: 'x' }, status: { results: {} } }, 'TaskRun x: status.results: must be an array'],
       ['a result without a name', { metadata: { name: 'x' }, status: { results: [{ value: 'v' }] } }, 'TaskRun x: status.results[0].name: must be a string'],
       ['a label that is not a string', { metadata: { name: 'x', labels: { a: 1 } } }, 'TaskRun x: metadata.labels.a: must be a string'],
@@ -450,6 +452,8 @@ describe('attest: SLSA provenance builder (rules)', () => {
     it('refuses a PipelineRun whose pipelineSpec tasks or children are malformed, naming the child', () => {
       expect(thrown(() => buildPipelineRunProvenance({ metadata: { name: 'p' }, status: { pipelineSpec: { tasks: [{}] } } } as unknown as PipelineRunLike, [])).message).to.equal('PipelineRun p: status.pipelineSpec.tasks[0].name: must be a string');
       expect(thrown(() => buildPipelineRunProvenance({ metadata: { name: 'p' } }, [{ metadata: { name: 'c' }, status: { results: 'x' } } as unknown as TaskRunLike])).message).to.equal('PipelineRun p child c: status.results: must be an array');
+      expect(thrown(() => buildPipelineRunProvenance({ metadata: { name: 'p' } }, [null as unknown as TaskRunLike])).message).to.equal('PipelineRun p child #0: (root): must be an object');
+      expect(thrown(() => buildPipelineRunProvenance({ metadata: { name: 'p' } }, {} as unknown as TaskRunLike[])).message).to.equal('PipelineRun p: child TaskRuns: must be an array');
     });
   });
 });
