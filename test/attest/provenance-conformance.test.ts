@@ -17,6 +17,7 @@ import {
   type TaskRunLike,
 } from '../../src/attest/provenance.ts';
 import { DERIVED, HACKS05, UNIT, json, readJson, schemaErrors, sortedLists } from './provenance-helpers.ts';
+import { SHARED } from '../helpers/cli.ts';
 
 const unit = (name: string): TaskRunLike & PipelineRunLike => readJson(join(UNIT, name));
 const expected = (name: string): ProvenanceStatement => readJson(join(DERIVED, `${name}.expected.json`));
@@ -248,6 +249,63 @@ describe('attest: SLSA provenance conformance with Tekton Chains slsa/v2alpha4',
     it('validates against the SLSA v1 schema, as the recorded attestation does', () => {
       expect(schemaErrors(ours)).to.deep.equal([]);
       expect(schemaErrors(recorded)).to.deep.equal([]);
+    });
+  });
+  describe('(3b) a production Konflux recording (slsa-tekton, deep inspection, Dec 2025): attestation only', () => {
+    interface Descriptor { name?: string; uri?: string; digest?: Record<string, string>; content?: string }
+    const recorded = readJson<{
+      subject: unknown[];
+      predicate: {
+        buildDefinition: { externalParameters: { runSpec: Record<string, unknown> }; internalParameters: { labels: Record<string, string>; annotations: Record<string, string>; 'tekton-pipelines-feature-flags': Record<string, unknown> }; resolvedDependencies: Descriptor[] };
+        runDetails: { metadata: { invocationId: string; startedOn: string; finishedOn: string }; byproducts: { name: string; content: string; mediaType: string }[] };
+      };
+    }>(join(SHARED, 'fixtures/ec/konflux-golden-container/attestation-slsa-v1.0.json'));
+    const rec = recorded.predicate;
+    // What the recording holds and what we rebuild from it:
+    // - the 16 child TaskRuns (v1) are the pipelineTask contents: real inputs, not derived from the output;
+    // - the PipelineRun itself is not recorded. Its uid, times, labels, annotations, spec and feature flags are taken
+    //   from the attestation (so those fields are not tested here); its results only as far as they are byproducts
+    //   (CHAINS-GIT_URL/COMMIT): the results that were the subject are left out of byproducts by Chains and are
+    //   unknown, so the subject here comes from the children (deep inspection) alone;
+    // - status.pipelineSpec is not recorded: its task order is taken from the order of the pipelineTask entries.
+    // What is then a real check: subjects (from the children), every resolvedDependency (refs, step images, git),
+    // and every byproduct's content (Go's json.Marshal of 41 real results).
+    const children = rec.buildDefinition.resolvedDependencies.filter((rd) => rd.name === 'pipelineTask').map((rd) => JSON.parse(Buffer.from(rd.content!, 'base64').toString('utf8')) as TaskRunLike);
+    const prName = children[0]!.metadata!.labels!['tekton.dev/pipelineRun']!;
+    const pipelineRun: PipelineRunLike = {
+      metadata: { name: prName, uid: rec.runDetails.metadata.invocationId, labels: rec.buildDefinition.internalParameters.labels, annotations: rec.buildDefinition.internalParameters.annotations },
+      spec: rec.buildDefinition.externalParameters.runSpec,
+      status: {
+        startTime: rec.runDetails.metadata.startedOn,
+        completionTime: rec.runDetails.metadata.finishedOn,
+        results: rec.runDetails.byproducts.filter((b) => b.name.startsWith('pipelineRunResults/')).map((b) => ({ name: b.name.slice('pipelineRunResults/'.length), value: JSON.parse(Buffer.from(b.content, 'base64').toString('utf8')) as unknown })),
+        pipelineSpec: { tasks: children.map((c) => ({ name: c.metadata!.labels!['tekton.dev/pipelineTask']! })) },
+        provenance: { featureFlags: rec.buildDefinition.internalParameters['tekton-pipelines-feature-flags'] },
+      },
+    };
+    const { statement: ours, warnings } = buildPipelineRunProvenance(pipelineRun, children, { buildType: BUILD_TYPE_SLSA_TEKTON, deepInspection: true });
+
+    it('16 children, no warning, and the recorded subject found in the children', () => {
+      expect(children).to.have.length(16);
+      expect(warnings).to.deep.equal([]);
+      expect(json(ours.subject)).to.deep.equal(recorded.subject);
+    });
+
+    it('all 39 resolvedDependencies as recorded, in order (content aside: it is each child as given)', () => {
+      const strip = (rds: Descriptor[]): unknown[] => rds.map(({ content: _content, ...rest }) => rest);
+      expect(strip(json(ours.predicate.buildDefinition.resolvedDependencies ?? []))).to.deep.equal(strip(rec.buildDefinition.resolvedDependencies));
+      expect(rec.buildDefinition.resolvedDependencies).to.have.length(39);
+    });
+
+    it('all 41 byproducts with byte-equal content, in order; names in the current form', () => {
+      // That Chains named them <kind>/<result>; v2alpha4 now puts the run's name in between.
+      const mine = (ours.predicate.runDetails.byproducts ?? []).map((b) => ({ ...b, name: (b.name ?? '').replace(/^(pipelineRunResults|taskRunResults|stepResults)\/[^/]+\//, '$1/') }));
+      expect(json(mine)).to.deep.equal(rec.runDetails.byproducts.map((b) => ({ name: b.name, content: b.content, mediaType: b.mediaType })));
+      expect(mine).to.have.length(41);
+    });
+
+    it('validates against the SLSA v1 schema', () => {
+      expect(schemaErrors(ours)).to.deep.equal([]);
     });
   });
 });
