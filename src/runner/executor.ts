@@ -37,7 +37,7 @@ import {
   type WorkspaceBinding,
 } from '../tekton/types.ts';
 import { classifyImage, imageRepository, type ImagePolicy } from './images.ts';
-import { Messages, NAMESPACE, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition } from './objects.ts';
+import { Messages, NAMESPACE, PIPELINE_RUN_STOPPING, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition } from './objects.ts';
 import { readStepResults } from '../tekton/results.ts';
 import { preflightSandbox, runStepProcess, type SandboxOptions } from './sandbox.ts';
 import { EventQueue, type DrainResult, type EventSink } from './events.ts';
@@ -100,6 +100,8 @@ interface Node {
   /** TaskRun failed but the pipeline task has `onError: continue` */
   continued?: boolean;
   timedOut?: boolean;
+  /** cancelled because a timeout of the PipelineRun ran out (Tekton counts these as failed) */
+  cancelledForTimeout?: boolean;
   /** when the current attempt started (ms), for durations finer than Tekton's second-precision times */
   attemptStartMs?: number;
   abort?: AbortController;
@@ -473,7 +475,7 @@ export class PipelineRunExecutor {
     for (const n of this.#dagNodes) {
       const failed = n.state === 'failed' || n.state === 'cancelled';
       const status = n.state === 'succeeded' ? 'Succeeded' : failed ? 'Failed' : 'None';
-      const reason = n.taskRun ? (getCondition(n.taskRun)?.reason ?? '') : n.state === 'skipped' ? 'Skipped' : '';
+      const reason = n.taskRun ? (getCondition(n.taskRun)?.reason ?? '') : '';
       tasks[n.pt.name] = { status, reason };
       if (failed) aggregate = 'Failed';
       else if (n.state === 'skipped' && aggregate !== 'Failed') aggregate = 'Completed';
@@ -666,7 +668,9 @@ export class PipelineRunExecutor {
     }
 
     if (abort.signal.aborted) {
-      const why = n.timedOut || this.#timedOut !== undefined ? Messages.cancelledByPipelineTimeout : Messages.cancelledByPipelineRun;
+      // read through a function: the flag is set by the timeout timer while this attempt awaited its steps
+      n.cancelledForTimeout = hitTimeout(n) || this.#timedOut !== undefined;
+      const why = n.cancelledForTimeout ? Messages.cancelledByPipelineTimeout : Messages.cancelledByPipelineRun;
       tr.spec.status = 'TaskRunCancelled';
       tr.spec.statusMessage = why;
       this.#transitionTr(n, condition('False', TaskRunReason.cancelled, Messages.taskRunCancelled(name, why)), 'cancelled');
@@ -749,30 +753,40 @@ export class PipelineRunExecutor {
   // ---- status, files, events --------------------------------------------------------------------------------------
 
   /** Tekton's "Tasks Completed: …" Running condition; a changed message is a new running event, as on a cluster. */
+  /**
+   * The Unknown condition while tasks remain, as GetPipelineConditionStatus words it: Running, or PipelineRunStopping
+   * once a task was cancelled or a DAG task failed with no finally task left to run. A changed message is a new event.
+   */
   #updateRunning(): void {
-    if (this.#isOver()) return;
-    const { completed, failed, cancelled, incomplete, skipped } = this.#counts();
+    // a cancelled or timed-out PipelineRun goes straight to its final condition
+    if (this.#isOver() || this.#cancelled || this.#timedOut === 'pipeline') return;
+    const c = this.#counts();
     // the last task finishing turns the run terminal directly, without a last Running
-    if (incomplete === 0 && completed + skipped > 0) return;
-    this.#transitionPr(condition('Unknown', PipelineRunReason.running, Messages.tasksRunning(completed, failed, cancelled, incomplete, skipped)));
+    if (c.incomplete === 0 && c.done + c.skipped > 0) return;
+    const finallyDone = this.#finallyNodes.every((n) => n.state !== 'pending' && n.state !== 'running');
+    const reason = c.cancelled > 0 || (c.failed > 0 && finallyDone) ? PIPELINE_RUN_STOPPING : PipelineRunReason.running;
+    this.#transitionPr(condition('Unknown', reason, Messages.tasksRunning(c.done, c.failed, c.cancelled, c.incomplete, c.skipped)));
   }
 
-  #counts(): { completed: number; failed: number; cancelled: number; incomplete: number; skipped: number } {
-    let completed = 0;
-    let failed = 0;
-    let cancelled = 0;
-    let skipped = 0;
-    let incomplete = 0;
+  /** Tekton's getPipelineTasksCount. */
+  #counts(): { done: number; succeeded: number; failed: number; ignoredFailed: number; cancelled: number; skipped: number; skippedDueToTimeout: number; incomplete: number } {
+    const c = { done: 0, succeeded: 0, failed: 0, ignoredFailed: 0, cancelled: 0, skipped: 0, skippedDueToTimeout: 0, incomplete: 0 };
+    const timeoutSkips: string[] = [SkippingReason.pipelineTimedOut, SkippingReason.tasksTimedOut, SkippingReason.finallyTimedOut];
     for (const n of this.#nodes.values()) {
-      if (n.state === 'skipped') skipped++;
-      else if (n.state === 'pending' || n.state === 'running') incomplete++;
-      else {
-        completed++;
-        if (n.state === 'failed' && !n.continued) failed++;
-        if (n.state === 'cancelled') cancelled++;
-      }
+      if (n.state === 'succeeded') c.succeeded++;
+      // a TaskRun cancelled because a timeout of the PipelineRun ran out counts as failed
+      else if (n.state === 'cancelled' && n.cancelledForTimeout) c.failed++;
+      else if (n.state === 'cancelled') c.cancelled++;
+      else if (n.state === 'failed') {
+        if (n.continued) c.ignoredFailed++;
+        else c.failed++;
+      } else if (n.state === 'skipped') {
+        c.skipped++;
+        if (timeoutSkips.includes(n.skipReason ?? '')) c.skippedDueToTimeout++;
+      } else c.incomplete++;
     }
-    return { completed, failed, cancelled, incomplete, skipped };
+    c.done = c.succeeded + c.failed + c.cancelled + c.ignoredFailed;
+    return c;
   }
 
   #finish(): void {
@@ -785,29 +799,34 @@ export class PipelineRunExecutor {
     }
     status.completionTime = now();
     const name = this.#pr.metadata.name!;
-    const { failed, cancelled, skipped } = this.#counts();
+    const c = this.#counts();
     let next;
     if (this.#cancelled) {
       next = condition('False', PipelineRunReason.cancelled, Messages.pipelineRunCancelled(name));
-    } else if (this.#timedOut !== undefined) {
-      const budget = this.#timedOut === 'pipeline' ? this.#timeouts.pipeline : this.#timedOut === 'tasks' ? this.#timeouts.tasks! : this.#timeouts.finally!;
-      next = condition('False', PipelineRunReason.timedOut, Messages.pipelineRunTimeout(name, goDuration(budget)));
+    } else if (this.#timedOut === 'pipeline') {
+      next = condition('False', PipelineRunReason.timedOut, Messages.pipelineRunTimeout(name, goDuration(this.#timeouts.pipeline)));
+    } else if (this.#timedOut === 'tasks') {
+      next = condition('False', PipelineRunReason.timedOut, Messages.tasksTimeout(name, goDuration(this.#timeouts.tasks!)));
     } else if (this.#invalidResultRef !== undefined) {
       next = condition('False', PipelineRunReason.invalidTaskResultReference, this.#invalidResultRef);
     } else {
-      const total = this.#nodes.size;
-      const reason = failed > 0 ? PipelineRunReason.failed : cancelled > 0 ? PipelineRunReason.cancelled : skipped > 0 || this.#anyContinued() ? PipelineRunReason.completed : PipelineRunReason.successful;
-      next = condition(failed > 0 || cancelled > 0 ? 'False' : 'True', reason, Messages.tasksDone(total - skipped, failed, cancelled, skipped));
+      // GetPipelineConditionStatus once nothing is incomplete (a spent finally budget shows as failed tasks)
+      let reason: string = c.skipped > 0 ? PipelineRunReason.completed : PipelineRunReason.successful;
+      let ok = true;
+      if (c.failed > 0 || c.skippedDueToTimeout > 0) {
+        reason = PipelineRunReason.failed;
+        ok = false;
+      } else if (c.cancelled > 0) {
+        reason = PipelineRunReason.cancelled;
+        ok = false;
+      }
+      next = condition(ok ? 'True' : 'False', reason, Messages.tasksDone(c.done, c.failed + c.ignoredFailed, c.ignoredFailed, c.cancelled, c.skipped));
     }
     if (next.status === 'True' || !this.#cancelled) {
       const results = this.#pipelineResults();
       if (results.length > 0) status.results = results;
     }
     this.#transitionPr(next);
-  }
-
-  #anyContinued(): boolean {
-    return [...this.#nodes.values()].some((n) => n.continued);
   }
 
   /** Pipeline results from task results; one whose references cannot be resolved is left out, as Tekton does. */
@@ -910,6 +929,10 @@ function completeMetadata(pr: PipelineRun, pipelineName: string): PipelineRun {
 function embeddedSpec(embedded: NonNullable<PipelineTask['taskSpec']>, defaulted: TaskSpec): TaskSpec {
   const { metadata: _m, apiVersion: _a, kind: _k, spec: _s, ...spec } = embedded;
   return { ...spec, ...(defaulted.params ? { params: defaulted.params } : {}), ...(defaulted.results ? { results: defaulted.results } : {}) };
+}
+
+function hitTimeout(n: Node): boolean {
+  return n.timedOut === true;
 }
 
 function resultRefs(pt: PipelineTask): { task: string; result: string }[] {

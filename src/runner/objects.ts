@@ -159,11 +159,17 @@ export const Messages = {
   pipelineRunCancelled: (name: string) => `PipelineRun "${name}" was cancelled`,
   tasksRunning: (completed: number, failed: number, cancelled: number, incomplete: number, skipped: number) =>
     `Tasks Completed: ${completed} (Failed: ${failed}, Cancelled ${cancelled}), Incomplete: ${incomplete}, Skipped: ${skipped}`,
-  tasksDone: (completed: number, failed: number, cancelled: number, skipped: number) =>
-    `Tasks Completed: ${completed} (Failed: ${failed}, Cancelled ${cancelled}), Skipped: ${skipped}`,
+  tasksDone: (completed: number, failed: number, ignored: number, cancelled: number, skipped: number) =>
+    ignored > 0
+      ? `Tasks Completed: ${completed} (Failed: ${failed} (Ignored: ${ignored}), Cancelled ${cancelled}), Skipped: ${skipped}`
+      : `Tasks Completed: ${completed} (Failed: ${failed}, Cancelled ${cancelled}), Skipped: ${skipped}`,
+  tasksTimeout: (name: string, timeout: string) => `PipelineRun "${name}" failed due to tasks failed to finish within "${timeout}"`,
 } as const;
 
 export { PipelineRunReason, TaskRunReason };
+
+/** PipelineRunReasonStopping (v1.PipelineRunReasonStopping), missing from tekton/types.ts's PipelineRunReason. */
+export const PIPELINE_RUN_STOPPING = 'PipelineRunStopping';
 
 export function getCondition(obj: { status?: { conditions?: Condition[] } }): Condition | undefined {
   return obj.status?.conditions?.[0];

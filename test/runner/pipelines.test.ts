@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { isVouchError } from '../../src/common/errors.ts';
+import { MemorySink } from '../../src/runner/events.ts';
 import { planRun } from '../../src/runner/plan.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { FIXTURES, runFixture } from './helpers.ts';
@@ -126,6 +127,17 @@ describe('vouch run: pipelines', function () {
     expect(name).to.match(/^finally-run-/);
   });
 
+  it('is PipelineRunStopping while a task still runs after another failed, and starts nothing new', async () => {
+    const memory = new MemorySink();
+    const r = await runFixture('stopping.yaml', runDir(), { sinks: [memory] });
+    expect(r.pipelineRun.status!.conditions![0]).to.include({ status: 'False', reason: 'Failed', message: 'Tasks Completed: 2 (Failed: 1, Cancelled 0), Skipped: 1' });
+    expect(r.view.records.some((x) => x.kind === 'PipelineRun' && x.reason === 'PipelineRunStopping')).to.equal(true);
+    // Unknown with a reason other than Started/Running is Tekton's "unknown" event
+    expect(memory.events.some((e) => e.type === 'dev.tekton.event.pipelinerun.unknown.v1')).to.equal(true);
+    expect(r.taskRun('slow').status!.conditions![0]!.reason).to.equal('Succeeded');
+    expect(r.pipelineRun.status!.skippedTasks).to.deep.equal([{ name: 'later', reason: 'PipelineRun was stopping' }]);
+  });
+
   it('retries a failing task, recording each attempt in retriesStatus as Tekton does', async () => {
     const r = await runFixture('retries.yaml', runDir());
     expect(r.succeeded).to.equal(true);
@@ -187,7 +199,7 @@ describe('vouch run: pipelines', function () {
     const r = await runFixture('timeouts-run.yaml', runDir(), { pipelineRun: true });
     const name = r.pipelineRun.metadata.name!;
     expect(name).to.match(/^budget-[a-z0-9]{5}$/);
-    expect(r.pipelineRun.status!.conditions![0]).to.include({ status: 'False', reason: 'PipelineRunTimeout', message: `PipelineRun "${name}" failed to finish within "1s"` });
+    expect(r.pipelineRun.status!.conditions![0]).to.include({ status: 'False', reason: 'PipelineRunTimeout', message: `PipelineRun "${name}" failed due to tasks failed to finish within "1s"` });
     expect(r.taskRun('long').status!.conditions![0]).to.include({
       reason: 'TaskRunCancelled',
       message: `TaskRun "${name}-long" was cancelled. TaskRun cancelled as the PipelineRun it belongs to has timed out.`,
@@ -211,7 +223,7 @@ describe('vouch run: pipelines', function () {
   it('a pipeline task with onError: continue fails alone; its dependents run and the run completes', async () => {
     const r = await runFixture('pipeline-onerror.yaml', runDir());
     expect(r.succeeded).to.equal(true);
-    expect(r.pipelineRun.status!.conditions![0]!.reason).to.equal('Completed');
+    expect(r.pipelineRun.status!.conditions![0]).to.include({ reason: 'Succeeded', message: 'Tasks Completed: 2 (Failed: 1 (Ignored: 1), Cancelled 0), Skipped: 0' });
     expect(r.taskRun('optional').status!.conditions![0]!.status).to.equal('False');
     expect(r.taskRun('next').status!.conditions![0]!.reason).to.equal('Succeeded');
   });
