@@ -37,7 +37,7 @@ import {
   type WorkspaceBinding,
 } from '../tekton/types.ts';
 import { classifyImage, imageRepository, type ImagePolicy } from './images.ts';
-import { Messages, NAMESPACE, PIPELINE_RUN_STOPPING, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition } from './objects.ts';
+import { FAILURE_IGNORED, Messages, NAMESPACE, PIPELINE_RUN_STOPPING, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition } from './objects.ts';
 import { readStepResults } from '../tekton/results.ts';
 import { preflightSandbox, runStepProcess, type SandboxOptions } from './sandbox.ts';
 import { EventQueue, type DrainResult, type EventSink } from './events.ts';
@@ -614,7 +614,7 @@ export class PipelineRunExecutor {
     // every step reports the result files present when it ends (Tekton's entrypoint); later reports win
     const results = new Map<string, TaskRunResult>();
     let resultProblem: string | undefined;
-    let failure: { step: string; code: number; log: string } | undefined;
+    let failure: { step: string; code: number; log: string; stepTimedOut: boolean } | undefined;
     let taskTimedOut = false;
     for (const [i, raw] of spec.steps.entries()) {
       const step = mergeStepTemplate(raw, spec.stepTemplate);
@@ -654,7 +654,7 @@ export class PipelineRunExecutor {
           state.terminated.reason = 'Completed';
           state.terminationReason = 'Continued';
         } else {
-          failure = { step: step.name, code: outcome.exitCode, log: outcome.logFile };
+          failure = { step: step.name, code: outcome.exitCode, log: outcome.logFile, stepTimedOut: outcome.stepTimedOut };
         }
       }
     }
@@ -681,7 +681,10 @@ export class PipelineRunExecutor {
       return 'failed';
     }
     if (failure) {
-      this.#transitionTr(n, condition('False', TaskRunReason.failed, Messages.stepFailed(failure.step, failure.code)), 'failed', failure.log);
+      // pkg/pod/status.go: a pipeline task with onError: continue fails as FailureIgnored
+      const reason = n.pt.onError === 'continue' ? FAILURE_IGNORED : TaskRunReason.failed;
+      const message = failure.stepTimedOut ? Messages.stepTimedOut(failure.step) : Messages.stepFailed(failure.step, failure.code);
+      this.#transitionTr(n, condition('False', reason, message), 'failed', failure.log);
       return 'failed';
     }
     if (resultProblem !== undefined) {

@@ -151,6 +151,7 @@ export const Messages = {
   taskRunRunning: 'Not all Steps in the Task have finished executing',
   taskRunSucceeded: 'All Steps have completed executing',
   stepFailed: (step: string, code: number) => `"step-${step}" exited with code ${code}`,
+  stepTimedOut: (step: string) => `"step-${step}" exited because the step exceeded the specified timeout limit`,
   taskRunTimeout: (name: string, timeout: string) => `TaskRun "${name}" failed to finish within "${timeout}"`,
   taskRunCancelled: (name: string, why: string) => `TaskRun "${name}" was cancelled. ${why}`,
   cancelledByPipelineRun: 'TaskRun cancelled as the PipelineRun it belongs to has been cancelled.',
@@ -167,6 +168,9 @@ export const Messages = {
 } as const;
 
 export { PipelineRunReason, TaskRunReason };
+
+/** TaskRunReasonFailureIgnored: the TaskRun of a pipeline task with onError: continue that failed. */
+export const FAILURE_IGNORED = 'FailureIgnored';
 
 /** PipelineRunReasonStopping (v1.PipelineRunReasonStopping), missing from tekton/types.ts's PipelineRunReason. */
 export const PIPELINE_RUN_STOPPING = 'PipelineRunStopping';

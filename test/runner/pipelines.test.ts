@@ -161,7 +161,7 @@ describe('vouch run: pipelines', function () {
     expect(hung.status!.conditions![0]).to.include({ status: 'False', reason: 'TaskRunTimeout', message: `TaskRun "${hung.metadata.name!}" failed to finish within "1s"` });
     expect(hung.spec.timeout).to.equal('1s');
     const slow = r.taskRun('step-timeout');
-    expect(slow.status!.conditions![0]).to.include({ status: 'False', reason: 'Failed' });
+    expect(slow.status!.conditions![0]).to.include({ status: 'False', reason: 'Failed', message: '"step-slow" exited because the step exceeded the specified timeout limit' });
     expect(slow.status!.steps![0]!.terminationReason).to.equal('TimeoutExceeded');
   });
 
@@ -224,7 +224,7 @@ describe('vouch run: pipelines', function () {
     const r = await runFixture('pipeline-onerror.yaml', runDir());
     expect(r.succeeded).to.equal(true);
     expect(r.pipelineRun.status!.conditions![0]).to.include({ reason: 'Succeeded', message: 'Tasks Completed: 2 (Failed: 1 (Ignored: 1), Cancelled 0), Skipped: 0' });
-    expect(r.taskRun('optional').status!.conditions![0]!.status).to.equal('False');
+    expect(r.taskRun('optional').status!.conditions![0]).to.include({ status: 'False', reason: 'FailureIgnored', message: '"step-fail" exited with code 2' });
     expect(r.taskRun('next').status!.conditions![0]!.reason).to.equal('Succeeded');
   });
 
