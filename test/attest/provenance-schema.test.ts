@@ -3,7 +3,7 @@
 // and on each way a statement can break the schema.
 import { expect } from 'chai';
 import { join } from 'node:path';
-import { buildPipelineRunProvenance, buildTaskRunProvenance, checkProvenanceSchema, type PipelineRunLike, type TaskRunLike } from '../../src/attest/provenance.ts';
+import { buildPipelineRunProvenance, buildTaskRunProvenance, checkProvenanceSchema, isSignable, type PipelineRunLike, type TaskRunLike } from '../../src/attest/provenance.ts';
 import { HACKS05, UNIT, json, readJson, schemaErrors } from './provenance-helpers.ts';
 import { SHARED } from '../helpers/cli.ts';
 
@@ -103,5 +103,58 @@ describe('attest: SLSA v1 schema checks agree with ajv on the schema itself', ()
 
   it('is not fooled by a non-object', () => {
     for (const v of [null, 'x', [], 3]) expect(checkProvenanceSchema(v)).to.deep.equal(['(root): must be an object']);
+  });
+});
+
+describe('attest: provenance from arbitrary results (seeded random runs)', () => {
+  // A small deterministic PRNG (mulberry32), so a failure names a reproducible seed.
+  function prng(seed: number): () => number {
+    let a = seed;
+    return () => {
+      a = (a + 0x6d2b79f5) | 0;
+      let t = Math.imul(a ^ (a >>> 15), 1 | a);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const NAMES = ['IMAGE_URL', 'IMAGE_DIGEST', 'a-IMAGE_URL', 'a-IMAGE_DIGEST', 'IMAGES', 'x-ARTIFACT_OUTPUTS', 'ARTIFACT_OUTPUTS', 'in-ARTIFACT_INPUTS', 'ARTIFACT_URI', 'ARTIFACT_DIGEST', 'CHAINS-GIT_URL', 'CHAINS-GIT_COMMIT', 'report', 'x'];
+  const D = 'ab'.repeat(32);
+  const STRINGS = ['', 'gcr.io/app', 'busybox', `sha256:${D}`, `sha256:${D.slice(2)}`, `gcr.io/app@sha256:${D}`, `a@sha256:${D}, gcr.io/x:1@sha256:${D}\n`, 'https://git.example/r', 'f'.repeat(40), '<&>\u2028', 'UPPER/Case'];
+  const value = (rnd: () => number): unknown => {
+    const r = rnd();
+    if (r < 0.55) return pick(rnd, STRINGS);
+    if (r < 0.65) return [pick(rnd, STRINGS), pick(rnd, STRINGS)];
+    const obj: Record<string, string> = {};
+    for (const k of ['uri', 'digest', 'isBuildArtifact']) if (rnd() < 0.8) obj[k] = k === 'isBuildArtifact' ? pick(rnd, ['true', 'false', 'True']) : pick(rnd, STRINGS);
+    return obj;
+  };
+
+  it('never throws on well-shaped runs, and isSignable() agrees with ajv on the SLSA v1 schema (500 runs)', () => {
+    const verdicts = { signable: 0, refused: 0 };
+    for (let seed = 1; seed <= 500; seed++) {
+      const rnd = prng(seed);
+      const results = Array.from({ length: Math.floor(rnd() * 8) }, () => ({ name: pick(rnd, NAMES), value: value(rnd) }));
+      // most runs also build one valid image, so that both verdicts occur often
+      if (rnd() < 0.7) results.push({ name: 'b-IMAGE_URL', value: 'registry.example/team/app' }, { name: 'b-IMAGE_DIGEST', value: `sha256:${D}` });
+      const stepResults = Array.from({ length: Math.floor(rnd() * 3) }, () => ({ name: pick(rnd, NAMES), value: value(rnd) }));
+      const tr: TaskRunLike = {
+        metadata: { name: `tr-${seed}`, uid: `u-${seed}` },
+        spec: { params: rnd() < 0.3 ? [{ name: 'CHAINS-GIT_URL', value: pick(rnd, STRINGS) }] : [] },
+        status: {
+          startTime: '2026-01-01T00:00:00Z',
+          completionTime: '2026-01-01T00:00:01.5Z',
+          results,
+          steps: [{ name: 's', imageID: pick(rnd, [`gcr.io/tools@sha256:${D}`, 'busybox', `docker-pullable://x/y@sha1:${'c'.repeat(40)}`]), results: stepResults }],
+        },
+      };
+      const result = buildTaskRunProvenance(tr, { builderId: rnd() < 0.85 ? 'https://vouch.example/sidecar' : 'not a uri' });
+      const ajvOk = schemaErrors(result.statement).length === 0;
+      expect(isSignable(result), `seed ${seed}: ${JSON.stringify(result.warnings)}`).to.equal(ajvOk);
+      verdicts[ajvOk ? 'signable' : 'refused']++;
+    }
+    // both verdicts are well exercised
+    expect(verdicts.signable).to.be.above(50);
+    expect(verdicts.refused).to.be.above(50);
   });
 });
