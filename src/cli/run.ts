@@ -50,7 +50,15 @@ export function registerRun(program: Command): void {
     .option('--allow-network <task>', 'let the steps of this pipeline task use the network; repeatable', collect, [])
     .option('--timeout <duration>', "the PipelineRun's pipeline timeout (Go duration, e.g. 30m, 1h0m0s; 0 = none)")
     .option('--json', 'one JSON record per TaskRun/PipelineRun transition on stdout')
-    .option('--no-sandbox', 'run steps WITHOUT isolation (they see your files and the network); for hosts without bubblewrap')
+    .option('--no-sandbox', 'run steps WITHOUT isolation (they can write your files and use the network); for hosts without bubblewrap')
+    .addHelpText(
+      'after',
+      `
+Step images: there are no containers here. Steps whose image is vouch's task image (config runner.taskImage,
+default ghcr.io/vouch-dev/vouch, any tag or digest) run the local vouch CLI; steps whose image matches a
+--host-image glob (config runner.hostImages) run with the host's tools; any other image is refused before the run.
+Ctrl-C cancels the run (steps killed, PipelineRun Cancelled, events sent).`,
+    )
     .action(
       action(async (opts: RunOptions, cmd: Command): Promise<number> => {
         const config = setup(cmd);
