@@ -237,6 +237,12 @@ describe('vouch run: pipelines', function () {
     expect(existsSync(join(r.runDir, 'workspaces', 'shared'))).to.equal(false);
   });
 
+  it('a workspace a Task declares readOnly is readable but not writable', async () => {
+    const r = await runFixture('readonly.yaml', runDir());
+    expect(r.succeeded).to.equal(true);
+    expect(r.taskRun('read').status!.results![0]!.value).to.equal('data read-only');
+  });
+
   describe('sandboxing of pipeline steps', () => {
     let server: Server;
     let port = 0;
@@ -338,5 +344,7 @@ describe('vouch run: pipelines', function () {
     const r = await runFixture('images.yaml', runDir(), { hostImages: ['docker.io/library/*'] });
     expect(r.succeeded).to.equal(true);
     expect(r.log('cli', 'version').trim()).to.equal('0.1.0');
+    // a script step of the task image finds `vouch` on its PATH
+    expect(r.log('cli', 'script').trim()).to.equal('0.1.0');
   });
 });
