@@ -91,9 +91,23 @@ function toPem(label: string, der: Buffer): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
+// Parsed verifiers by their PEM text: a log sees the same few signing keys over and over, and parsing and
+// re-encoding a key costs more than verifying a signature with it.
+const verifierCache = new Map<string, Verifier>();
+const VERIFIER_CACHE_SIZE = 1024;
+
 /** Parses base64(PEM) of a public key or certificate, as Rekor's x509.NewPublicKey does. */
 export function parseVerifier(pemBytes: Buffer, field: string): Verifier {
   const text = pemBytes.toString('utf8');
+  const cached = verifierCache.get(text);
+  if (cached) return cached;
+  const v = parseVerifierUncached(text, field);
+  if (verifierCache.size >= VERIFIER_CACHE_SIZE) verifierCache.delete(verifierCache.keys().next().value!);
+  verifierCache.set(text, v);
+  return v;
+}
+
+function parseVerifierUncached(text: string, field: string): Verifier {
   const blocks = pemBlocks(text);
   if (blocks.length !== 1) throw processingError(`${field}: expected one PEM block (PUBLIC KEY or CERTIFICATE), found ${blocks.length}`);
   const block = blocks[0]!;

@@ -191,7 +191,7 @@ export class EmbeddedLog {
     this.flushing = new Promise<void>((resolve) => {
       // let submissions of this tick join the first batch
       setImmediate(() => {
-        this.flushLoop().finally(() => {
+        void this.flushLoop().finally(() => {
           this.flushing = undefined;
           resolve();
           if (this.queue.length > 0 && !this.failed) this.kick();

@@ -74,7 +74,8 @@ function intParam(req: Request, name: string, opts: { required: boolean; min: nu
     if (opts.required) throw new HttpError(422, `${name} in query is required`, OPENAPI_REQUIRED);
     return opts.fallback!;
   }
-  const s = Array.isArray(v) ? String(v[0]) : String(v as string);
+  const first: unknown = Array.isArray(v) ? v[0] : v;
+  const s = typeof first === 'string' ? first : JSON.stringify(first);
   if (!/^[+-]?[0-9]+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new HttpError(422, `${name} in query must be of type int64: ${JSON.stringify(s)}`, OPENAPI_INVALID_TYPE);
   const n = Number(s);
   if (n < opts.min) throw new HttpError(422, `${name} in query should be greater than or equal to ${opts.min}`, OPENAPI_MIN);
@@ -251,7 +252,7 @@ export function createApp(log: EmbeddedLog, opts: ServerOptions = {}): express.E
     next(new HttpError(404, `path ${req.path} was not found`));
   });
 
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+   
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     let e: HttpError;
     const bodyErr = err as { type?: unknown; status?: unknown };
@@ -291,7 +292,7 @@ export async function serve(log: EmbeddedLog, host: string, port: number, opts: 
     server,
     close: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        const timer = setTimeout(() => { server.closeAllConnections(); }, graceMs);
         server.close(() => {
           clearTimeout(timer);
           resolve();

@@ -67,7 +67,7 @@ function decodePayload(payload: Buffer): StoredRecord | undefined {
     return undefined;
   }
   if (!Array.isArray(indexKeys) || !indexKeys.every((k) => typeof k === 'string')) return undefined;
-  return { integratedTime, body, indexKeys: indexKeys as string[] };
+  return { integratedTime, body, indexKeys: indexKeys };
 }
 
 /** fsync a directory so that a file created or renamed in it is durable. */

@@ -29,13 +29,13 @@ async function startServer(dir: string): Promise<{ url: string; kill: () => Prom
       const m = /listening on (http:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]!);
     });
-    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
+    child.once('exit', (code) => { reject(new Error(`server exited ${code}: ${out}`)); });
   });
   return {
     url,
     kill: () =>
       new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
+        child.once('exit', () => { resolve(); });
         child.kill('SIGKILL');
       }),
   };

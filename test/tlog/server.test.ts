@@ -13,6 +13,7 @@ import { CLI, REPO_ROOT, runVouch } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { dsseEntry, envelope, hex64, intotoEntry, quiet, statement, testKey } from './helpers.ts';
 import { proposeDsse } from '../../src/tlog/entries.ts';
+import type { LogEntryAnon } from '../../src/tlog/types.ts';
 
 const MAX_BODY = 64 * 1024;
 
@@ -41,13 +42,15 @@ function apiSuite(getUrl: () => string): void {
     const url = getUrl();
     const res = await call(url, 'POST', '/api/v1/log/entries', dsseEntry(key, statement(hex64(1))));
     expect(res.status).to.equal(201);
-    const [[id, anon]] = Object.entries(res.json as Record<string, never>) as [string, { logIndex: number }][];
+    const pairs: [string, LogEntryAnon][] = Object.entries(res.json as Record<string, LogEntryAnon>);
+    expect(pairs).to.have.length(1);
+    const [id, anon] = pairs[0]!;
     expect(id).to.match(/^[0-9a-f]{80}$/);
     expect(res.headers.get('location')).to.equal(`/api/v1/log/entries/${id}`);
     expect(res.headers.get('etag')).to.equal(id);
-    expect(Object.keys(anon!)).to.deep.equal(['body', 'integratedTime', 'logID', 'logIndex', 'verification']);
+    expect(Object.keys(anon)).to.deep.equal(['body', 'integratedTime', 'logID', 'logIndex', 'verification']);
     const pem = await client().publicKey();
-    verifyLogEntry(anon as never, { publicKey: createPublicKey(pem), uuid: id });
+    verifyLogEntry(anon, { publicKey: createPublicKey(pem), uuid: id });
   });
 
   it('POST the same entry again: 409, Rekor error body, Location of the existing entry; the client fetches it', async () => {
@@ -198,17 +201,17 @@ describe('tlog: Rekor v1 HTTP API', function () {
       child = c;
       url = await new Promise<string>((resolve, reject) => {
         let out = '';
-        c.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        c.stdout.setEncoding('utf8').on('data', (d: string) => {
           out += d;
           const m = /listening on (http:\/\/\S+)/.exec(out);
           if (m) resolve(m[1]!);
         });
-        c.once('exit', (code) => reject(new Error(`vouch log serve exited ${code}: ${out}`)));
+        c.once('exit', (code) => { reject(new Error(`vouch log serve exited ${code}: ${out}`)); });
       });
     };
     const stop = async (): Promise<number | null> => {
       const c = child!;
-      const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)));
+      const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => { resolve(code); }));
       c.kill('SIGTERM');
       return exited;
     };

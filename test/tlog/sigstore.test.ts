@@ -57,7 +57,7 @@ describe('tlog: stock sigstore-js signs against the log and verifies with its tr
       const builder = new DSSEBundleBuilder({ signer: signer(key), witnesses: [witness] });
       const payload = statement(hex64(entryType === 'dsse' ? 1 : 2));
       const bundle = await builder.create({ data: payload, type: 'application/vnd.in-toto+json' });
-      const json = bundleToJSON(bundle) as unknown as { mediaType: string; verificationMaterial: { tlogEntries: { kindVersion: { kind: string } }[] } };
+      const json = bundleToJSON(bundle) as unknown as { mediaType: string; verificationMaterial: { tlogEntries: { kindVersion: { kind: string }; logIndex?: string; canonicalizedBody: string }[] } };
       expect(json.mediaType).to.equal('application/vnd.dev.sigstore.bundle.v0.3+json');
       expect(json.verificationMaterial.tlogEntries[0]!.kindVersion.kind).to.equal(entryType);
       const verifier = verifierFor(trustedRoot, key);
@@ -67,8 +67,7 @@ describe('tlog: stock sigstore-js signs against the log and verifies with its tr
       const sizeBefore = log.size;
       const again = bundleToJSON(await builder.create({ data: payload, type: 'application/vnd.in-toto+json' })) as unknown as typeof json;
       expect(log.size).to.equal(sizeBefore);
-      type T = { logIndex?: string; canonicalizedBody: string };
-      const [a, b] = [again.verificationMaterial.tlogEntries[0] as unknown as T, json.verificationMaterial.tlogEntries[0] as unknown as T];
+      const [a, b] = [again.verificationMaterial.tlogEntries[0]!, json.verificationMaterial.tlogEntries[0]!];
       expect([a.logIndex, a.canonicalizedBody]).to.deep.equal([b.logIndex, b.canonicalizedBody]);
       verifier.verify(toSignedEntity(bundleFromJSON(again)));
 
