@@ -11,7 +11,6 @@ import {
   type ConditionStatus,
   type Param,
   type PipelineRun,
-  type PipelineSpec,
   type TaskRef,
   type TaskRun,
   type TaskSpec,
@@ -49,45 +48,6 @@ export function childName(parent: string, suffix: string): string {
   const head = longest - suffix.length - hash.length;
   if (head <= 0) return createHash('md5').update(parent + suffix).digest('hex');
   return `${parent.slice(0, head)}${hash}${suffix}`.replace(/-+$/, '');
-}
-
-export interface NewPipelineRunInput {
-  name: string;
-  uid?: string;
-  pipelineName?: string;
-  pipelineRef?: { name: string };
-  pipelineSpec: PipelineSpec;
-  params: Param[];
-  workspaces: WorkspaceBinding[];
-  timeouts?: { pipeline?: string; tasks?: string; finally?: string };
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-
-export function newPipelineRun(input: NewPipelineRunInput): PipelineRun {
-  const labels: Record<string, string> = { ...input.labels };
-  if (input.pipelineName) labels[Labels.pipeline] = input.pipelineName;
-  return {
-    apiVersion: API_V1,
-    kind: 'PipelineRun',
-    metadata: {
-      name: input.name,
-      namespace: NAMESPACE,
-      uid: input.uid ?? randomUUID(),
-      generation: 1,
-      creationTimestamp: now(),
-      labels,
-      ...(input.annotations && Object.keys(input.annotations).length > 0 ? { annotations: input.annotations } : {}),
-    },
-    spec: {
-      ...(input.pipelineRef ? { pipelineRef: input.pipelineRef } : { pipelineSpec: input.pipelineSpec }),
-      params: input.params,
-      ...(input.timeouts ? { timeouts: input.timeouts } : {}),
-      taskRunTemplate: { serviceAccountName: SERVICE_ACCOUNT },
-      workspaces: input.workspaces,
-    },
-    status: { pipelineSpec: input.pipelineSpec },
-  };
 }
 
 export interface NewTaskRunInput {
@@ -186,9 +146,4 @@ export function setCondition(obj: { status?: { conditions?: Condition[] } }, nex
   obj.status ??= {};
   obj.status.conditions = [next];
   return true;
-}
-
-export function isDone(obj: { status?: { conditions?: Condition[] } }): boolean {
-  const c = getCondition(obj);
-  return c !== undefined && c.status !== 'Unknown';
 }
