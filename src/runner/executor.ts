@@ -618,7 +618,8 @@ export class PipelineRunExecutor {
     let taskTimedOut = false;
     for (const [i, raw] of spec.steps.entries()) {
       const step = mergeStepTemplate(raw, spec.stepTemplate);
-      const state: StepState = { name: step.name, container: `step-${step.name}`, ...(step.image ? { imageID: step.image } : {}) };
+      // no image was pulled: imageID names the image without a digest, so provenance never claims one ran
+      const state: StepState = { name: step.name, container: `step-${step.name}`, ...(step.image ? { imageID: withoutDigest(step.image) } : {}) };
       steps.push(state);
       if (failure || taskTimedOut || abort.signal.aborted) {
         // Tekton's entrypoint skips the steps after a failure (exit 1, "Skipped")
@@ -932,6 +933,11 @@ function completeMetadata(pr: PipelineRun, pipelineName: string): PipelineRun {
 function embeddedSpec(embedded: NonNullable<PipelineTask['taskSpec']>, defaulted: TaskSpec): TaskSpec {
   const { metadata: _m, apiVersion: _a, kind: _k, spec: _s, ...spec } = embedded;
   return { ...spec, ...(defaulted.params ? { params: defaulted.params } : {}), ...(defaulted.results ? { results: defaulted.results } : {}) };
+}
+
+function withoutDigest(image: string): string {
+  const at = image.indexOf('@');
+  return at === -1 ? image : image.slice(0, at);
 }
 
 function hitTimeout(n: Node): boolean {

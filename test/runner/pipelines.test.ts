@@ -344,6 +344,8 @@ describe('vouch run: pipelines', function () {
     const r = await runFixture('images.yaml', runDir(), { hostImages: ['docker.io/library/*'] });
     expect(r.succeeded).to.equal(true);
     expect(r.log('cli', 'version').trim()).to.equal('0.1.0');
+    // the pinned digest in the YAML is not what ran: imageID carries no digest
+    expect(r.taskRun('cli').status!.steps![0]!.imageID).to.equal('ghcr.io/vouch-dev/vouch:0.1.0');
     // a script step of the task image finds `vouch` on its PATH
     expect(r.log('cli', 'script').trim()).to.equal('0.1.0');
   });
