@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.vouch/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', '.vouch/**', 'coverage/**', 'hack/demo/**'] }, // hack/demo: example data for npm start, not our code
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -1,4 +1,5 @@
 import { publicKeyDer } from '../attest/keys.ts';
+import { checkpointNamesOf, TRUSTED_ROOT_MEDIA_TYPE } from '../attest/trust.ts';
 import { VouchError } from '../common/errors.ts';
 import type { LogIdentity } from './log.ts';
 
@@ -8,10 +9,10 @@ import type { LogIdentity } from './log.ts';
 // certificates. checkpointKeyId is not set (shared/notes/sigstore.md: not for a v1 log).
 //
 // The naming rule: @sigstore/verify accepts a checkpoint only when its signer name is a substring of the tlog's
-// baseUrl, so the baseUrl must contain the log's name (e.g. name "localhost", baseUrl "http://localhost:3000").
+// baseUrl; vouch's verifier (attest/trust.ts checkpointNamesOf) is stricter and wants the name to be the URL's host or
+// host:port exactly, so that is what we require here (e.g. name "localhost", baseUrl "http://localhost:3000").
 // Without a URL, the baseUrl is "http://<name>".
 
-export const TRUSTED_ROOT_MEDIA_TYPE = 'application/vnd.dev.sigstore.trustedroot+json;version=0.1';
 
 export interface TrustedRootJSON {
   mediaType: string;
@@ -35,10 +36,10 @@ export function trustedRootFor(log: Pick<LogIdentity, 'publicKey' | 'logId' | 'n
     throw new VouchError('USAGE', `--url ${JSON.stringify(baseUrl)} is not a URL`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new VouchError('USAGE', `--url must be http or https, not ${parsed.protocol}`);
-  if (!baseUrl.includes(log.name)) {
+  if (!checkpointNamesOf(baseUrl).includes(log.name)) {
     throw new VouchError(
       'USAGE',
-      `the log signs its checkpoints as ${JSON.stringify(log.name)}, and Sigstore verifiers accept a checkpoint only when that name is part of the log's URL; ` +
+      `the log signs its checkpoints as ${JSON.stringify(log.name)}, and verifiers accept a checkpoint only when that name is the host (or host:port) of the log's URL; ` +
         `give a URL containing it (e.g. http://${log.name}:PORT), or create the log with --name set to the host clients use`,
     );
   }

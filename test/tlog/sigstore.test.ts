@@ -108,7 +108,10 @@ describe('tlog: stock sigstore-js signs against the log and verifies with its tr
     }
   });
 
-  it('a trusted root whose URL does not contain the log name is refused (sigstore-js would reject every checkpoint)', () => {
+  it('a trusted root whose URL host is not the log name is refused (the verifier would reject every checkpoint)', () => {
     expect(() => trustedRootFor(log, { url: 'http://example.com' })).to.throw(/signs its checkpoints as "127.0.0.1"/);
+    // contains the name, but the host is another one: a substring rule would accept it, the exact-name verifier not
+    expect(() => trustedRootFor(log, { url: 'http://127.0.0.1.example.com:3000' })).to.throw(/signs its checkpoints as "127.0.0.1"/);
+    expect(trustedRootFor(log, { url: 'http://127.0.0.1:3000/' }).tlogs[0]!.baseUrl).to.equal('http://127.0.0.1:3000');
   });
 });
