@@ -25,6 +25,7 @@ import {
   type ChildStatusReference,
   type ParamValue,
   type PipelineRun,
+  type RefSource,
   type PipelineRunResult,
   type PipelineTask,
   type Step,
@@ -37,7 +38,7 @@ import {
   type WorkspaceBinding,
 } from '../tekton/types.ts';
 import { classifyImage, imageRepository, type ImagePolicy } from './images.ts';
-import { FAILURE_IGNORED, Messages, NAMESPACE, PIPELINE_RUN_STOPPING, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition } from './objects.ts';
+import { FAILURE_IGNORED, Messages, fileRefSource, NAMESPACE, PIPELINE_RUN_STOPPING, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition } from './objects.ts';
 import { readStepResults } from '../tekton/results.ts';
 import { preflightSandbox, runStepProcess, type SandboxOptions } from './sandbox.ts';
 import { EventQueue, type DrainResult, type EventSink } from './events.ts';
@@ -57,6 +58,8 @@ export interface ExecutorOptions {
   pipeline: ValidatedPipeline;
   /** metadata.name of the Pipeline (context.pipeline.name, label tekton.dev/pipeline) */
   pipelineName: string;
+  /** the Pipeline's file when the run uses pipelineRef (recorded as status.provenance.refSource) */
+  pipelineFile?: string;
   /** labels/annotations of referenced Tasks, propagated to their TaskRuns as Tekton does */
   taskMetadata?: ReadonlyMap<string, { labels?: Record<string, string>; annotations?: Record<string, string> }>;
   runDir: string;
@@ -91,6 +94,7 @@ interface Node {
   taskName?: string;
   taskRef?: TaskRef;
   taskMeta?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  refSource?: RefSource;
   state: NodeState;
   /** failure that Tekton would not retry or count as a plain failure */
   skipReason?: SkippingReason;
@@ -222,6 +226,7 @@ export class PipelineRunExecutor {
       }
       node.taskName = rpt.taskName;
       node.taskRef = { name: rpt.taskName, kind: 'Task' };
+      if (rpt.taskSource) node.refSource = fileRefSource(rpt.taskSource.file);
       const meta = this.#o.taskMetadata?.get(rpt.taskName) ?? rpt.taskSource?.resource.metadata;
       if (meta) node.taskMeta = { ...(meta.labels ? { labels: meta.labels } : {}), ...(meta.annotations ? { annotations: meta.annotations } : {}) };
     } else if (pt.taskSpec?.metadata) {
@@ -277,6 +282,7 @@ export class PipelineRunExecutor {
     const status = (this.#pr.status ??= {});
     status.startTime = now();
     status.pipelineSpec = this.#o.pipeline.spec;
+    if (this.#o.pipelineFile !== undefined) status.provenance = { refSource: fileRefSource(this.#o.pipelineFile) };
     this.#transitionPr(condition('Unknown', PipelineRunReason.started, ''));
     this.#updateRunning();
     if (this.#timeouts.pipeline > 0) this.#timers.push(setTimeout(() => { this.#timeout('pipeline'); }, this.#timeouts.pipeline));
@@ -524,6 +530,7 @@ export class PipelineRunExecutor {
       retries: n.pt.retries ?? 0,
       ...(n.taskMeta?.labels ? { taskLabels: n.taskMeta.labels } : {}),
       ...(n.taskMeta?.annotations ? { taskAnnotations: n.taskMeta.annotations } : {}),
+      ...(n.refSource ? { refSource: n.refSource } : {}),
     });
     n.taskRun = tr;
     const child: ChildStatusReference = { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', name: tr.metadata.name!, pipelineTaskName: n.pt.name };

@@ -44,6 +44,7 @@ export async function runLocal(options: RunLocalOptions): Promise<RunOutcome & {
     pipelineRun: plan.pipelineRun,
     pipeline: plan.validated.pipeline,
     pipelineName: plan.pipelineName,
+    ...(plan.validated.pipelineSource ? { pipelineFile: plan.validated.pipelineSource.file } : {}),
     workspaceDirs: plan.workspaceDirs,
     eventFactory: cloudEventFor,
     sandbox: options.sandbox ?? { enabled: true },

@@ -2,6 +2,10 @@
 // conditions with Tekton's reasons and messages), so that whatever reads them (the sidecar, Chains-compatible
 // provenance, a person used to `kubectl get -o yaml`) cannot tell a local run from a cluster run.
 import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { sha256Hex } from '../common/digest.ts';
 import {
   API_V1,
   Labels,
@@ -11,6 +15,7 @@ import {
   type ConditionStatus,
   type Param,
   type PipelineRun,
+  type RefSource,
   type TaskRef,
   type TaskRun,
   type TaskSpec,
@@ -64,6 +69,18 @@ export interface NewTaskRunInput {
   retries: number;
   taskLabels?: Record<string, string>;
   taskAnnotations?: Record<string, string>;
+  /** where the Task came from (status.provenance.refSource, as a resolver records it) */
+  refSource?: RefSource;
+}
+
+/**
+ * status.provenance.refSource for a Task or Pipeline read from a local file: the file's URI, its sha256 and the path
+ * as given (Tekton's git resolver records repo URL, commit and path the same way), so provenance can name exactly
+ * which definition ran.
+ */
+export function fileRefSource(file: string): RefSource {
+  const abs = resolve(file);
+  return { uri: pathToFileURL(abs).href, digest: { sha256: sha256Hex(readFileSync(abs)) }, entryPoint: file };
 }
 
 export function newTaskRun(input: NewTaskRunInput): TaskRun {
@@ -102,7 +119,7 @@ export function newTaskRun(input: NewTaskRunInput): TaskRun {
       timeout: goDuration(input.timeoutMs),
       ...(input.workspaces.length > 0 ? { workspaces: input.workspaces } : {}),
     },
-    status: { podName: `${name}-pod`, taskSpec: input.taskSpec },
+    status: { podName: `${name}-pod`, taskSpec: input.taskSpec, ...(input.refSource ? { provenance: { refSource: input.refSource } } : {}) },
   };
 }
 

@@ -43,6 +43,7 @@ export async function runFixture(
     pipelineRun: p.pipelineRun,
     pipeline: p.validated.pipeline,
     pipelineName: p.pipelineName,
+    ...(p.validated.pipelineSource ? { pipelineFile: p.validated.pipelineSource.file } : {}),
     runDir,
     workspaceDirs: p.workspaceDirs,
     images: { taskImage: 'ghcr.io/vouch-dev/vouch', hostImages: hostImages ?? HOST_IMAGES },

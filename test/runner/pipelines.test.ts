@@ -1,6 +1,8 @@
 // Real Tekton YAML pipelines run by the local executor, each step sandboxed with bubblewrap.
 import { expect } from 'chai';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { sha256Hex } from '../../src/common/digest.ts';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { isVouchError } from '../../src/common/errors.ts';
@@ -54,6 +56,11 @@ describe('vouch run: pipelines', function () {
     });
     expect(tr.metadata.ownerReferences).to.deep.equal([{ apiVersion: 'tekton.dev/v1', kind: 'PipelineRun', name, uid: pr.metadata.uid, controller: true, blockOwnerDeletion: true }]);
     expect(tr.spec.taskRef).to.deep.equal({ kind: 'Task', name: 'rendezvous' });
+    // which Task file ran, by digest, as a resolver's refSource records it (and the Pipeline's file on the run)
+    const taskFile = join(FIXTURES, 'tasks', 'rendezvous.yaml');
+    expect(tr.status!.provenance!.refSource).to.deep.equal({ uri: pathToFileURL(taskFile).href, digest: { sha256: sha256Hex(readFileSync(taskFile)) }, entryPoint: taskFile });
+    expect(pr.status!.provenance!.refSource!.digest).to.deep.equal({ sha256: sha256Hex(readFileSync(join(FIXTURES, 'fanout.yaml'))) });
+    expect(r.taskRun('a').status!.provenance).to.equal(undefined);
     expect(tr.spec.params).to.deep.equal([{ name: 'me', value: 'b' }, { name: 'other', value: 'c' }]);
     expect(tr.status!.podName).to.equal(`${name}-b-pod`);
     expect(tr.status!.taskSpec!.steps[0]!.name).to.equal('wait-for-other');
