@@ -80,7 +80,7 @@ export default async function bench(report: Report): Promise<void> {
       const sandboxed: number[] = [];
       const plain: number[] = [];
       await runLocal(dir, yaml, true); // warm caches
-      for (let i = 0; i < 7; i++) {
+      for (let i = 0; i < 15; i++) {
         bare.push(await bareGrid(3, 3, script));
         sandboxed.push(await runLocal(dir, yaml, true));
         plain.push(await runLocal(dir, yaml, false));

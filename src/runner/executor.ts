@@ -185,6 +185,8 @@ export class PipelineRunExecutor {
   #finallyStarted = false;
   #wake: (() => void) | undefined;
   readonly #timers: NodeJS.Timeout[] = [];
+  readonly #dirty = new Map<string, unknown>();
+  #flushScheduled = false;
   readonly #timeouts: { pipeline: number; tasks: number | undefined; finally: number | undefined };
 
   constructor(options: ExecutorOptions) {
@@ -295,6 +297,7 @@ export class PipelineRunExecutor {
       this.#o.signal?.removeEventListener('abort', onAbort);
     }
     this.#finish();
+    this.#flush();
     const events = await this.#queue.drain(this.#o.eventDrainMs ?? 20_000);
     if (events.failed > 0 || events.pending > 0) {
       this.#log.warn({ ...events }, 'not every CloudEvent reached the sink');
@@ -883,7 +886,7 @@ export class PipelineRunExecutor {
   #transitionTr(n: Node, next: ReturnType<typeof condition>, state: TaskState, failedStepLog?: string): void {
     const tr = n.taskRun!;
     if (!setCondition(tr, next)) return;
-    writeJson(join(this.#runDir, 'taskruns', `${tr.metadata.name!}.json`), tr);
+    this.#save(join(this.#runDir, 'taskruns', `${tr.metadata.name!}.json`), tr);
     const event = this.#emit(tr);
     const status = tr.status!;
     const retry = status.retriesStatus?.length;
@@ -917,8 +920,27 @@ export class PipelineRunExecutor {
     this.#o.view?.transition({ time: new Date().toISOString(), ...r });
   }
 
+  /**
+   * Objects are written once per turn of the event loop, whatever number of transitions happened in it: the file
+   * shows the latest state, and starting a step does not wait for serialising the whole run. flush() at the end.
+   */
+  #save(file: string, value: unknown): void {
+    this.#dirty.set(file, value);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    for (const [file, value] of this.#dirty) writeJson(file, value);
+    this.#dirty.clear();
+  }
+
   #writePr(): void {
-    writeJson(join(this.#runDir, 'pipelinerun.json'), this.#pr);
+    this.#save(join(this.#runDir, 'pipelinerun.json'), this.#pr);
   }
 }
 
