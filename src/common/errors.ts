@@ -28,6 +28,9 @@ export const ErrorCodes = {
   IO: ExitCode.unavailable,
   INTERNAL: ExitCode.internal,
   DIGEST_INVALID: ExitCode.usage,
+  // common/journal.ts: the durable journal is busy (locked), failed, or damaged
+  JOURNAL_UNAVAILABLE: ExitCode.unavailable,
+  JOURNAL_CORRUPT: ExitCode.internal,
   // attest
   KEY_INVALID: ExitCode.usage,
   KEY_PASSWORD_REQUIRED: ExitCode.usage,
@@ -55,6 +58,11 @@ export const ErrorCodes = {
   STEP_IMAGE_REFUSED: ExitCode.usage,
   RUN_UNSUPPORTED: ExitCode.usage,
   EVENT_DELIVERY_FAILED: ExitCode.unavailable,
+  // sidecar (src/sidecar): ingest answers (401, 400, 503) and work that can never be attested
+  SIDECAR_UNAUTHORIZED: ExitCode.usage,
+  SIDECAR_EVENT_INVALID: ExitCode.usage,
+  SIDECAR_BUSY: ExitCode.unavailable,
+  SIDECAR_UNAVAILABLE: ExitCode.unavailable,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
