@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { PipelineRun } from '../../src/tekton/types.ts';
 import { CLI, runVouch } from '../helpers/cli.ts';
@@ -29,6 +30,35 @@ describe('vouch run (CLI)', function () {
     expect(records.find((r) => r.pipelineTask === 'boom' && r.state === 'failed')).to.include({ reason: 'Failed' });
     const pr = JSON.parse(readFileSync(join(root, 'run2', 'pipelinerun.json'), 'utf8')) as PipelineRun;
     expect(pr.status!.conditions![0]!.reason).to.equal('Failed');
+  });
+
+  it('--sink posts the run\'s CloudEvents with the token from $VOUCH_SINK_TOKEN', async () => {
+    const seen: { auth: string | undefined; type: string | undefined }[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        seen.push({ auth: req.headers['authorization'], type: req.headers['ce-type'] as string | undefined });
+        res.writeHead(202).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+      const r = await runVouch([...base('continue.yaml'), '--sink', url], { env: { VOUCH_SINK_TOKEN: 'cli-token' } });
+      expect(r.code, r.stderr).to.equal(0);
+      expect(seen.map((x) => x.type)).to.deep.equal([
+        'dev.tekton.event.pipelinerun.started.v1',
+        'dev.tekton.event.pipelinerun.running.v1',
+        'dev.tekton.event.taskrun.started.v1',
+        'dev.tekton.event.taskrun.running.v1',
+        'dev.tekton.event.taskrun.successful.v1',
+        'dev.tekton.event.pipelinerun.successful.v1',
+      ]);
+      expect(seen.every((x) => x.auth === 'Bearer cli-token')).to.equal(true);
+      expect(r.stderr).not.to.include('cli-token');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+    }
   });
 
   it('stops before any step when bubblewrap is missing, naming the package and --no-sandbox', async () => {
