@@ -537,6 +537,8 @@ export class PipelineRunExecutor {
     });
     n.taskRun = tr;
     const child: ChildStatusReference = { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', name: tr.metadata.name!, pipelineTaskName: n.pt.name };
+    // getChildRefForTaskRun: displayName (substituted) and the resolved when expressions
+    if (n.pt.displayName) child.displayName = n.pt.displayName;
     if (n.resolvedWhen?.length) child.whenExpressions = n.resolvedWhen;
     ((this.#pr.status ??= {}).childReferences ??= []).push(child);
     this.#writePr();

@@ -84,6 +84,8 @@ describe('vouch run: pipelines', function () {
       { name: 'image', type: 'object', value: { url: 'registry.local/app', digest: 'sha256:abc' } },
     ]);
     expect(r.taskRun('consume').spec.params).to.deep.include({ name: 'names', value: ['ann', 'bob', 'cy d'] });
+    const child = r.pipelineRun.status!.childReferences!.find((c) => c.pipelineTaskName === 'produce')!;
+    expect(child.displayName).to.equal(`Produce results for ${r.pipelineRun.metadata.name!}`);
     expect(r.pipelineRun.status!.results).to.deep.equal([
       { name: 'greeting', value: 'hello world' },
       { name: 'checked', value: 'ok:ann' },
