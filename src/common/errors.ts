@@ -63,6 +63,19 @@ export const ErrorCodes = {
   SIDECAR_EVENT_INVALID: ExitCode.usage,
   SIDECAR_BUSY: ExitCode.unavailable,
   SIDECAR_UNAVAILABLE: ExitCode.unavailable,
+  // store (src/store): attestation storage backends
+  STORE_INPUT_INVALID: ExitCode.usage,
+  STORE_UNAVAILABLE: ExitCode.unavailable,
+  STORE_AUTH_FAILED: ExitCode.unavailable,
+  STORE_REJECTED: ExitCode.failed,
+  STORE_NOT_FOUND: ExitCode.failed,
+  STORE_CORRUPT: ExitCode.failed,
+  // kube (src/kube): the Kubernetes API server
+  KUBE_CONFIG_INVALID: ExitCode.usage,
+  KUBE_UNAVAILABLE: ExitCode.unavailable,
+  KUBE_NOT_FOUND: ExitCode.failed,
+  KUBE_FORBIDDEN: ExitCode.unavailable,
+  KUBE_REJECTED: ExitCode.failed,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
