@@ -174,6 +174,9 @@ export class PipelineRunExecutor {
   readonly #queue: EventQueue;
   readonly #params: Record<string, ParamValue>;
   readonly #workspaces = new Map<string, string | undefined>();
+  /** pipeline workspaces bound with emptyDir: a fresh directory for every TaskRun attempt, as a pod's emptyDir */
+  readonly #perTaskRun = new Set<string>();
+  readonly #bindings = new Map<string, WorkspaceBinding>();
   readonly #log = logger('runner');
   readonly #runDir: string;
   readonly #shimDir: string;
@@ -311,22 +314,28 @@ export class PipelineRunExecutor {
     const bindings = this.#pr.spec.workspaces ?? [];
     for (const decl of this.#o.pipeline.spec.workspaces ?? []) {
       const dir = given[decl.name];
-      const binding = bindings.find((b) => b.name === decl.name);
+      let binding = bindings.find((b) => b.name === decl.name);
+      if (!binding && dir === undefined && decl.optional) {
+        this.#workspaces.set(decl.name, undefined);
+        continue;
+      }
+      if (!binding) {
+        // bound by -w, or not at all: recorded as what it behaves like
+        binding = { name: decl.name, ...LOCAL_VOLUME };
+        (this.#pr.spec.workspaces ??= []).push(binding);
+      }
       if (dir !== undefined) {
         this.#workspaces.set(decl.name, resolve(dir));
-      } else if (binding || !decl.optional) {
-        // emptyDir / volumeClaimTemplate, or nothing bound: a fresh directory for this run (shared by its tasks)
+      } else {
+        // an emptyDir belongs to each TaskRun's pod (prepared per attempt); anything else is one directory per run,
+        // shared by its tasks, as a volumeClaimTemplate's PVC is
+        if (binding.emptyDir !== undefined) this.#perTaskRun.add(decl.name);
         const path = join(this.#runDir, 'workspaces', decl.name);
-        mkdirSync(path, { recursive: true });
-        const bound = binding?.subPath ? join(path, binding.subPath) : path;
+        const bound = binding.subPath ? join(path, binding.subPath) : path;
         mkdirSync(bound, { recursive: true });
         this.#workspaces.set(decl.name, bound);
-      } else {
-        this.#workspaces.set(decl.name, undefined);
       }
-      if (!bindings.some((b) => b.name === decl.name) && this.#workspaces.get(decl.name) !== undefined) {
-        (this.#pr.spec.workspaces ??= []).push({ name: decl.name, emptyDir: {} });
-      }
+      this.#bindings.set(decl.name, binding);
     }
   }
 
@@ -528,7 +537,12 @@ export class PipelineRunExecutor {
       taskSpec: n.spec,
       ...(n.taskName ? { taskName: n.taskName } : {}),
       params: n.pt.params ?? [],
-      workspaces: (n.pt.workspaces ?? []).map((w) => ({ name: w.name, ...(w.subPath ? { subPath: w.subPath } : {}), emptyDir: {} })),
+      workspaces: (n.pt.workspaces ?? []).flatMap((w) => {
+        const b = this.#bindings.get(w.workspace ?? w.name);
+        if (!b) return [];
+        const { name: _n, subPath: _s, ...kind } = b;
+        return [{ name: w.name, ...(w.subPath ? { subPath: w.subPath } : {}), ...kind }];
+      }),
       timeoutMs,
       retries: n.pt.retries ?? 0,
       ...(n.taskMeta?.labels ? { taskLabels: n.taskMeta.labels } : {}),
@@ -595,8 +609,13 @@ export class PipelineRunExecutor {
     const readable: string[] = [this.#shimDir, join(work, 'scripts')];
     for (const decl of n.spec.workspaces ?? []) {
       const binding = n.pt.workspaces?.find((w) => w.name === decl.name);
-      const base = binding ? this.#workspaces.get(binding.workspace ?? binding.name) : undefined;
-      if (base === undefined) continue;
+      const pipelineWs = binding ? (binding.workspace ?? binding.name) : undefined;
+      let base = pipelineWs === undefined ? undefined : this.#workspaces.get(pipelineWs);
+      if (base === undefined || pipelineWs === undefined) continue;
+      if (this.#perTaskRun.has(pipelineWs)) {
+        base = join(work, 'emptydir', pipelineWs);
+        rmSync(base, { recursive: true, force: true });
+      }
       const path = binding?.subPath ? join(base, binding.subPath) : base;
       mkdirSync(path, { recursive: true });
       taskWorkspaces[decl.name] = path;
@@ -945,6 +964,11 @@ export class PipelineRunExecutor {
     this.#save(join(this.#runDir, 'pipelinerun.json'), this.#pr);
   }
 }
+
+/** How a workspace without a PipelineRun binding (or bound with -w) is recorded: like a per-run PVC. */
+const LOCAL_VOLUME: Omit<WorkspaceBinding, 'name'> = {
+  volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+};
 
 /** What Tekton's webhook and reconciler add to a submitted PipelineRun: namespace, uid, labels, defaults. */
 function completeMetadata(pr: PipelineRun, pipelineName: string): PipelineRun {

@@ -133,7 +133,11 @@ export async function planRun(input: PlanInput): Promise<Plan> {
       spec: {
         pipelineRef: { name },
         params: parseParamFlags(input.params ?? [], pipeline.resource.spec?.params),
-        workspaces: (pipeline.resource.spec?.workspaces ?? []).map((w) => ({ name: w.name, emptyDir: {} })),
+        // one directory per run shared by its tasks: what a volumeClaimTemplate gives on a cluster
+        workspaces: (pipeline.resource.spec?.workspaces ?? []).map((w) => ({
+          name: w.name,
+          volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+        })),
       },
     };
     runDoc = loadText(stringify(run), '(command line)')[0] as Loaded<PipelineRun>;

@@ -246,6 +246,13 @@ describe('vouch run: pipelines', function () {
     expect(existsSync(join(r.runDir, 'workspaces', 'shared'))).to.equal(false);
   });
 
+  it('an emptyDir workspace is fresh for every TaskRun; a volumeClaimTemplate one is shared by the run', async () => {
+    const r = await runFixture('emptydir-run.yaml', runDir(), { pipelineRun: true });
+    expect(r.succeeded, JSON.stringify(r.pipelineRun.status?.conditions)).to.equal(true);
+    expect(r.taskRun('second').status!.results![0]!.value).to.equal('scratch-fresh volume-shared');
+    expect(r.taskRun('second').spec.workspaces).to.deep.include({ name: 's', emptyDir: {} });
+  });
+
   it('a workspace a Task declares readOnly is readable but not writable', async () => {
     const r = await runFixture('readonly.yaml', runDir());
     expect(r.succeeded).to.equal(true);
