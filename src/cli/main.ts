@@ -7,6 +7,7 @@ import { registerAttest } from './attest.ts';
 import { registerDemo } from './demo.ts';
 import { registerKeys } from './keys.ts';
 import { registerRun } from './run.ts';
+import { registerSidecar } from './sidecar.ts';
 import { registerLog } from './log.ts';
 import { registerVerifyBundle } from './verify-bundle.ts';
 
@@ -30,6 +31,7 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
   program.exitOverride();
   registerKeys(program);
   registerRun(program);
+  registerSidecar(program);
   registerLog(program);
   registerAttest(program);
   registerVerifyBundle(program);

@@ -33,6 +33,29 @@ export interface VouchConfig {
     /** name of the environment variable holding the sink's bearer token (never the token itself) */
     sinkTokenEnv: string;
   };
+  /** the CloudEvents sidecar (`vouch sidecar`, src/sidecar); it signs with `signing` and logs to `tlog` */
+  sidecar: {
+    /** HOST:PORT to listen on (port 0 picks a free one) */
+    listen: string;
+    /** local: only requests with the runner's bearer token are accepted; cluster: objects are re-read from the API server */
+    mode: 'local' | 'cluster';
+    /** name of the environment variable holding the bearer token the runner sends (never the token itself) */
+    tokenEnv: string;
+    /** data directory of the durable inbox and work queue */
+    data: string;
+    /** local attestation store directory */
+    store: string;
+    /** trusted_root.json of the remote log (tlog.url); not needed for the embedded log */
+    tlogTrustedRoot: string;
+    /** attest PipelineRuns that finished with Succeeded=False too (default: successful runs only) */
+    attestFailedRuns: boolean;
+    /** most unfinished runs (and their events) held in memory; beyond it new events get 503 */
+    maxWaitingRuns: number;
+    /** how long events of a run that never finishes (or whose PipelineRun never shows up) are kept, in seconds */
+    maxWaitingSeconds: number;
+    /** most attestations waiting to be signed, logged and stored; beyond it new events get 503 */
+    maxQueue: number;
+  };
 }
 
 type Kind = 'string' | 'number' | 'boolean';
@@ -65,6 +88,18 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     sink: { kind: 'string', env: 'VOUCH_SINK' },
     sinkTokenEnv: { kind: 'string', env: 'VOUCH_SINK_TOKEN_ENV' },
   },
+  sidecar: {
+    listen: { kind: 'string', env: 'VOUCH_SIDECAR_LISTEN' },
+    mode: { kind: 'string', env: 'VOUCH_SIDECAR_MODE', oneOf: ['local', 'cluster'] },
+    tokenEnv: { kind: 'string', env: 'VOUCH_SIDECAR_TOKEN_ENV' },
+    data: { kind: 'string', env: 'VOUCH_SIDECAR_DATA', path: true },
+    store: { kind: 'string', env: 'VOUCH_SIDECAR_STORE', path: true },
+    tlogTrustedRoot: { kind: 'string', env: 'VOUCH_SIDECAR_TLOG_TRUSTED_ROOT', path: true },
+    attestFailedRuns: { kind: 'boolean', env: 'VOUCH_SIDECAR_ATTEST_FAILED_RUNS' },
+    maxWaitingRuns: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_RUNS' },
+    maxWaitingSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_SECONDS' },
+    maxQueue: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_QUEUE' },
+  },
 };
 
 export function defaultConfig(): VouchConfig {
@@ -73,6 +108,18 @@ export function defaultConfig(): VouchConfig {
     tlog: { url: '', data: '.vouch/tlog' },
     signing: { key: '', passwordEnv: 'VOUCH_KEY_PASSWORD' },
     runner: { taskImage: 'ghcr.io/vouch-dev/vouch', hostImages: '', allowNetwork: '', sink: '', sinkTokenEnv: 'VOUCH_SINK_TOKEN' },
+    sidecar: {
+      listen: '127.0.0.1:8088',
+      mode: 'local',
+      tokenEnv: 'VOUCH_SINK_TOKEN',
+      data: '.vouch/sidecar',
+      store: '.vouch/attestations',
+      tlogTrustedRoot: '',
+      attestFailedRuns: false,
+      maxWaitingRuns: 10_000,
+      maxWaitingSeconds: 3600,
+      maxQueue: 10_000,
+    },
   };
 }
 

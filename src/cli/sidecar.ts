@@ -1,0 +1,51 @@
+import { Command } from 'commander';
+import { logger } from '../common/log.ts';
+import { startSidecar } from '../sidecar/index.ts';
+import { action, out, setup } from './context.ts';
+
+// `vouch sidecar`: the CloudEvents listener that turns Tekton's run events into signed, logged, stored provenance.
+
+export function registerSidecar(program: Command): void {
+  program
+    .command('sidecar')
+    .description('listen for Tekton CloudEvents and attest every finished PipelineRun (until SIGTERM/SIGINT, then drain and exit 0)')
+    .option('--listen <host:port>', 'address to listen on (default: config sidecar.listen, 127.0.0.1:8088); port 0 picks a free one')
+    .addHelpText(
+      'after',
+      `
+Settings come from the config file (--config or $VOUCH_CONFIG), section "sidecar":
+  listen, mode (local), tokenEnv (env var holding the runner's bearer token, default VOUCH_SINK_TOKEN),
+  data (inbox journal, default .vouch/sidecar), store (attestation directory, default .vouch/attestations),
+  attestFailedRuns (default false: only PipelineRuns that succeeded are attested), maxWaitingRuns,
+  maxWaitingSeconds, maxQueue (beyond these bounds new events get 503, which Tekton retries),
+  tlogTrustedRoot (trusted_root.json of tlog.url; the embedded log in tlog.data needs none).
+It signs with signing.key and logs to tlog.url (the embedded log in tlog.data when empty).
+
+Endpoints: POST /events (Tekton's config-events sink), GET /healthz, /readyz, /metrics (Prometheus).
+Every accepted event is on disk before the answer; after a crash, unfinished work resumes on restart and each
+PipelineRun is attested exactly once.`,
+    )
+    .action(
+      action(async (opts: { listen?: string }, cmd: Command): Promise<number> => {
+        const config = setup(cmd);
+        if (opts.listen !== undefined) config.sidecar.listen = opts.listen;
+        const running = await startSidecar(config);
+        out(`vouch sidecar: listening on ${running.url}`);
+        await new Promise<void>((resolve) => {
+          const stop = (signal: NodeJS.Signals): void => {
+            process.off('SIGTERM', stop);
+            process.off('SIGINT', stop);
+            logger().info({ signal }, 'sidecar stopping');
+            void running.close().then(resolve, (err: unknown) => {
+              logger().error({ err }, 'sidecar did not stop cleanly');
+              resolve();
+            });
+          };
+          process.on('SIGTERM', stop);
+          process.on('SIGINT', stop);
+        });
+        out('vouch sidecar: stopped; every accepted event is on disk');
+        return 0;
+      }),
+    );
+}

@@ -1,0 +1,149 @@
+import { readFile } from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
+import { loadPrivateKey } from '../attest/keys.ts';
+import type { VouchConfig } from '../common/config.ts';
+import { VouchError, errorMessage } from '../common/errors.ts';
+import { LocalStore } from '../store/local.ts';
+import type { AttestationStore } from '../store/types.ts';
+import { EmbeddedLog } from '../tlog/log.ts';
+import { serveSidecar, type RunningServer } from './server.ts';
+import { Sidecar, type SidecarOptions } from './sidecar.ts';
+
+// The sidecar room: Tekton CloudEvents in, signed, logged, verified and stored SLSA provenance out.
+//
+//   const running = await startSidecar(config)            // `vouch sidecar`: HTTP ingest on sidecar.listen
+//   running.url; await running.close()                     // close: stop taking events, finish work in progress
+//   const { sink, sidecar, close } = await startInProcessSidecar({ dataDir, storeDir, logDir, privateKey })
+//       // `vouch run --store DIR --log-data DIR --key KEY`: `sink` is an EventSink (runner/events.ts) for the
+//       // runner's EventQueue; `await sidecar.idle()` waits until every finished PipelineRun is attested.
+//
+// Files: sidecar.ts (inbox + queue on the journal, processing), correlate.ts (which events make a PipelineRun
+// ready), server.ts (HTTP: /events, /healthz, /readyz, /metrics), metrics.ts.
+// Modes: `local` (default) accepts only requests with the runner's bearer token (sidecar.tokenEnv); `cluster`
+// (re-reading objects from the API server before attesting) is not built yet and is refused at start.
+// Attested: PipelineRuns that succeeded (failed ones too with sidecar.attestFailedRuns), once every TaskRun in
+// their childReferences is terminal; standalone TaskRuns are not attested.
+
+export { Sidecar, type SidecarOptions, type IngestOutcome } from './sidecar.ts';
+export { serveSidecar, sidecarApp, type ServeOptions, type RunningServer } from './server.ts';
+
+export interface RunningSidecar {
+  url: string;
+  sidecar: Sidecar;
+  close(): Promise<void>;
+}
+
+function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):([0-9]{1,5})$/.exec(listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new VouchError('CONFIG_INVALID', `sidecar.listen ${JSON.stringify(listen)} is not HOST:PORT`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+async function openTlog(config: VouchConfig): Promise<{ tlog: SidecarOptions['tlog']; close: () => Promise<void> }> {
+  if (config.tlog.url === '') {
+    const embedded = await EmbeddedLog.open(config.tlog.data);
+    return { tlog: { embedded }, close: () => embedded.close() };
+  }
+  if (config.sidecar.tlogTrustedRoot === '') {
+    throw new VouchError('CONFIG_INVALID', 'tlog.url is set: sidecar.tlogTrustedRoot must name the log\'s trusted_root.json (bundles are verified before they are stored)');
+  }
+  let trustedRoot: unknown;
+  try {
+    trustedRoot = JSON.parse(await readFile(config.sidecar.tlogTrustedRoot, 'utf8'));
+  } catch (err) {
+    throw new VouchError('CONFIG_INVALID', `cannot read sidecar.tlogTrustedRoot ${config.sidecar.tlogTrustedRoot}: ${errorMessage(err)}`);
+  }
+  return { tlog: { url: config.tlog.url, trustedRoot }, close: () => Promise.resolve() };
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isFinite(v) || v <= 0) throw new VouchError('CONFIG_INVALID', `sidecar.${name} must be a positive number, got ${v}`);
+  return v;
+}
+
+/** Starts `vouch sidecar` from config: key, log, store, journal, HTTP server. */
+export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv = process.env): Promise<RunningSidecar> {
+  const sc = config.sidecar;
+  if (sc.mode === 'cluster') {
+    throw new VouchError('CONFIG_INVALID', 'sidecar.mode cluster (re-reading runs from the API server) is not available yet; use local');
+  }
+  const token = env[sc.tokenEnv];
+  if (!token) throw new VouchError('CONFIG_INVALID', `local mode needs the runner's bearer token in the environment variable ${sc.tokenEnv} (sidecar.tokenEnv)`);
+  if (config.signing.key === '') throw new VouchError('CONFIG_INVALID', 'signing.key must name the PKCS#8 PEM key the sidecar signs with');
+  const { host, port } = parseListen(sc.listen);
+  const privateKey = await loadPrivateKey(config.signing.key, env[config.signing.passwordEnv] || undefined);
+  const { tlog, close: closeTlog } = await openTlog(config);
+  let sidecar: Sidecar;
+  try {
+    sidecar = await Sidecar.open({
+      dataDir: sc.data,
+      privateKey,
+      store: new LocalStore(sc.store),
+      tlog,
+      attestFailedRuns: sc.attestFailedRuns,
+      maxWaitingRuns: positive('maxWaitingRuns', sc.maxWaitingRuns),
+      maxWaitingMs: positive('maxWaitingSeconds', sc.maxWaitingSeconds) * 1000,
+      maxQueue: positive('maxQueue', sc.maxQueue),
+    });
+  } catch (err) {
+    await closeTlog();
+    throw err;
+  }
+  let server: RunningServer;
+  try {
+    server = await serveSidecar(sidecar, host, port, { token });
+  } catch (err) {
+    await sidecar.close();
+    await closeTlog();
+    throw new VouchError('IO', `cannot listen on ${sc.listen}: ${errorMessage(err)}`, { cause: err });
+  }
+  return {
+    url: server.url,
+    sidecar,
+    close: async () => {
+      await server.close();
+      await sidecar.close();
+      await closeTlog();
+    },
+  };
+}
+
+export interface InProcessSidecarOptions {
+  /** journal directory */
+  dataDir: string;
+  /** local attestation store directory */
+  storeDir: string;
+  /** embedded log data directory */
+  logDir: string;
+  privateKey: KeyObject;
+  attestFailedRuns?: boolean;
+  store?: AttestationStore;
+}
+
+/** A sidecar in this process with the embedded log, for `vouch run --store --log-data --key`. */
+export async function startInProcessSidecar(options: InProcessSidecarOptions): Promise<{ sink: Sidecar['sink']; sidecar: Sidecar; log: EmbeddedLog; close(): Promise<void> }> {
+  const log = await EmbeddedLog.open(options.logDir);
+  let sidecar: Sidecar;
+  try {
+    sidecar = await Sidecar.open({
+      dataDir: options.dataDir,
+      privateKey: options.privateKey,
+      store: options.store ?? new LocalStore(options.storeDir),
+      tlog: { embedded: log },
+      attestFailedRuns: options.attestFailedRuns ?? false,
+    });
+  } catch (err) {
+    await log.close();
+    throw err;
+  }
+  return {
+    sink: sidecar.sink,
+    sidecar,
+    log,
+    close: async () => {
+      await sidecar.close();
+      await log.close();
+    },
+  };
+}

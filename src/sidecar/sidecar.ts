@@ -1,0 +1,521 @@
+import { createHash, type KeyObject } from 'node:crypto';
+import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
+import { DSSEBundleBuilder, type Signer, type Witness } from '@sigstore/sign';
+import type { CloudEventV1 } from 'cloudevents';
+import { buildProvenance, isSignable, SLSA_PROVENANCE_V1 } from '../attest/provenance.ts';
+import { IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from '../attest/dsse.ts';
+import { keyId, publicKeyOf, publicKeyPem, signBytes } from '../attest/keys.ts';
+import { rekorWitness } from '../attest/sign.ts';
+import { statementBytes, validateStatement, STATEMENT_TYPE_V1, type Statement } from '../attest/statement.ts';
+import { prepareTrustedRoot, verifyBundle, type PreparedTrustedRoot } from '../attest/verify.ts';
+import { VouchError, errorMessage, isVouchError, type ErrorCode } from '../common/errors.ts';
+import { Journal } from '../common/journal.ts';
+import { logger, type Logger } from '../common/log.ts';
+import type { AttestationStore, LogEntryRef } from '../store/types.ts';
+import { eventTypeFor, parseEventData, TektonEventType } from '../tekton/events.ts';
+import type { EmbeddedLog } from '../tlog/log.ts';
+import { trustedRootFor } from '../tlog/trusted-root.ts';
+import { EmbeddedLogWitness } from '../tlog/witness.ts';
+import { Correlator, type InboxEvent, type ReadyRun, type RunState } from './correlate.ts';
+import { Metrics } from './metrics.ts';
+
+// The sidecar's core: Tekton CloudEvents in, one signed, logged, verified and stored SLSA provenance per finished
+// PipelineRun out, nothing lost and nothing attested twice.
+//
+// One durable journal (src/common/journal.ts) in DATA/sidecar.journal is both the inbox and the work queue. Records
+// (JSON payloads):
+//   {t:"e", id, kind, uid, state, at, obj}   an accepted event (obj: the run as tekton.dev/v1); appended and fsynced
+//                                            before the event is acknowledged
+//   {t:"s", w, payload, sig}                 the statement and its signature, fixed before the log sees them: a retry
+//                                            after a crash re-submits the very same envelope, which the log answers
+//                                            with the existing entry (409) instead of logging it twice
+//   {t:"d", pr, w, logIndex}                 attested: logged, verified and stored
+//   {t:"x", pr, reason}                      given up for good (failed run not attested, unsignable, expired)
+// Work is not journaled separately: replaying the events rebuilds which PipelineRuns are ready, and "d"/"x" records
+// say which of them are finished. Work waits with backoff while the log or the store is down, without limit.
+
+const MAGIC = Buffer.from('vouch-sidecar v1', 'latin1');
+
+export interface SidecarOptions {
+  /** directory of the journal (created) */
+  dataDir: string;
+  /** the key that signs attestations */
+  privateKey: KeyObject;
+  store: AttestationStore;
+  /** where attestations are logged: the embedded log in-process, or a Rekor v1 compatible URL with its trusted root */
+  tlog: { embedded: EmbeddedLog } | { url: string; trustedRoot: unknown };
+  /** default false: only PipelineRuns that succeeded are attested */
+  attestFailedRuns?: boolean;
+  /** most unfinished PipelineRuns held; events that would open one more get 503 (default 10,000) */
+  maxWaitingRuns?: number;
+  /** unfinished runs older than this are given up (default 1 h) */
+  maxWaitingMs?: number;
+  /** most attestations waiting; beyond it events get 503 (default 10,000) */
+  maxQueue?: number;
+  /** attestations processed at once (default 16) */
+  concurrency?: number;
+  /** first retry delay and its cap, ms (default 200 ms, 30 s) */
+  retryMs?: { first: number; max: number };
+  logger?: Logger;
+  now?: () => number;
+}
+
+export type IngestOutcome = 'accepted' | 'duplicate' | 'ignored';
+
+interface Work {
+  id: string;
+  run: ReadyRun;
+  attempts: number;
+  nextAt: number;
+  running: boolean;
+}
+
+interface Signed {
+  payload: Buffer;
+  sig: Buffer;
+}
+
+type JournalRecord =
+  | ({ t: 'e' } & InboxEvent)
+  | { t: 's'; w: string; payload: string; sig: string }
+  | { t: 'd'; pr: string; w: string; logIndex: number }
+  | { t: 'x'; pr: string; reason: string };
+
+/** Codes of errors that retrying cannot fix: the input itself is wrong. */
+const PERMANENT: readonly ErrorCode[] = ['STATEMENT_INVALID', 'PROVENANCE_INPUT_INVALID', 'STORE_INPUT_INVALID', 'KEY_INVALID'];
+
+const workId = (prUid: string): string => `${prUid} ${SLSA_PROVENANCE_V1}`;
+
+export class Sidecar {
+  readonly metrics = new Metrics();
+  private readonly opts: Required<Omit<SidecarOptions, 'logger' | 'tlog'>> & Pick<SidecarOptions, 'tlog'>;
+  private readonly log: Logger;
+  private readonly correlator: Correlator;
+  private journal!: Journal;
+  private readonly signed = new Map<string, Signed>();
+  private readonly work = new Map<string, Work>();
+  /** dedup keys of events being made durable: a concurrent duplicate waits for the first */
+  private readonly inFlight = new Map<string, Promise<IngestOutcome>>();
+  private newGroupsInFlight = 0;
+  private readonly witness: Witness;
+  private readonly trustedRoot: PreparedTrustedRoot;
+  private readonly logUrl: string;
+  private readonly publicKey: KeyObject;
+  private readonly publicKeyPem: string;
+  private readonly keyId: string;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly expiryTimer: NodeJS.Timeout;
+  private closing = false;
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly running = new Set<Promise<void>>();
+
+  private constructor(options: SidecarOptions) {
+    this.opts = {
+      attestFailedRuns: false,
+      maxWaitingRuns: 10_000,
+      maxWaitingMs: 3_600_000,
+      maxQueue: 10_000,
+      concurrency: 16,
+      retryMs: { first: 200, max: 30_000 },
+      now: Date.now,
+      ...options,
+    };
+    this.log = (options.logger ?? logger()).child({ room: 'sidecar' });
+    this.correlator = new Correlator({
+      attestFailedRuns: this.opts.attestFailedRuns,
+      log: this.log,
+      onForged: () => {
+        if (this.journal as Journal | undefined) this.metrics.inc('vouch_sidecar_events_forged_total');
+      },
+    });
+    if (options.privateKey.type !== 'private') throw new VouchError('KEY_INVALID', 'the sidecar signs: it needs a private key');
+    this.publicKey = publicKeyOf(options.privateKey);
+    this.publicKeyPem = publicKeyPem(options.privateKey);
+    this.keyId = keyId(options.privateKey);
+    if ('embedded' in options.tlog) {
+      const root = trustedRootFor(options.tlog.embedded);
+      this.witness = new EmbeddedLogWitness(options.tlog.embedded, 'dsse');
+      this.trustedRoot = prepareTrustedRoot(root, 'embedded log trusted root');
+      this.logUrl = root.tlogs[0]!.baseUrl;
+    } else {
+      this.witness = rekorWitness({ rekorBaseURL: options.tlog.url, retry: 0, timeout: 10_000 });
+      this.trustedRoot = prepareTrustedRoot(options.tlog.trustedRoot, 'tlog trusted root');
+      this.logUrl = options.tlog.url.replace(/\/+$/, '');
+    }
+    const every = Math.max(50, Math.min(30_000, this.opts.maxWaitingMs / 4));
+    this.expiryTimer = setInterval(() => void this.expire(), every);
+    this.expiryTimer.unref();
+  }
+
+  /** Opens the journal (replaying it: unfinished work resumes) and starts processing. */
+  static async open(options: SidecarOptions): Promise<Sidecar> {
+    const sc = new Sidecar(options);
+    const ready: ReadyRun[] = [];
+    try {
+      const { journal, replay } = await Journal.open({ dir: options.dataDir, file: 'sidecar.journal', magic: MAGIC, what: 'the sidecar journal', minPayloadBytes: 2 }, (payload) => {
+        let rec: JournalRecord;
+        try {
+          rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
+        } catch {
+          return false;
+        }
+        sc.replayRecord(rec, ready);
+        return true;
+      });
+      sc.journal = journal;
+      if (replay.truncatedBytes > 0) sc.log.warn({ bytes: replay.truncatedBytes }, 'cut a torn tail off the sidecar journal (never acknowledged)');
+      sc.log.info({ records: replay.records }, 'sidecar journal replayed');
+    } catch (err) {
+      clearInterval(sc.expiryTimer);
+      throw err;
+    }
+    for (const run of ready) if (!sc.correlator.isFinished(run.prUid)) sc.enqueue(run);
+    sc.updateGauges();
+    sc.pump();
+    return sc;
+  }
+
+  private replayRecord(rec: JournalRecord, ready: ReadyRun[]): void {
+    switch (rec.t) {
+      case 'e': {
+        const run = this.correlator.apply(rec);
+        if (run) ready.push(run);
+        break;
+      }
+      case 's':
+        this.signed.set(rec.w, { payload: Buffer.from(rec.payload, 'base64'), sig: Buffer.from(rec.sig, 'base64') });
+        break;
+      case 'd':
+        this.correlator.finish(rec.pr, 'attested');
+        this.signed.delete(rec.w);
+        break;
+      case 'x':
+        this.correlator.finish(rec.pr, rec.reason);
+        this.signed.delete(workId(rec.pr));
+        break;
+    }
+  }
+
+  private append(rec: JournalRecord): Promise<number> {
+    return this.journal.append(Buffer.from(JSON.stringify(rec), 'utf8'));
+  }
+
+  /** An EventSink for the runner's in-process path: the same ingest as HTTP, without the token. */
+  readonly sink = {
+    send: async (event: CloudEventV1<unknown>): Promise<void> => {
+      await this.ingest(event);
+    },
+  };
+
+  /** attestations waiting or being processed */
+  get queueDepth(): number {
+    return this.work.size;
+  }
+
+  get ready(): boolean {
+    return !this.closing;
+  }
+
+  /**
+   * Takes one Tekton CloudEvent (already authenticated by the caller). Resolves once it is durable (or known to be a
+   * duplicate / irrelevant). Rejects with SIDECAR_EVENT_INVALID (answer 400), SIDECAR_BUSY or SIDECAR_UNAVAILABLE
+   * (answer 503: Tekton retries).
+   */
+  async ingest(event: CloudEventV1<unknown>): Promise<IngestOutcome> {
+    let ev: Omit<InboxEvent, 'at'>;
+    try {
+      const parsed = this.parse(event);
+      if (parsed === undefined) {
+        this.metrics.inc('vouch_sidecar_events_ignored_total');
+        return 'ignored';
+      }
+      ev = parsed;
+    } catch (err) {
+      this.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'invalid' });
+      throw err;
+    }
+    if (this.closing) {
+      this.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'unavailable' });
+      throw new VouchError('SIDECAR_UNAVAILABLE', 'the sidecar is shutting down; retry');
+    }
+    const keys = [`id:${ev.id}`, `obj:${ev.uid}:${ev.state}`];
+    for (const k of keys) {
+      const first = this.inFlight.get(k);
+      if (first) {
+        await first;
+        this.metrics.inc('vouch_sidecar_events_duplicate_total');
+        return 'duplicate';
+      }
+    }
+    const v = this.correlator.classify(ev);
+    if (v.verdict === 'duplicate') {
+      this.metrics.inc('vouch_sidecar_events_duplicate_total');
+      this.log.debug({ id: ev.id, uid: ev.uid, state: ev.state, reason: v.reason }, 'duplicate event');
+      return 'duplicate';
+    }
+    if (v.verdict === 'ignored') {
+      this.metrics.inc('vouch_sidecar_events_ignored_total');
+      const forged = v.reason.startsWith('suspected forgery');
+      if (forged) this.metrics.inc('vouch_sidecar_events_forged_total');
+      this.log[forged ? 'warn' : 'info']({ id: ev.id, kind: ev.kind, name: ev.obj.metadata.name, uid: ev.uid, state: ev.state }, v.reason);
+      return 'ignored';
+    }
+    if (this.work.size >= this.opts.maxQueue) {
+      this.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'busy' });
+      throw new VouchError('SIDECAR_BUSY', `${this.work.size} attestations are waiting (sidecar.maxQueue); retry later`);
+    }
+    const opens = this.correlator.opensGroup(v.group);
+    if (opens && this.correlator.waitingRuns + this.newGroupsInFlight >= this.opts.maxWaitingRuns) {
+      this.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'busy' });
+      throw new VouchError('SIDECAR_BUSY', `${this.correlator.waitingRuns} unfinished runs are waiting (sidecar.maxWaitingRuns); retry later`);
+    }
+    const full: InboxEvent = { ...ev, at: this.opts.now() };
+    const p = this.persist(full, opens);
+    for (const k of keys) this.inFlight.set(k, p);
+    try {
+      return await p;
+    } finally {
+      for (const k of keys) if (this.inFlight.get(k) === p) this.inFlight.delete(k);
+    }
+  }
+
+  private async persist(ev: InboxEvent, opens: boolean): Promise<IngestOutcome> {
+    if (opens) this.newGroupsInFlight++;
+    try {
+      await this.append({ t: 'e', ...ev });
+    } catch (err) {
+      this.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'unavailable' });
+      this.log.error({ err: errorMessage(err) }, 'cannot store an event in the inbox');
+      throw new VouchError('SIDECAR_UNAVAILABLE', `the inbox cannot store the event: ${errorMessage(err)}`, { cause: err });
+    } finally {
+      if (opens) this.newGroupsInFlight--;
+    }
+    this.metrics.inc('vouch_sidecar_events_accepted_total');
+    const run = this.correlator.apply(ev);
+    if (run) this.enqueue(run);
+    this.updateGauges();
+    return 'accepted';
+  }
+
+  /** The event's run, or undefined when it is not about a TaskRun or PipelineRun (custom runs). */
+  private parse(event: CloudEventV1<unknown>): Omit<InboxEvent, 'at'> | undefined {
+    const type = event.type;
+    const m = /^dev\.tekton\.event\.(taskrun|pipelinerun|customrun)\.[a-z]+\.v1$/.exec(type);
+    if (!m) throw new VouchError('SIDECAR_EVENT_INVALID', `not a Tekton run event type: ${JSON.stringify(type.slice(0, 200))}`);
+    if (m[1] === 'customrun') return undefined;
+    if (!(Object.values(TektonEventType) as string[]).includes(type)) throw new VouchError('SIDECAR_EVENT_INVALID', `unknown Tekton event type ${type}`);
+    let data: unknown = event.data;
+    if (typeof data === 'string' || Buffer.isBuffer(data) || data instanceof Uint8Array) {
+      try {
+        data = JSON.parse(Buffer.from(data).toString('utf8'));
+      } catch {
+        throw new VouchError('SIDECAR_EVENT_INVALID', 'event data is not JSON');
+      }
+    }
+    let run;
+    try {
+      run = parseEventData(data);
+    } catch (err) {
+      throw new VouchError('SIDECAR_EVENT_INVALID', errorMessage(err));
+    }
+    const kind = m[1] === 'taskrun' ? 'TaskRun' : 'PipelineRun';
+    if (run.kind !== kind) throw new VouchError('SIDECAR_EVENT_INVALID', `event type ${type} carries a ${run.kind}`);
+    const uid = run.metadata.uid;
+    if (typeof uid !== 'string' || uid === '' || uid.length > 256) throw new VouchError('SIDECAR_EVENT_INVALID', `${kind} ${run.metadata.name ?? ''} has no metadata.uid`);
+    if (typeof event.id !== 'string' || event.id === '') throw new VouchError('SIDECAR_EVENT_INVALID', 'the event has no id');
+    // the state is the payload's own Succeeded condition, the same rule Tekton picks the type by
+    const state = eventTypeFor(run).split('.')[4] as RunState;
+    return { id: event.id, kind, uid, state, obj: run };
+  }
+
+  private enqueue(run: ReadyRun): void {
+    const id = workId(run.prUid);
+    if (this.work.has(id)) return;
+    this.work.set(id, { id, run, attempts: 0, nextAt: 0, running: false });
+    this.updateGauges();
+    this.pump();
+  }
+
+  /** Starts due work up to the concurrency limit and arms a timer for the next due item. */
+  private pump(): void {
+    if (this.closing) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const now = this.opts.now();
+    let busy = [...this.work.values()].filter((w) => w.running).length;
+    let next = Infinity;
+    for (const w of this.work.values()) {
+      if (w.running) continue;
+      if (w.nextAt > now) {
+        next = Math.min(next, w.nextAt);
+        continue;
+      }
+      if (busy >= this.opts.concurrency) break;
+      busy++;
+      w.running = true;
+      const p = this.process(w).finally(() => {
+        this.running.delete(p);
+        w.running = false;
+        this.pump();
+        this.checkIdle();
+      });
+      this.running.add(p);
+    }
+    if (next !== Infinity) {
+      this.timer = setTimeout(() => {
+        this.pump();
+      }, Math.max(0, next - now));
+      this.timer.unref();
+    }
+  }
+
+  private async process(w: Work): Promise<void> {
+    const { run } = w;
+    const pr = run.pipelineRun;
+    const where = { pipelineRun: pr.metadata.name, namespace: pr.metadata.namespace, uid: run.prUid };
+    try {
+      if (!this.correlator.shouldAttest(run)) {
+        await this.giveUp(w, 'failed run, not attested (sidecar.attestFailedRuns is off)', 'skipped');
+        return;
+      }
+      let signed = this.signed.get(w.id);
+      if (!signed) {
+        const result = buildProvenance({ pipelineRun: pr, taskRuns: run.taskRuns });
+        for (const warning of result.warnings) this.log.warn({ ...where, warning }, 'provenance warning');
+        if (!isSignable(result)) {
+          await this.giveUp(w, `provenance cannot be signed: ${result.warnings.map((x) => x.code).join(', ')}`, 'failed');
+          return;
+        }
+        const statement = validateStatement(result.statement, 'statement', { requireSha256: true, requireName: true, versions: [STATEMENT_TYPE_V1] });
+        const payload = statementBytes(statement);
+        const sig = signBytes(this.opts.privateKey, preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload));
+        await this.append({ t: 's', w: w.id, payload: payload.toString('base64'), sig: sig.toString('base64') });
+        signed = { payload, sig };
+        this.signed.set(w.id, signed);
+      }
+      const { json, entry } = await this.logEnvelope(signed);
+      const statement = JSON.parse(signed.payload.toString('utf8')) as Statement;
+      for (const subject of statement.subject) {
+        const sha256 = subject.digest?.['sha256'];
+        if (!sha256 || !subject.name) continue;
+        await this.opts.store.put({
+          subject: { name: subject.name, sha256 },
+          predicateType: statement.predicateType,
+          runUid: run.prUid,
+          bundle: json,
+          logEntry: entry,
+          run: { kind: 'PipelineRun', namespace: pr.metadata.namespace ?? '', name: pr.metadata.name ?? '', uid: run.prUid },
+        });
+      }
+      await this.append({ t: 'd', pr: run.prUid, w: w.id, logIndex: entry.logIndex });
+      this.correlator.finish(run.prUid, 'attested');
+      this.signed.delete(w.id);
+      this.work.delete(w.id);
+      this.metrics.inc('vouch_sidecar_attestations_signed_total');
+      this.log.info({ ...where, logIndex: entry.logIndex, subjects: statement.subject.length }, 'PipelineRun attested');
+    } catch (err) {
+      if (isVouchError(err) && PERMANENT.includes(err.code)) {
+        await this.giveUp(w, errorMessage(err), 'failed').catch(() => undefined);
+        return;
+      }
+      w.attempts++;
+      const delay = Math.min(this.opts.retryMs.max, this.opts.retryMs.first * 2 ** Math.min(w.attempts - 1, 20));
+      w.nextAt = this.opts.now() + delay * (0.75 + Math.random() * 0.5);
+      this.metrics.inc('vouch_sidecar_attempts_failed_total');
+      this.log.warn({ ...where, attempt: w.attempts, retryInMs: Math.round(w.nextAt - this.opts.now()), err: errorMessage(err) }, 'attestation failed; will retry');
+    } finally {
+      this.updateGauges();
+    }
+  }
+
+  /** Logs the fixed envelope (a second submission of the same one gets the existing entry) and verifies the answer. */
+  private async logEnvelope(signed: Signed): Promise<{ json: SerializedBundle; entry: LogEntryRef }> {
+    const pae = preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, signed.payload);
+    const signer: Signer = {
+      sign: (data: Buffer) => {
+        if (!data.equals(pae)) return Promise.reject(new VouchError('INTERNAL', 'the bundle builder asked to sign other bytes than the journaled statement'));
+        return Promise.resolve({ signature: signed.sig, key: { $case: 'publicKey', publicKey: this.publicKeyPem, hint: this.keyId } });
+      },
+    };
+    let json: SerializedBundle;
+    try {
+      const bundle = await new DSSEBundleBuilder({ signer, witnesses: [this.witness] }).create({ data: signed.payload, type: IN_TOTO_PAYLOAD_TYPE });
+      json = bundleToJSON(bundle);
+    } catch (err) {
+      if (isVouchError(err)) throw err;
+      const cause = (err as { cause?: { message?: string } }).cause;
+      throw new VouchError('TLOG_UNAVAILABLE', `cannot log the attestation: ${cause?.message ?? errorMessage(err)}`, { cause: err });
+    }
+    const statement = JSON.parse(signed.payload.toString('utf8')) as Statement;
+    const first = statement.subject[0]?.digest?.['sha256'] ?? '';
+    try {
+      verifyBundle({ bundle: json, artifact: { sha256: first }, policy: { publicKey: this.publicKey }, trustedRoot: this.trustedRoot });
+    } catch (err) {
+      throw new VouchError('TLOG_REJECTED', `the log's answer does not verify against its trusted root; not stored: ${errorMessage(err)}`, { cause: err });
+    }
+    const tle = json.verificationMaterial.tlogEntries[0]!;
+    const body = Buffer.from(tle.canonicalizedBody, 'base64');
+    const uuid = createHash('sha256').update(Buffer.from([0])).update(body).digest('hex');
+    // protojson leaves out a zero logIndex
+    const logIndex = Number((tle as { logIndex?: string }).logIndex ?? '0');
+    return { json, entry: { logIndex, uuid, url: this.logUrl } };
+  }
+
+  private async giveUp(w: Work, reason: string, metric: 'skipped' | 'failed'): Promise<void> {
+    await this.append({ t: 'x', pr: w.run.prUid, reason });
+    this.correlator.finish(w.run.prUid, reason);
+    this.signed.delete(w.id);
+    this.work.delete(w.id);
+    this.metrics.inc(metric === 'skipped' ? 'vouch_sidecar_attestations_skipped_total' : 'vouch_sidecar_attestations_failed_total');
+    this.log[metric === 'skipped' ? 'info' : 'error']({ pipelineRun: w.run.pipelineRun.metadata.name, uid: w.run.prUid }, `not attested: ${reason}`);
+  }
+
+  /** Gives up runs that waited longer than maxWaitingMs (durably, so a restart does not resurrect them). */
+  async expire(): Promise<void> {
+    if (this.closing) return;
+    const cutoff = this.opts.now() - this.opts.maxWaitingMs;
+    for (const pr of this.correlator.expired(cutoff)) {
+      const reason = `expired: incomplete after ${Math.round(this.opts.maxWaitingMs / 1000)} s (PipelineRun or child TaskRuns never finished or never arrived)`;
+      try {
+        await this.append({ t: 'x', pr, reason });
+      } catch (err) {
+        this.log.error({ err: errorMessage(err) }, 'cannot record an expired run');
+        return;
+      }
+      this.correlator.finish(pr, reason);
+      this.metrics.inc('vouch_sidecar_runs_expired_total');
+      this.log.warn({ uid: pr }, reason);
+    }
+    this.updateGauges();
+  }
+
+  private updateGauges(): void {
+    this.metrics.set('vouch_sidecar_waiting_runs', this.correlator.waitingRuns);
+    this.metrics.set('vouch_sidecar_queue_depth', this.work.size);
+    if (this.journal as Journal | undefined) this.metrics.set('vouch_sidecar_journal_bytes', this.journal.size);
+  }
+
+  private checkIdle(): void {
+    if (this.work.size > 0) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves when no attestation is waiting (tests, `vouch run`). */
+  idle(): Promise<void> {
+    if (this.work.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops taking events, lets attestations in progress finish (the rest stays in the journal), closes the journal. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.expiryTimer);
+    if (this.timer) clearTimeout(this.timer);
+    await Promise.allSettled([...this.inFlight.values()]);
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    await this.journal.close();
+  }
+}
