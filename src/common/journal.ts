@@ -136,6 +136,8 @@ export class Journal {
   private closed = false;
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  /** writes + fdatasyncs done (group commit makes this far smaller than the records appended) */
+  batches = 0;
 
   private constructor(path: string, fh: FileHandle, lockPath: string, end: number, opts: Journal['opts']) {
     this.path = path;
@@ -230,6 +232,7 @@ export class Journal {
       throw this.failed;
     }
     this.end = at;
+    this.batches++;
     return offsets;
   }
 
