@@ -1,0 +1,137 @@
+// Crash test: `vouch sidecar` (a child process with the embedded log) takes a stream of Tekton events for many
+// PipelineRuns and is killed with SIGKILL at random moments, then restarted on the same data. The client re-sends
+// every event that was not acknowledged, as Tekton does. In the end every finished PipelineRun has exactly one
+// attestation in the log and one verified bundle in the store.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import type { CloudEvent } from 'cloudevents';
+import { parsePrivateKey, writeKeyPair } from '../../src/attest/keys.ts';
+import { LocalStore } from '../../src/store/local.ts';
+import { EmbeddedLog } from '../../src/tlog/log.ts';
+import { trustedRootFor } from '../../src/tlog/trusted-root.ts';
+import { CLI, REPO_ROOT } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { eventsOf, makeRun, post, quiet, TOKEN, verifiedRecords, type RunSet } from './helpers.ts';
+
+const RUNS = 150;
+const KILLS = 5;
+const CONCURRENCY = 8;
+
+interface Child {
+  url: string;
+  proc: ChildProcess;
+}
+
+export async function startSidecarProcess(config: string, env: NodeJS.ProcessEnv = {}): Promise<Child> {
+  const proc = spawn(process.execPath, [CLI, '--config', config, 'sidecar'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, VOUCH_LOG_LEVEL: 'error', VOUCH_LOG_FORMAT: 'json', VOUCH_SINK_TOKEN: TOKEN, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    proc.once('exit', (code) => {
+      reject(new Error(`sidecar exited ${String(code)}: ${out}`));
+    });
+  });
+  return { url, proc };
+}
+
+export function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      resolve(proc.exitCode);
+      return;
+    }
+    proc.once('exit', (code) => {
+      resolve(code);
+    });
+    proc.kill(signal);
+  });
+}
+
+describe('sidecar: crash safety (SIGKILL while events stream in)', function () {
+  this.timeout(180_000);
+  let dir = '';
+  let child: Child | undefined;
+  after(async () => {
+    if (child) await stopProcess(child.proc, 'SIGKILL');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it(`${KILLS} kills at random moments: every finished PipelineRun has exactly one verified attestation in the log and the store`, async () => {
+    dir = tempDir('vouch-sidecar-crash-');
+    const { keyPath } = await writeKeyPair(join(dir, 'signing'));
+    const config = join(dir, 'vouch.yaml');
+    writeFileSync(
+      config,
+      [`signing: { key: ${keyPath} }`, `tlog: { data: ${join(dir, 'tlog')} }`, `sidecar:`, `  listen: 127.0.0.1:0`, `  data: ${join(dir, 'data')}`, `  store: ${join(dir, 'store')}`, ''].join('\n'),
+    );
+    const sets: RunSet[] = Array.from({ length: RUNS }, (_, i) => makeRun(`crash-${i}`, 2));
+    // runs interleaved, as a busy cluster sends them
+    const queue: CloudEvent<unknown>[] = [];
+    const perRun = sets.map(eventsOf);
+    for (let k = 0; k < perRun[0]!.length; k++) for (const evs of perRun) queue.push(evs[k]!);
+    child = await startSidecarProcess(config);
+    let next = 0;
+    let acked = 0;
+    const killedAt: number[] = [];
+    const sender = async (): Promise<void> => {
+      while (next < queue.length) {
+        const ev = queue[next++]!;
+        for (;;) {
+          const url = child!.url;
+          const status = await post(url, ev).catch(() => 0);
+          if (status >= 200 && status < 300) break;
+          expect(status, 'only connection failures or 503 may happen').to.be.oneOf([0, 503]);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        acked++;
+      }
+    };
+    const senders = Array.from({ length: CONCURRENCY }, () => sender());
+    for (let k = 0; k < KILLS; k++) {
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 400));
+      killedAt.push(acked);
+      await stopProcess(child.proc, 'SIGKILL');
+      child = await startSidecarProcess(config);
+    }
+    await Promise.all(senders);
+    expect(acked).to.equal(queue.length);
+    // the kills fell while events streamed in, not before or after
+    expect(killedAt.filter((n) => n > 0 && n < queue.length).length).to.be.greaterThan(KILLS / 2);
+    // wait for the last attestations, then a clean stop (SIGTERM: exit 0)
+    const store = new LocalStore(join(dir, 'store'));
+    const deadline = Date.now() + 60_000;
+    for (const set of sets) {
+      while ((await store.list(set.image.sha256)).length === 0) {
+        if (Date.now() > deadline) throw new Error(`PipelineRun ${set.pr.metadata.name ?? ''} never attested`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    expect(await stopProcess(child.proc, 'SIGTERM')).to.equal(0);
+    child = undefined;
+    const log = await EmbeddedLog.open(join(dir, 'tlog'), { logger: quiet });
+    try {
+      expect(log.size, 'one log entry per PipelineRun, none twice').to.equal(RUNS);
+      const key = parsePrivateKey(readFileSync(keyPath), keyPath);
+      const h = { store, trustedRoot: trustedRootFor(log), key };
+      const indices = new Set<number>();
+      for (const set of sets) {
+        const records = await verifiedRecords(h, set);
+        expect(records).to.have.length(1);
+        indices.add(records[0]!.logEntry!.logIndex);
+      }
+      expect(indices.size).to.equal(RUNS);
+    } finally {
+      await log.close();
+    }
+  });
+});
