@@ -56,6 +56,29 @@ export interface VouchConfig {
     /** most attestations waiting to be signed, logged and stored; beyond it new events get 503 */
     maxQueue: number;
   };
+  /** the Kubernetes API server (src/kube): the sidecar re-reads runs there in cluster mode */
+  kube: {
+    /** kubeconfig file; empty: in-cluster config in a pod, else $KUBECONFIG or ~/.kube/config */
+    kubeconfig: string;
+    /** kubeconfig context; empty: its current context */
+    context: string;
+    /** namespace whose PipelineRuns are reconciled */
+    namespace: string;
+    /** per API request */
+    timeoutSeconds: number;
+  };
+  /** attestation storage backends (src/store) */
+  store: {
+    /** comma-separated backends attestations are written to: local (directory sidecar.store), oci, tekton */
+    backends: string;
+    /** OCI: registry/repository that holds every sha256-<hex>.att/.sig tag; empty: each image's own repository */
+    ociRepository: string;
+    /** names of the environment variables holding the registry username and password (never the values) */
+    ociUsernameEnv: string;
+    ociPasswordEnv: string;
+    /** per registry request */
+    ociTimeoutSeconds: number;
+  };
 }
 
 type Kind = 'string' | 'number' | 'boolean';
@@ -100,6 +123,19 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     maxWaitingSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_SECONDS' },
     maxQueue: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_QUEUE' },
   },
+  kube: {
+    kubeconfig: { kind: 'string', env: 'VOUCH_KUBECONFIG', path: true },
+    context: { kind: 'string', env: 'VOUCH_KUBE_CONTEXT' },
+    namespace: { kind: 'string', env: 'VOUCH_KUBE_NAMESPACE' },
+    timeoutSeconds: { kind: 'number', env: 'VOUCH_KUBE_TIMEOUT_SECONDS' },
+  },
+  store: {
+    backends: { kind: 'string', env: 'VOUCH_STORE_BACKENDS' },
+    ociRepository: { kind: 'string', env: 'VOUCH_STORE_OCI_REPOSITORY' },
+    ociUsernameEnv: { kind: 'string', env: 'VOUCH_STORE_OCI_USERNAME_ENV' },
+    ociPasswordEnv: { kind: 'string', env: 'VOUCH_STORE_OCI_PASSWORD_ENV' },
+    ociTimeoutSeconds: { kind: 'number', env: 'VOUCH_STORE_OCI_TIMEOUT_SECONDS' },
+  },
 };
 
 export function defaultConfig(): VouchConfig {
@@ -120,6 +156,8 @@ export function defaultConfig(): VouchConfig {
       maxWaitingSeconds: 3600,
       maxQueue: 10_000,
     },
+    kube: { kubeconfig: '', context: '', namespace: 'default', timeoutSeconds: 30 },
+    store: { backends: 'local', ociRepository: '', ociUsernameEnv: 'VOUCH_REGISTRY_USERNAME', ociPasswordEnv: 'VOUCH_REGISTRY_PASSWORD', ociTimeoutSeconds: 30 },
   };
 }
 
