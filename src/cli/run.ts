@@ -2,12 +2,14 @@
 import { Option, type Command } from 'commander';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ExitCode } from '../common/errors.ts';
+import { loadPrivateKey } from '../attest/keys.ts';
+import { ExitCode, VouchError } from '../common/errors.ts';
 import { runPipeline } from '../runner/executor.ts';
 import { planRun } from '../runner/plan.ts';
 import { defaultHiddenPaths } from '../runner/sandbox.ts';
 import { HttpSink, cloudEventFor, type EventSink } from '../runner/events.ts';
 import { JsonView, PlainView, TerminalView, type RunView } from '../runner/view.ts';
+import { startInProcessSidecar } from '../sidecar/index.ts';
 import { action, setup } from './context.ts';
 
 interface RunOptions {
@@ -24,6 +26,9 @@ interface RunOptions {
   timeout?: string;
   json?: boolean;
   sandbox: boolean;
+  store?: string;
+  logData?: string;
+  key?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -50,6 +55,9 @@ export function registerRun(program: Command): void {
     .option('--allow-network <task>', 'let the steps of this pipeline task use the network; repeatable', collect, [])
     .option('--timeout <duration>', "the PipelineRun's pipeline timeout (Go duration, e.g. 30m, 1h0m0s; 0 = none)")
     .option('--json', 'one JSON record per TaskRun/PipelineRun transition on stdout')
+    .option('--store <dir>', 'attest the finished PipelineRun in this process (the sidecar, embedded): local attestation store')
+    .option('--log-data <dir>', 'with --store: embedded transparency log directory (default tlog.data)')
+    .option('--key <file>', 'with --store: PKCS#8 PEM signing key (default signing.key; password from signing.passwordEnv)')
     .option('--no-sandbox', 'run steps WITHOUT isolation (they can write your files and use the network); for hosts without bubblewrap')
     .addHelpText(
       'after',
@@ -82,6 +90,17 @@ Ctrl-C cancels the run (steps killed, PipelineRun Cancelled, events sent).`,
         if (sinkUrl) {
           const token = process.env[config.runner.sinkTokenEnv] || undefined;
           sinks.push(new HttpSink(sinkUrl, token === undefined ? {} : { token }));
+        }
+        // the embedded path: the sidecar in this process, fed through the same EventSink interface as HTTP
+        let inProcess: Awaited<ReturnType<typeof startInProcessSidecar>> | undefined;
+        if (opts.store !== undefined) {
+          const keyFile = opts.key ?? config.signing.key;
+          if (keyFile === '') throw new VouchError('USAGE', '--store needs a signing key: --key FILE or signing.key in the config');
+          const privateKey = await loadPrivateKey(keyFile, process.env[config.signing.passwordEnv] || undefined);
+          inProcess = await startInProcessSidecar({ dataDir: config.sidecar.data, storeDir: opts.store, logDir: opts.logData ?? config.tlog.data, privateKey });
+          sinks.push(inProcess.sink);
+        } else if (opts.logData !== undefined || opts.key !== undefined) {
+          throw new VouchError('USAGE', '--log-data and --key go with --store (in-process attestation)');
         }
         const view: RunView = opts.json ? new JsonView() : process.stderr.isTTY ? new TerminalView() : new PlainView();
         const runDir = resolve(opts.runDir ?? join('.vouch', 'runs', plan.pipelineRun.metadata.name!));
@@ -117,8 +136,13 @@ Ctrl-C cancels the run (steps killed, PipelineRun Cancelled, events sent).`,
               process.stderr.write(`vouch: ${outcome.events.failed + outcome.events.pending} CloudEvent(s) did not reach ${sinkUrl ?? 'the sink'}\n`);
             }
           }
+          if (inProcess) {
+            await inProcess.sidecar.idle();
+            if (!opts.json) process.stderr.write(`attestations of ${plan.pipelineRun.metadata.name!} (if it qualifies) are in ${opts.store!}\n`);
+          }
           return outcome.succeeded ? ExitCode.ok : ExitCode.failed;
         } finally {
+          await inProcess?.close();
           view.close();
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);

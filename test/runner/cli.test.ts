@@ -1,7 +1,7 @@
 // `vouch run` as a user runs it: exit codes, --json records, the sandbox explanation, Ctrl-C.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { PipelineRun } from '../../src/tekton/types.ts';
@@ -59,6 +59,26 @@ describe('vouch run (CLI)', function () {
     } finally {
       await new Promise<void>((resolve) => server.close(() => { resolve(); }));
     }
+  });
+
+  it('--store/--log-data/--key attest the finished run in-process through the embedded sidecar', async () => {
+    const keys = await runVouch(['keys', 'generate', '--out', join(root, 'signer')], { env: { VOUCH_KEY_PASSWORD: '' } });
+    expect(keys.code, keys.stderr).to.equal(0);
+    const r = await runVouch([...base('image.yaml'), '--store', join(root, 'store'), '--log-data', join(root, 'tlog'), '--key', join(root, 'signer.key')], {
+      env: { VOUCH_SIDECAR_DATA: join(root, 'sidecar'), VOUCH_KEY_PASSWORD: '' },
+    });
+    expect(r.code, r.stderr).to.equal(0);
+    const digest = '05f95b26ed10668b7183c1e2da98610e91372fa9f510046d4ce5812addad86b5';
+    const bundles = readdirSync(join(root, 'store', digest)).filter((f) => f.endsWith('.sigstore.json'));
+    expect(bundles).to.have.length(1);
+    const pr = JSON.parse(readFileSync(join(root, 'run', 'pipelinerun.json'), 'utf8')) as PipelineRun;
+    expect(bundles[0]).to.include(pr.metadata.uid!);
+  });
+
+  it('--log-data or --key without --store is a usage error', async () => {
+    const r = await runVouch([...base('continue.yaml'), '--key', join(root, 'x.key')]);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.include('--store');
   });
 
   it('stops before any step when bubblewrap is missing, naming the package and --no-sandbox', async () => {
