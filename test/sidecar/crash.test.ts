@@ -2,7 +2,6 @@
 // PipelineRuns and is killed with SIGKILL at random moments, then restarted on the same data. The client re-sends
 // every event that was not acknowledged, as Tekton does. In the end every finished PipelineRun has exactly one
 // attestation in the log and one verified bundle in the store.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -11,51 +10,13 @@ import { parsePrivateKey, writeKeyPair } from '../../src/attest/keys.ts';
 import { LocalStore } from '../../src/store/local.ts';
 import { EmbeddedLog } from '../../src/tlog/log.ts';
 import { trustedRootFor } from '../../src/tlog/trusted-root.ts';
-import { CLI, REPO_ROOT } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { eventsOf, makeRun, post, quiet, TOKEN, verifiedRecords, type RunSet } from './helpers.ts';
+import { eventsOf, makeRun, post, quiet, verifiedRecords, type RunSet } from './helpers.ts';
+import { startSidecarProcess, stopProcess, type Child } from './procs.ts';
 
 const RUNS = 150;
 const KILLS = 5;
 const CONCURRENCY = 8;
-
-interface Child {
-  url: string;
-  proc: ChildProcess;
-}
-
-export async function startSidecarProcess(config: string, env: NodeJS.ProcessEnv = {}): Promise<Child> {
-  const proc = spawn(process.execPath, [CLI, '--config', config, 'sidecar'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, VOUCH_LOG_LEVEL: 'error', VOUCH_LOG_FORMAT: 'json', VOUCH_SINK_TOKEN: TOKEN, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    proc.once('exit', (code) => {
-      reject(new Error(`sidecar exited ${String(code)}: ${out}`));
-    });
-  });
-  return { url, proc };
-}
-
-export function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      resolve(proc.exitCode);
-      return;
-    }
-    proc.once('exit', (code) => {
-      resolve(code);
-    });
-    proc.kill(signal);
-  });
-}
 
 describe('sidecar: crash safety (SIGKILL while events stream in)', function () {
   this.timeout(180_000);
