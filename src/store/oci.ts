@@ -111,8 +111,13 @@ export class OciStore implements AttestationStore, ImageSignatureStore {
     const where = `${target.registry}/${target.repository}:${tag}`;
     const manifest = await target.client.getManifest(target.repository, tag);
     if (!manifest) return [];
+    const layers = parseImageManifest(manifest.body, where).layers;
+    // fetch the envelopes in parallel (small blobs, one round trip each), then check them in order
+    const blobs = await Promise.all(
+      layers.map((l) => (l.mediaType === CosignMediaTypes.dsseEnvelope && l.annotations?.[VouchAnnotations.sigstoreBundle] !== undefined ? target.client.getBlob(target.repository, l.digest.slice('sha256:'.length)) : Promise.resolve(undefined))),
+    );
     const records: AttestationRecord[] = [];
-    for (const layer of parseImageManifest(manifest.body, where).layers) {
+    for (const [i, layer] of layers.entries()) {
       if (layer.mediaType !== CosignMediaTypes.dsseEnvelope) continue;
       const a = layer.annotations ?? {};
       const bundleText = a[VouchAnnotations.sigstoreBundle];
@@ -128,7 +133,7 @@ export class OciStore implements AttestationStore, ImageSignatureStore {
       } catch {
         throw new VouchError('STORE_CORRUPT', `${where}: layer ${layer.digest} has an unreadable ${VouchAnnotations.sigstoreBundle} annotation`);
       }
-      const blob = await target.client.getBlob(target.repository, layer.digest.slice('sha256:'.length));
+      const blob = blobs[i]!;
       let envelope: unknown;
       try {
         envelope = JSON.parse(blob.toString('utf8'));

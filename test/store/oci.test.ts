@@ -224,6 +224,29 @@ describe('store: OCI registry (real docker-registry)', function () {
       expect(await store.list(img.digest, name)).to.deep.equal([record]);
     });
 
+    it('network errors are retried with backoff: two dropped connections, then the put completes', async () => {
+      const img = await pushTestImage(registry.host, 'team/flaky', 'v1');
+      const name = `${front.host}/team/flaky`;
+      const record = await signer.record({ name, sha256: img.digest });
+      let dropped = 0;
+      front.onRequest = (req) => {
+        if (req.method === 'PUT' && req.url?.includes('/manifests/') && dropped < 2) {
+          dropped++;
+          return true;
+        }
+        return false;
+      };
+      await new OciStore({ retries: 3, backoffMs: 5 }).put(record);
+      expect(dropped).to.equal(2);
+      expect(await new OciStore().list(img.digest, name)).to.deep.equal([record]);
+    });
+
+    it('a registry that does not answer times out as STORE_UNAVAILABLE', async () => {
+      const img = await pushTestImage(registry.host, 'team/slow', 'v1');
+      front.onRequest = () => new Promise<boolean>(() => undefined);
+      await rejects(new OciStore({ retries: 1, backoffMs: 5, timeoutMs: 150 }).list(img.digest, `${front.host}/team/slow`), 'STORE_UNAVAILABLE', /timed out; tried 2 times/);
+    });
+
     it('bearer token flow: 401 challenge, token from the realm with service, scope and Basic credentials, then the request again', async () => {
       front.mode = 'bearer';
       front.tokenRequests.length = 0;
