@@ -32,14 +32,11 @@ export async function freePort(): Promise<number> {
 }
 
 export class TestRegistry {
-  readonly dir: string;
+  /** storage and config; made by the first start() so that a suite that never runs leaves nothing behind */
+  dir = '';
   port = 0;
   private child: ChildProcess | undefined;
   private stderr = '';
-
-  constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), 'vouch-registry-'));
-  }
 
   get host(): string {
     return `127.0.0.1:${this.port}`;
@@ -47,6 +44,7 @@ export class TestRegistry {
 
   async start(): Promise<void> {
     requireRegistryBinary();
+    this.dir ||= mkdtempSync(join(tmpdir(), 'vouch-registry-'));
     this.port = await freePort();
     const config = join(this.dir, 'config.yml');
     writeFileSync(
@@ -99,7 +97,7 @@ export class TestRegistry {
   }
 
   cleanup(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
