@@ -102,7 +102,11 @@ export interface ImageManifest {
   annotations?: Record<string, string>;
 }
 
-/** go-containerregistry's config for an image built from empty.Image plus layers (what cosign pushes). */
+/**
+ * The config blob, shaped like go-containerregistry's for empty.Image plus layers (what cosign pushes); no verifier
+ * reads it, but rootfs.diff_ids lists the layers as in any image. The zero creation time keeps a retried append
+ * byte-identical (cosign ≥ 2 writes the current time).
+ */
 export function configBlob(layers: Descriptor[]): Buffer {
   const zero = '0001-01-01T00:00:00Z';
   return Buffer.from(
