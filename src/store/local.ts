@@ -1,4 +1,5 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { SerializedBundle } from '@sigstore/bundle';
 import { VouchError } from '../common/errors.ts';
@@ -10,10 +11,12 @@ import type { AttestationRecord, AttestationStore, StoreLocation } from './types
 // Local directory store (the default). Layout, one directory per subject digest:
 //   <dir>/<sha256 hex>/<predicate-slug>-<run uid>.sigstore.json   the Sigstore bundle v0.3, exactly as signed
 //                                                                  (`vouch verify-bundle FILE` reads it as is)
-//   <dir>/<sha256 hex>/<predicate-slug>-<run uid>.meta.json       what the bundle does not say: subject name, run uid,
+//   <dir>/<sha256 hex>/<predicate-slug>-<run uid>.<h>.meta.json   what the bundle does not say: subject name, run uid,
 //                                                                  predicateType, log entry, storedAt
-// The bundle file is the commit point: it is created last, atomically, and never replaced (first writer wins, so
-// put is idempotent). A meta file without its bundle (a crash in between) is ignored and rewritten by the retry.
+// where <h> is 16 hex of the sha256 of the bundle file, so a meta file belongs to exactly one bundle. The bundle file
+// is the commit point: it is created last, atomically, and never replaced (first writer wins, so put is idempotent).
+// A meta file without its bundle (a crash in between, or a racing put that lost) is never read; a retry that signed
+// again writes its own meta next to its own bundle, so the log entry listed is always the bundle's.
 
 const BUNDLE_SUFFIX = '.sigstore.json';
 const META_SUFFIX = '.meta.json';
@@ -45,7 +48,8 @@ export class LocalStore implements AttestationStore {
   async put(record: AttestationRecord): Promise<StoreLocation> {
     checkRecord(record);
     const path = this.pathOf(record.subject.sha256, record.predicateType, record.runUid);
-    const metaPath = path.slice(0, -BUNDLE_SUFFIX.length) + META_SUFFIX;
+    const bundleBytes = `${JSON.stringify(record.bundle)}\n`;
+    const metaPath = metaPathOf(path, bundleBytes);
     try {
       if (await exists(path)) return { kind: 'local', ref: path };
       const meta: MetaFile = {
@@ -56,9 +60,10 @@ export class LocalStore implements AttestationStore {
         ...(record.run ? { run: record.run } : {}),
         storedAt: new Date().toISOString(),
       };
-      // the meta of a crashed earlier attempt may be there already: first one wins, it describes the same record
+      // the meta of a crashed earlier attempt with this very bundle may be there already: it describes the same record
       await createFileDurable(metaPath, `${JSON.stringify(meta, null, 2)}\n`);
-      const created = await createFileDurable(path, `${JSON.stringify(record.bundle)}\n`);
+      const created = await createFileDurable(path, bundleBytes);
+      if (!created && metaPathOf(path, await readFile(path, 'utf8')) !== metaPath) await unlink(metaPath).catch(() => undefined);
       this.log.debug({ path, created }, created ? 'attestation stored' : 'attestation was already stored');
     } catch (err) {
       throw ioError(err, `cannot store the attestation under ${this.dir}`);
@@ -79,14 +84,15 @@ export class LocalStore implements AttestationStore {
     const found: { record: AttestationRecord; storedAt: string }[] = [];
     for (const name of names.filter((n) => n.endsWith(BUNDLE_SUFFIX) && !n.startsWith('.'))) {
       const path = join(dir, name);
-      const metaPath = path.slice(0, -BUNDLE_SUFFIX.length) + META_SUFFIX;
       let bundle: SerializedBundle;
       let meta: MetaFile;
       try {
-        bundle = JSON.parse(await readFile(path, 'utf8')) as SerializedBundle;
-        meta = JSON.parse(await readFile(metaPath, 'utf8')) as MetaFile;
+        const text = await readFile(path, 'utf8');
+        bundle = JSON.parse(text) as SerializedBundle;
+        meta = JSON.parse(await readFile(metaPathOf(path, text), 'utf8')) as MetaFile;
       } catch (err) {
         if (err instanceof SyntaxError) throw new VouchError('STORE_CORRUPT', `${path} (or its ${META_SUFFIX}) is not valid JSON: the store was damaged`, { cause: err });
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new VouchError('STORE_CORRUPT', `${path} has no ${META_SUFFIX} for its content: the bundle was changed or its meta file removed`, { cause: err });
         throw ioError(err, `cannot read ${path}`);
       }
       const facts = statementOf(bundle, path);
@@ -101,6 +107,11 @@ export class LocalStore implements AttestationStore {
     found.sort((a, b) => (a.storedAt < b.storedAt ? -1 : a.storedAt > b.storedAt ? 1 : 0));
     return found.map((f) => f.record);
   }
+}
+
+function metaPathOf(bundlePath: string, bundleText: string): string {
+  const h = createHash('sha256').update(bundleText).digest('hex').slice(0, 16);
+  return `${bundlePath.slice(0, -BUNDLE_SUFFIX.length)}.${h}${META_SUFFIX}`;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { readdirSync, readFileSync, writeFileSync, rmSync, existsSync, symlinkSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { LocalStore } from '../../src/store/local.ts';
 import { isVouchError } from '../../src/common/errors.ts';
 import type { AttestationRecord } from '../../src/store/types.ts';
@@ -109,10 +109,42 @@ describe('store: local directory', () => {
     const text = readFileSync(loc.ref, 'utf8');
     writeFileSync(loc.ref, text.slice(0, text.length / 2));
     await rejects(store.list(hex(1)), 'STORE_CORRUPT', /not valid JSON/);
-    // a bundle for another digest moved under this one
+    // a bundle replaced by another: its meta file is not there
     const other = await signer.record({ name: 'x', sha256: hex(3) });
     writeFileSync(loc.ref, JSON.stringify(other.bundle));
+    await rejects(store.list(hex(1)), 'STORE_CORRUPT', /no \.meta\.json for its content/);
+    // a bundle for another digest moved under this one, with its meta
+    const elsewhere = new LocalStore(join(dir(), 'h2'));
+    const moved = await elsewhere.put(other);
+    const movedMeta = readdirSync(join(dir(), 'h2', hex(3))).find((n) => n.endsWith('.meta.json'))!;
+    rmSync(loc.ref);
+    writeFileSync(join(dir(), 'h', hex(1), basename(moved.ref)), readFileSync(moved.ref));
+    writeFileSync(join(dir(), 'h', hex(1), movedMeta), readFileSync(join(dir(), 'h2', hex(3), movedMeta)));
     await rejects(store.list(hex(1)), 'STORE_CORRUPT', /tampered/);
+  });
+
+  it('a crash between meta and bundle, then a retry that signed again: the listed log entry is the stored bundle\'s', async () => {
+    const root = join(dir(), 'k');
+    const store = new LocalStore(root);
+    // first attempt: meta written, crash before the bundle (simulated by removing the bundle it wrote)
+    const first = await store.put(provenance);
+    rmSync(first.ref);
+    const resigned = { ...(await signer.record({ name: 'registry.example/app', sha256: hex(1) })), logEntry: { logIndex: 999, uuid: 'ef'.repeat(32), url: 'http://127.0.0.1:1' } };
+    await store.put(resigned);
+    const listed = await store.list(hex(1));
+    expect(listed).to.have.length(1);
+    expect(listed[0]!.bundle).to.deep.equal(resigned.bundle);
+    expect(listed[0]!.logEntry).to.deep.equal(resigned.logEntry);
+    // two racing puts of one record with different bundles: one wins, the loser removes its meta, list is consistent
+    for (let i = 0; i < 5; i++) {
+      const race = new LocalStore(join(root, `race-${i}`));
+      await Promise.all([race.put(provenance), race.put(resigned)]);
+      expect(readdirSync(join(root, `race-${i}`, hex(1))).filter((n) => n.endsWith('.meta.json'))).to.have.length(1);
+      const [won] = await race.list(hex(1));
+      const winner = JSON.stringify(won!.bundle) === JSON.stringify(provenance.bundle) ? provenance : resigned;
+      expect(won!.bundle).to.deep.equal(winner.bundle);
+      expect(won!.logEntry).to.deep.equal(winner.logEntry);
+    }
   });
 
   it('a meta file left by a crash before the bundle was written is ignored, and the retry completes', async () => {
