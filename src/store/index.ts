@@ -2,8 +2,8 @@
 //
 // Backends
 // - LocalStore (local.ts, the default): <dir>/<sha256 hex>/<predicate-slug>-<run uid>.sigstore.json holds the Sigstore
-//   bundle exactly as signed (`vouch verify-bundle` reads it); a .meta.json next to it holds subject name, run uid,
-//   predicateType, log entry. Files are created atomically and never replaced (first writer wins).
+//   bundle exactly as signed (`vouch verify-bundle` reads it); a .<hash of the bundle>.meta.json next to it holds
+//   subject name, run uid, predicateType, log entry. Files are created atomically and never replaced (first writer wins).
 // - OciStore (oci.ts): cosign's layout in any OCI distribution registry: `sha256-<hex>.att` (DSSE envelope layers,
 //   annotations dev.cosignproject.cosign/signature "", dev.sigstore.cosign/bundle, predicateType, plus dev.vouch/*)
 //   and `sha256-<hex>.sig` (simple signing layers; build the payload with simpleSigningPayload(), sign those bytes,
