@@ -3,8 +3,9 @@
 // allowed, and an environment made only of what the step declares. Timeouts and cancellation kill the whole process
 // tree (bwrap's pid namespace dies with its init; without the sandbox the step's process group is killed).
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, lstatSync, readdirSync, statSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, lstatSync, readdirSync, realpathSync, statSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { VouchError } from '../common/errors.ts';
 
 /** The PATH a step gets when it does not set one (what a typical container image declares). */
@@ -117,8 +118,18 @@ function isolationArgs(opts: { network: boolean }): string[] {
     '--proc', '/proc',
     // a read-only mount does not stop connect() on a unix socket: /run (docker.sock, dbus, containerd...) goes
     ...runtimeDirArgs(opts.network),
+    // vouch itself (its Node and its code) must stay visible to steps that run the vouch CLI, also when it is
+    // installed under a directory masked above (a checkout in /tmp); hidden paths are mounted after this
+    ...VOUCH_INSTALL_DIRS.flatMap((dir) => ['--ro-bind', dir, dir]),
   ];
 }
+
+/** The repository vouch runs from, and the real directory of the Node binary running it. */
+const VOUCH_INSTALL_DIRS: readonly string[] = (() => {
+  const repo = realpathSync(fileURLToPath(new URL('../../', import.meta.url)));
+  const nodeDir = dirname(realpathSync(process.execPath));
+  return nodeDir.startsWith(`${repo}/`) ? [repo] : [repo, nodeDir];
+})();
 
 function runtimeDirArgs(network: boolean): string[] {
   const args = ['--tmpfs', '/run'];

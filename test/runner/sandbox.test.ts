@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { isVouchError } from '../../src/common/errors.ts';
-import { DEFAULT_PATH, defaultHiddenPaths, preflightSandbox, runStepProcess, type StepProcessSpec } from '../../src/runner/sandbox.ts';
+import { bwrapArgs, DEFAULT_PATH, defaultHiddenPaths, preflightSandbox, runStepProcess, type StepProcessSpec } from '../../src/runner/sandbox.ts';
+import { REPO_ROOT } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const SANDBOX = { enabled: true };
@@ -42,6 +43,19 @@ describe('runner sandbox (bubblewrap)', () => {
       expect(isVouchError(err, 'SANDBOX_UNAVAILABLE')).to.equal(true);
       expect((err as Error).message).to.include('bubblewrap').and.include('--no-sandbox');
     }
+  });
+
+  it('keeps vouch itself (repository and Node) visible even when it lives under the masked /tmp, and hidden paths hidden', () => {
+    // a checkout in /tmp (CI clones anywhere) must still be able to run `vouch task …` steps
+    const hidden = join(REPO_ROOT, 'package.json');
+    const args = bwrapArgs(spec('true'), [hidden]);
+    const at = (flag: string, a: string, b: string): number => args.findIndex((x, i) => x === flag && args[i + 1] === a && args[i + 2] === b);
+    const repo = REPO_ROOT.replace(/\/$/, '');
+    const tmp = args.findIndex((x, i) => x === '--tmpfs' && args[i + 1] === '/tmp');
+    const repoBind = at('--ro-bind', repo, repo);
+    expect(tmp).to.be.greaterThan(-1);
+    expect(repoBind, args.join(' ')).to.be.greaterThan(tmp);
+    expect(at('--ro-bind', '/dev/null', hidden), 'a hidden file inside the repository is mounted over after it').to.be.greaterThan(repoBind);
   });
 
   it('captures stdout and stderr into the log and reports the exit code', async () => {
