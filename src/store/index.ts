@@ -10,6 +10,8 @@
 //   then putSignature()). Needs the image repository: record.subject.name (or list(hex, name)), or a fixed
 //   `repository` option. A location is `registry/repo@sha256:<manifest digest>` (it changes as the manifest grows).
 //   resolveImageDigest(ref) resolves a tag to its digest (HEAD, the Accept headers of every manifest type).
+//   Subjects that are not images (files, URLs: isImageReference() is false) are refused with STORE_INPUT_INVALID:
+//   route them to the local or tekton store only.
 // - TektonStore (tekton.ts): annotations on the TaskRun/PipelineRun (record.run required): chains.tekton.dev/signed,
 //   chains.tekton.dev/transparency, Chains' payload/signature for provenance, and vouch.dev/attestation-<hash>.
 //   KUBE_* errors from src/kube pass through (KUBE_UNAVAILABLE means retry).
@@ -30,7 +32,7 @@ export { OciStore, type OciStoreOptions } from './oci.ts';
 export { TektonStore, transparencyUrl, ChainsAnnotations } from './tekton.ts';
 export { simpleSigningPayload, cosignTag, rekorBundleOf } from './oci/cosign.ts';
 export { resolveImageDigest, RegistryClient } from './oci/registry.ts';
-export { parseImageReference, repositoryName, type ImageReference } from './oci/reference.ts';
+export { isImageReference, parseImageReference, repositoryName, type ImageReference } from './oci/reference.ts';
 
 /**
  * Writes every record to several backends in order (idempotently each, so a retry after a partial failure completes

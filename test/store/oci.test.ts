@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createHash, createPublicKey, sign, verify } from 'node:crypto';
 import { OciStore } from '../../src/store/oci.ts';
 import { simpleSigningPayload } from '../../src/store/oci/cosign.ts';
-import { parseImageReference } from '../../src/store/oci/reference.ts';
+import { isImageReference, parseImageReference } from '../../src/store/oci/reference.ts';
 import { parseChallenge, resolveImageDigest } from '../../src/store/oci/registry.ts';
 import { isVouchError } from '../../src/common/errors.ts';
 import type { AttestationRecord } from '../../src/store/types.ts';
@@ -290,6 +290,14 @@ describe('store: OCI references and challenges', () => {
     for (const bad of ['', 'UPPER/case', 'a/../b', 'a//b', 'x@sha256:abc', 'r.io/a:bad tag', 'r.io/a:' + 'x'.repeat(200)]) {
       expect(() => parseImageReference(bad), bad).to.throw(/image reference|not an image reference/);
     }
+  });
+  it('tells image references from other subject names', () => {
+    expect(isImageReference('ghcr.io/org/app:1')).to.equal(true);
+    expect(isImageReference('alpine')).to.equal(true);
+    expect(isImageReference('https://github.com/org/repo')).to.equal(false);
+    // syntactic only: "dist/app.tar.gz" is a valid Docker Hub repository name
+    expect(isImageReference('dist/app.tar.gz')).to.equal(true);
+    expect(isImageReference('App.JAR')).to.equal(false);
   });
   it('parses WWW-Authenticate challenges', () => {
     expect(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull"')).to.deep.equal({

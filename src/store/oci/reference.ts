@@ -56,6 +56,20 @@ export function parseImageReference(ref: string): ImageReference {
   return { registry, repository, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
 }
 
+/**
+ * Whether a subject name is syntactically an image reference the OCI store can file attestations under (URLs and
+ * names with uppercase letters are not; a relative file path may well be a valid Docker Hub name).
+ */
+export function isImageReference(name: string): boolean {
+  if (typeof name !== 'string' || name.includes('://')) return false;
+  try {
+    parseImageReference(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The repository without tag or digest, as a user writes it (the simple signing payload's docker-reference). */
 export function repositoryName(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}`;
