@@ -37,7 +37,7 @@ export interface VouchConfig {
   sidecar: {
     /** HOST:PORT to listen on (port 0 picks a free one) */
     listen: string;
-    /** local: only requests with the runner's bearer token are accepted; cluster: objects are re-read from the API server */
+    /** local: only requests with the runner's bearer token are accepted; cluster: runs are re-read from the API server (config kube) */
     mode: 'local' | 'cluster';
     /** name of the environment variable holding the bearer token the runner sends (never the token itself) */
     tokenEnv: string;

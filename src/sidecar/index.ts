@@ -3,6 +3,8 @@ import type { KeyObject } from 'node:crypto';
 import { loadPrivateKey } from '../attest/keys.ts';
 import type { VouchConfig } from '../common/config.ts';
 import { VouchError, errorMessage } from '../common/errors.ts';
+import { KubeClient } from '../kube/client.ts';
+import { createStore } from '../store/index.ts';
 import { LocalStore } from '../store/local.ts';
 import type { AttestationStore } from '../store/types.ts';
 import { EmbeddedLog } from '../tlog/log.ts';
@@ -20,7 +22,10 @@ import { Sidecar, type SidecarOptions } from './sidecar.ts';
 // Files: sidecar.ts (inbox + queue on the journal, processing), correlate.ts (which events make a PipelineRun
 // ready), server.ts (HTTP: /events, /healthz, /readyz, /metrics), metrics.ts.
 // Modes: `local` (default) accepts only requests with the runner's bearer token (sidecar.tokenEnv); `cluster`
-// (re-reading objects from the API server before attesting) is not built yet and is refused at start.
+// re-reads the PipelineRun and its TaskRuns from the API server (config `kube`) before attesting and attests those;
+// a payload that disagrees is logged as suspected forgery and not attested. Stores: config `store.backends`
+// (createStore; the local one in sidecar.store). Not built yet: the periodic reconcile (listing finished
+// PipelineRuns to catch events Tekton dropped).
 // Attested: PipelineRuns that succeeded (failed ones too with sidecar.attestFailedRuns), once every TaskRun in
 // their childReferences is terminal; standalone TaskRuns are not attested.
 
@@ -65,11 +70,18 @@ function positive(name: string, v: number): number {
 /** Starts `vouch sidecar` from config: key, log, store, journal, HTTP server. */
 export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv = process.env): Promise<RunningSidecar> {
   const sc = config.sidecar;
-  if (sc.mode === 'cluster') {
-    throw new VouchError('CONFIG_INVALID', 'sidecar.mode cluster (re-reading runs from the API server) is not available yet; use local');
-  }
-  const token = env[sc.tokenEnv];
-  if (!token) throw new VouchError('CONFIG_INVALID', `local mode needs the runner's bearer token in the environment variable ${sc.tokenEnv} (sidecar.tokenEnv)`);
+  // local: the token is what makes an event trustworthy. cluster: Tekton sends no credentials; the API server is the
+  // source of truth (a token, when set, is still required: e.g. behind a proxy that adds it)
+  const token = env[sc.tokenEnv] || undefined;
+  if (sc.mode === 'local' && !token) throw new VouchError('CONFIG_INVALID', `local mode needs the runner's bearer token in the environment variable ${sc.tokenEnv} (sidecar.tokenEnv)`);
+  const apiServer =
+    sc.mode === 'cluster'
+      ? KubeClient.load({
+          ...(config.kube.kubeconfig ? { kubeconfig: config.kube.kubeconfig } : {}),
+          ...(config.kube.context ? { context: config.kube.context } : {}),
+          timeoutMs: config.kube.timeoutSeconds * 1000,
+        })
+      : undefined;
   if (config.signing.key === '') throw new VouchError('CONFIG_INVALID', 'signing.key must name the PKCS#8 PEM key the sidecar signs with');
   const { host, port } = parseListen(sc.listen);
   const privateKey = await loadPrivateKey(config.signing.key, env[config.signing.passwordEnv] || undefined);
@@ -79,8 +91,9 @@ export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv =
     sidecar = await Sidecar.open({
       dataDir: sc.data,
       privateKey,
-      store: new LocalStore(sc.store),
+      store: createStore(config, { localDir: sc.store, env, ...(apiServer ? { kube: apiServer } : {}) }),
       tlog,
+      ...(apiServer ? { apiServer } : {}),
       attestFailedRuns: sc.attestFailedRuns,
       maxWaitingRuns: positive('maxWaitingRuns', sc.maxWaitingRuns),
       maxWaitingMs: positive('maxWaitingSeconds', sc.maxWaitingSeconds) * 1000,
@@ -92,7 +105,7 @@ export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv =
   }
   let server: RunningServer;
   try {
-    server = await serveSidecar(sidecar, host, port, { token });
+    server = await serveSidecar(sidecar, host, port, token ? { token } : {});
   } catch (err) {
     await sidecar.close();
     await closeTlog();

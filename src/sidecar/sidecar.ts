@@ -11,8 +11,10 @@ import { prepareTrustedRoot, verifyBundle, type PreparedTrustedRoot } from '../a
 import { VouchError, errorMessage, isVouchError, type ErrorCode } from '../common/errors.ts';
 import { Journal } from '../common/journal.ts';
 import { logger, type Logger } from '../common/log.ts';
+import type { KubeClient } from '../kube/client.ts';
 import type { AttestationStore, LogEntryRef } from '../store/types.ts';
 import { eventTypeFor, parseEventData, TektonEventType } from '../tekton/events.ts';
+import type { PipelineRun, TaskRun } from '../tekton/types.ts';
 import type { EmbeddedLog } from '../tlog/log.ts';
 import { trustedRootFor } from '../tlog/trusted-root.ts';
 import { EmbeddedLogWitness } from '../tlog/witness.ts';
@@ -56,6 +58,12 @@ export interface SidecarOptions {
   concurrency?: number;
   /** first retry delay and its cap, ms (default 200 ms, 30 s) */
   retryMs?: { first: number; max: number };
+  /**
+   * Cluster mode: the API server the runs are re-read from before attesting (src/kube KubeClient). Event payloads are
+   * then only triggers: the attestation is built from the API server's objects, and a payload that disagrees with
+   * them is logged as suspected forgery and not attested.
+   */
+  apiServer?: Pick<KubeClient, 'getRun'>;
   logger?: Logger;
   now?: () => number;
 }
@@ -86,9 +94,27 @@ const PERMANENT: readonly ErrorCode[] = ['STATEMENT_INVALID', 'PROVENANCE_INPUT_
 
 const workId = (prUid: string): string => `${prUid} ${SLSA_PROVENANCE_V1}`;
 
+/**
+ * What of a run's status a forger would change: identity, outcome, results, children, step images. Compared between
+ * an event payload (converted to v1) and the API server's object. The spec is left out: v1beta1 -> v1 conversion
+ * does not round-trip every spec exactly, and the attestation is built from the API server's objects anyway.
+ */
+function runFacts(run: TaskRun | PipelineRun): string {
+  const status = (run.status ?? {}) as { conditions?: { type: string; status: string }[]; results?: { name: string; value: unknown }[]; childReferences?: { name: string }[]; steps?: { name?: string; imageID?: string }[] };
+  return JSON.stringify({
+    uid: run.metadata.uid,
+    name: run.metadata.name,
+    namespace: run.metadata.namespace,
+    succeeded: status.conditions?.find((c) => c.type === 'Succeeded')?.status,
+    results: (status.results ?? []).map((r) => [r.name, r.value]).sort(),
+    children: (status.childReferences ?? []).map((c) => c.name).sort(),
+    steps: (status.steps ?? []).map((st) => [st.name, st.imageID]),
+  });
+}
+
 export class Sidecar {
   readonly metrics = new Metrics();
-  private readonly opts: Required<Omit<SidecarOptions, 'logger' | 'tlog'>> & Pick<SidecarOptions, 'tlog'>;
+  private readonly opts: Required<Omit<SidecarOptions, 'logger' | 'tlog' | 'apiServer'>> & Pick<SidecarOptions, 'tlog' | 'apiServer'>;
   private readonly log: Logger;
   private readonly correlator: Correlator;
   private journal!: Journal;
@@ -376,13 +402,23 @@ export class Sidecar {
     const pr = run.pipelineRun;
     const where = { pipelineRun: pr.metadata.name, namespace: pr.metadata.namespace, uid: run.prUid };
     try {
-      if (!this.correlator.shouldAttest(run)) {
+      let signed = this.signed.get(w.id);
+      let source: ReadyRun = run;
+      if (!signed && this.opts.apiServer) {
+        const fresh = await this.reread(run, this.opts.apiServer);
+        if (typeof fresh === 'string') {
+          this.metrics.inc('vouch_sidecar_events_forged_total');
+          await this.giveUp(w, fresh, 'failed');
+          return;
+        }
+        source = fresh;
+      }
+      if (!signed && !this.correlator.shouldAttest(source)) {
         await this.giveUp(w, 'failed run, not attested (sidecar.attestFailedRuns is off)', 'skipped');
         return;
       }
-      let signed = this.signed.get(w.id);
       if (!signed) {
-        const result = buildProvenance({ pipelineRun: pr, taskRuns: run.taskRuns });
+        const result = buildProvenance({ pipelineRun: source.pipelineRun, taskRuns: source.taskRuns });
         for (const warning of result.warnings) this.log.warn({ ...where, warning }, 'provenance warning');
         if (!isSignable(result)) {
           await this.giveUp(w, `provenance cannot be signed: ${result.warnings.map((x) => x.code).join(', ')}`, 'failed');
@@ -428,6 +464,44 @@ export class Sidecar {
     } finally {
       this.updateGauges();
     }
+  }
+
+  /**
+   * Cluster mode: the PipelineRun and its child TaskRuns as the API server has them, or why the event payloads cannot
+   * be trusted (a string starting "suspected forgery"; the run is then not attested). KUBE_UNAVAILABLE is retried.
+   */
+  private async reread(run: ReadyRun, api: Pick<KubeClient, 'getRun'>): Promise<ReadyRun | string> {
+    const ns = run.pipelineRun.metadata.namespace ?? '';
+    const name = run.pipelineRun.metadata.name ?? '';
+    const get = async (kind: 'PipelineRun' | 'TaskRun', n: string): Promise<unknown> => {
+      try {
+        return await api.getRun(kind, ns, n);
+      } catch (err) {
+        if (isVouchError(err, 'KUBE_NOT_FOUND')) return undefined;
+        throw err;
+      }
+    };
+    const pr = (await get('PipelineRun', name)) as PipelineRun | undefined;
+    if (!pr) return `suspected forgery or deleted run: the API server has no PipelineRun ${ns}/${name}`;
+    const differs = (what: string, payload: TaskRun | PipelineRun, real: TaskRun | PipelineRun): string | undefined => {
+      const a = runFacts(payload);
+      const b = runFacts(real);
+      if (a === b) return undefined;
+      this.log.warn({ kind: what, namespace: ns, payload: a, apiServer: b }, 'suspected forgery: an event payload disagrees with the API server');
+      return `suspected forgery: the event payload of ${what} disagrees with the API server`;
+    };
+    const prDiff = differs(`PipelineRun ${ns}/${name}`, run.pipelineRun, pr);
+    if (prDiff) return prDiff;
+    const taskRuns: TaskRun[] = [];
+    for (const payload of run.taskRuns) {
+      const trName = payload.metadata.name ?? '';
+      const tr = (await get('TaskRun', trName)) as TaskRun | undefined;
+      if (!tr) return `suspected forgery or deleted run: the API server has no TaskRun ${ns}/${trName}`;
+      const trDiff = differs(`TaskRun ${ns}/${trName}`, payload, tr);
+      if (trDiff) return trDiff;
+      taskRuns.push(tr);
+    }
+    return { prUid: run.prUid, pipelineRun: pr, taskRuns };
   }
 
   /** Logs the fixed envelope (a second submission of the same one gets the existing entry) and verifies the answer. */
