@@ -111,34 +111,6 @@ interface Node {
   abort?: AbortController;
 }
 
-/** Features the local runner cannot honour, refused before anything runs. */
-function refuseUnsupported(nodes: Node[], bindings: WorkspaceBinding[], overridden: Readonly<Record<string, string>>): void {
-  const problems: string[] = [];
-  for (const n of nodes) {
-    const where = `${n.isFinally ? 'finally' : 'tasks'} "${n.pt.name}"`;
-    if (n.pt.matrix) problems.push(`${where}: matrix is not supported by the local runner`);
-    if (n.pt.pipelineRef || n.pt.pipelineSpec) problems.push(`${where}: pipelines in pipelines are not supported`);
-    if (n.pt.taskRef?.resolver) problems.push(`${where}: taskRef.resolver (remote resolution) is not supported locally; put the Task in --tasks`);
-    if (n.pt.taskRef?.apiVersion) problems.push(`${where}: custom tasks (taskRef.apiVersion) are not supported locally`);
-    for (const w of n.pt.when ?? []) if (w.cel !== undefined) problems.push(`${where}: when.cel is not supported locally; use input/operator/values`);
-    if (n.spec.sidecars?.length) problems.push(`${where}: sidecars are not supported locally`);
-    if (n.spec.volumes?.length) problems.push(`${where}: volumes are not supported locally; use workspaces`);
-    for (const s of n.spec.steps) {
-      if (s.ref) problems.push(`${where}: step "${s.name}": StepActions (ref) are not supported locally`);
-      if (s.when?.length) problems.push(`${where}: step "${s.name}": step when expressions are not supported locally`);
-      if (s.volumeMounts?.length) problems.push(`${where}: step "${s.name}": volumeMounts are not supported locally; use workspaces`);
-      for (const e of s.env ?? []) if (e.valueFrom) problems.push(`${where}: step "${s.name}": env ${e.name}.valueFrom is not supported locally`);
-    }
-  }
-  for (const b of bindings) {
-    if (overridden[b.name] !== undefined) continue;
-    for (const kind of ['persistentVolumeClaim', 'configMap', 'secret', 'projected', 'csi'] as const) {
-      if (b[kind] !== undefined) problems.push(`workspace "${b.name}": ${kind} bindings are not available locally; bind a directory with -w ${b.name}=DIR`);
-    }
-  }
-  if (problems.length > 0) throw new VouchError('RUN_UNSUPPORTED', problems.join('\n'));
-}
-
 function whenAllows(when: readonly WhenExpression[] | undefined): boolean {
   for (const w of when ?? []) {
     const found = (w.values ?? []).includes(w.input ?? '');
@@ -206,7 +178,6 @@ export class PipelineRunExecutor {
       }
     }
     this.#dag = options.pipeline.dag;
-    refuseUnsupported([...this.#nodes.values()], this.#pr.spec.workspaces ?? [], options.workspaceDirs ?? {});
     const declared = new Set((spec.workspaces ?? []).map((w) => w.name));
     for (const name of Object.keys(options.workspaceDirs ?? {})) {
       if (!declared.has(name)) throw new VouchError('USAGE', `-w ${name}=…: the pipeline declares no workspace "${name}" (declared: ${[...declared].join(', ') || 'none'})`);

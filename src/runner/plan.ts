@@ -148,11 +148,12 @@ export async function planRun(input: PlanInput): Promise<Plan> {
     throw new VouchError('USAGE', '-p is for --pipeline/--pipeline-name; a PipelineRun file carries its own spec.params');
   }
   if (input.timeout !== undefined) (pr.spec.timeouts ??= {}).pipeline = input.timeout;
+  const workspaceDirs = parseWorkspaceFlags(input.workspaces ?? []);
   const validated = validatePipelineRun(runDoc, {
     resolveTask: (n) => tasks.get(n),
     resolvePipeline: (n) => pipelines.get(n),
+    locallyBound: new Set(Object.keys(workspaceDirs)),
   });
-  const workspaceDirs = parseWorkspaceFlags(input.workspaces ?? []);
   const pipelineRun = structuredClone(pr);
   pipelineRun.metadata.name ??= generateName(pr.metadata.generateName ?? `${validated.pipeline.name ?? 'pipelinerun'}-`);
   return { pipelineRun, validated, pipelineName: validated.pipeline.name ?? pipelineRun.metadata.name, workspaceDirs, source };

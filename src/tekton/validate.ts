@@ -313,6 +313,11 @@ function checkTaskSpec(spec: TaskSpec, ctx: TaskContext): void {
       }
     });
     if (ctx.local && s.results?.length) report([...here, 'results'], 'step results (steps[].results) are not supported by vouch run; declare Task results instead');
+    if (ctx.local && s.volumeMounts?.length) report([...here, 'volumeMounts'], 'volumeMounts are not supported by vouch run; use workspaces');
+    if (ctx.local && s.when?.length) report([...here, 'when'], 'step when expressions are not supported by vouch run; put the condition on the pipeline task');
+    (s.env ?? []).forEach((e, j) => {
+      if (ctx.local && e.valueFrom !== undefined) report([...here, 'env', j, 'valueFrom'], `env ${e.name}: valueFrom (Secrets, ConfigMaps, fields) is not supported by vouch run; steps get plain values only`);
+    });
     const stepResults = new Set((s.results ?? []).map((r) => r.name));
     (s.when ?? []).forEach((w, j) => {
       checkWhenShape(w, [...here, 'when', j], report, ctx.local);
@@ -910,7 +915,12 @@ const RUN_STATUSES = new Set(['Cancelled', 'CancelledRunFinally', 'StoppedRunFin
 /** Tekton's default-timeout-minutes (config-defaults): 60 */
 const DEFAULT_TIMEOUT_MS = 60 * 60_000;
 
+/** Workspace binding kinds that need a cluster; a local run binds a directory instead (-w NAME=DIR). */
+const LOCALLY_UNAVAILABLE_BINDINGS = ['persistentVolumeClaim', 'configMap', 'secret', 'projected', 'csi'] as const;
+
 export interface PipelineRunValidation extends ValidateOptions {
+  /** workspaces bound to a directory on the command line (-w), whatever the run's own binding says */
+  locallyBound?: ReadonlySet<string>;
   resolveTask: TaskResolver;
   /** needed when the run uses pipelineRef */
   resolvePipeline?: PipelineResolver;
@@ -1012,6 +1022,10 @@ export function validatePipelineRun(loaded: Loaded<PipelineRun>, v: PipelineRunV
     (spec.workspaces ?? []).forEach((w, i) => {
       if (bound.has(w.name)) report(['spec', 'workspaces', i, 'name'], `workspace "${w.name}" is bound more than once`);
       bound.add(w.name);
+      if (!local || v.locallyBound?.has(w.name)) return;
+      for (const kind of LOCALLY_UNAVAILABLE_BINDINGS) {
+        if (w[kind] !== undefined) report(['spec', 'workspaces', i, kind], `${kind} bindings are not available to vouch run; bind a directory with -w ${w.name}=DIR`);
+      }
     });
     for (const w of pipeline.spec.workspaces ?? []) {
       if (!w.optional && !bound.has(w.name)) report(['spec', 'workspaces'], `pipeline requires workspace with name "${w.name}" be provided by pipelinerun`);

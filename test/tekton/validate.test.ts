@@ -135,6 +135,9 @@ describe('tekton/validate', () => {
       ['duplicate workspaces', (t) => t.replace('    - name: src\n', '    - name: src\n    - name: src\n'), 'name: src', 'spec.workspaces[1].name', 'must be unique'],
       ['step results (local runner)', (t) => t.replace('      image: img\n', '      image: img\n      results:\n        - name: r\n'), 'results:\n        - name: r', 'spec.steps[0].results', 'step results (steps[].results) are not supported by vouch run'],
       ['sidecars (local runner)', (t) => t.replace('  steps:\n', '  sidecars:\n    - name: db\n      image: pg\n  steps:\n'), 'sidecars:', 'spec.sidecars', 'not supported by vouch run'],
+      ['volumeMounts (local runner)', (t) => t.replace('      image: img\n', '      image: img\n      volumeMounts:\n        - name: v\n          mountPath: /v\n'), 'volumeMounts:', 'spec.steps[0].volumeMounts', 'volumeMounts are not supported by vouch run'],
+      ['step when (local runner)', (t) => t.replace('      image: img\n', '      image: img\n      when:\n        - input: a\n          operator: in\n          values: [a]\n'), 'when:', 'spec.steps[0].when', 'step when expressions are not supported by vouch run'],
+      ['env valueFrom (local runner)', (t) => t.replace('      image: img\n', '      image: img\n      env:\n        - name: TOKEN\n          valueFrom:\n            secretKeyRef: {name: s, key: k}\n'), 'valueFrom:', 'spec.steps[0].env[0].valueFrom', 'valueFrom (Secrets, ConfigMaps, fields) is not supported by vouch run'],
       ['no steps', (t) => t.replace(/ {2}steps:[^]*$/, '  steps: []\n'), 'steps: []', 'spec.steps', 'missing field(s): steps'],
     ];
     for (const [name, mutate, needle, path, message] of taskRules) {
@@ -278,6 +281,15 @@ ${extra}`);
       const v = validatePipelineRun(loadText(text, 'run.yaml')[0] as Loaded<PipelineRun>, { resolveTask: resolve });
       expect(v.params).to.deep.equal({ word: 'hello', num: '1' });
       expect(v.pipeline.tasks[0]!.taskName).to.equal('task-a');
+    });
+
+    it('refuses cluster-only workspace bindings locally, unless -w binds a directory instead', () => {
+      const text = embedded('  params:\n    - name: word\n      value: hello\n  workspaces:\n    - name: ws\n      persistentVolumeClaim:\n        claimName: c\n');
+      const doc = (): Loaded<PipelineRun> => loadText(text, 'run.yaml')[0] as Loaded<PipelineRun>;
+      const { problems } = invalidOf(() => validatePipelineRun(doc(), { resolveTask: resolve }));
+      expectProblem(problems, `run.yaml:${pos(text, 'persistentVolumeClaim')}`, 'spec.workspaces[0].persistentVolumeClaim', 'bind a directory with -w ws=DIR');
+      expect(validatePipelineRun(doc(), { resolveTask: resolve, locallyBound: new Set(['ws']) }).params['word']).to.equal('hello');
+      expect(validatePipelineRun(doc(), { resolveTask: resolve, local: false }).params['word']).to.equal('hello');
     });
 
     it('propagates pipeline params into embedded taskSpecs of an embedded pipelineSpec', () => {
