@@ -53,6 +53,8 @@ interface Group {
   firstAt: number;
   eventIds: string[];
   uids: Set<string>;
+  /** what was applied, for compaction (non-terminal events keep only the metadata correlation reads) */
+  events: InboxEvent[];
 }
 
 export interface CorrelatorOptions {
@@ -159,11 +161,12 @@ export class Correlator {
     if (v.verdict !== 'accept') return undefined;
     let g = this.groups.get(v.group);
     if (!g) {
-      g = { prUid: v.group, children: new Map(), firstAt: ev.at, eventIds: [], uids: new Set() };
+      g = { prUid: v.group, children: new Map(), firstAt: ev.at, eventIds: [], uids: new Set(), events: [] };
       this.groups.set(v.group, g);
     }
     this.seenIds.add(ev.id);
     g.eventIds.push(ev.id);
+    g.events.push(TERMINAL.includes(ev.state) ? ev : { ...ev, obj: { apiVersion: ev.obj.apiVersion, kind: ev.obj.kind, metadata: ev.obj.metadata } as TaskRun | PipelineRun });
     g.uids.add(ev.uid);
     this.states.set(ev.uid, ev.state);
     if (!TERMINAL.includes(ev.state)) return undefined;
@@ -213,6 +216,11 @@ export class Correlator {
     for (const id of g.eventIds) this.seenIds.delete(id);
     for (const uid of g.uids) this.states.delete(uid);
     this.groups.delete(prUid);
+  }
+
+  /** The state as few records can rebuild it: how finished runs ended, and the events of unfinished ones. */
+  snapshot(): { finished: [string, string][]; events: InboxEvent[] } {
+    return { finished: [...this.finished], events: [...this.groups.values()].flatMap((g) => g.events) };
   }
 
   /** Runs waiting since before `cutoff` (ms) that are not being attested: the caller gives them up durably. */

@@ -9,7 +9,7 @@ import { rekorWitness } from '../attest/sign.ts';
 import { statementBytes, validateStatement, STATEMENT_TYPE_V1, type Statement } from '../attest/statement.ts';
 import { prepareTrustedRoot, verifyBundle, type PreparedTrustedRoot } from '../attest/verify.ts';
 import { VouchError, errorMessage, isVouchError, type ErrorCode } from '../common/errors.ts';
-import { Journal } from '../common/journal.ts';
+import { frameRecord, Journal, writeFileDurable } from '../common/journal.ts';
 import { logger, type Logger } from '../common/log.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { AttestationStore, LogEntryRef } from '../store/types.ts';
@@ -33,10 +33,13 @@ import { Metrics } from './metrics.ts';
 //                                            with the existing entry (409) instead of logging it twice
 //   {t:"d", pr, w, logIndex}                 attested: logged, verified and stored
 //   {t:"x", pr, reason}                      given up for good (failed run not attested, unsignable, expired)
+//   {t:"f", list: [[pr, outcome], …]}        finished runs, as compaction writes them
+// At start a journal over compactBytes is rewritten (atomically: temp, fsync, rename) with only the live state.
 // Work is not journaled separately: replaying the events rebuilds which PipelineRuns are ready, and "d"/"x" records
 // say which of them are finished. Work waits with backoff while the log or the store is down, without limit.
 
 const MAGIC = Buffer.from('vouch-sidecar v1', 'latin1');
+const JOURNAL_FILE = 'sidecar.journal';
 
 export interface SidecarOptions {
   /** directory of the journal (created) */
@@ -56,6 +59,8 @@ export interface SidecarOptions {
   maxQueue?: number;
   /** attestations processed at once (default 16) */
   concurrency?: number;
+  /** at start, a journal larger than this is rewritten with only the live state (default 64 MiB) */
+  compactBytes?: number;
   /** first retry delay and its cap, ms (default 200 ms, 30 s) */
   retryMs?: { first: number; max: number };
   /**
@@ -87,7 +92,8 @@ type JournalRecord =
   | ({ t: 'e' } & InboxEvent)
   | { t: 's'; w: string; payload: string; sig: string }
   | { t: 'd'; pr: string; w: string; logIndex: number }
-  | { t: 'x'; pr: string; reason: string };
+  | { t: 'x'; pr: string; reason: string }
+  | { t: 'f'; list: [pr: string, outcome: string][] };
 
 /** Codes of errors that retrying cannot fix: the input itself is wrong. */
 const PERMANENT: readonly ErrorCode[] = ['STATEMENT_INVALID', 'PROVENANCE_INPUT_INVALID', 'STORE_INPUT_INVALID', 'KEY_INVALID'];
@@ -142,6 +148,7 @@ export class Sidecar {
       maxWaitingMs: 3_600_000,
       maxQueue: 10_000,
       concurrency: 16,
+      compactBytes: 64 * 1024 * 1024,
       retryMs: { first: 200, max: 30_000 },
       now: Date.now,
       ...options,
@@ -177,8 +184,9 @@ export class Sidecar {
   static async open(options: SidecarOptions): Promise<Sidecar> {
     const sc = new Sidecar(options);
     const ready: ReadyRun[] = [];
+    const journalOptions = { dir: options.dataDir, file: JOURNAL_FILE, magic: MAGIC, what: 'the sidecar journal', minPayloadBytes: 2 };
     try {
-      const { journal, replay } = await Journal.open({ dir: options.dataDir, file: 'sidecar.journal', magic: MAGIC, what: 'the sidecar journal', minPayloadBytes: 2 }, (payload) => {
+      const { journal, replay } = await Journal.open(journalOptions, (payload) => {
         let rec: JournalRecord;
         try {
           rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
@@ -191,6 +199,13 @@ export class Sidecar {
       sc.journal = journal;
       if (replay.truncatedBytes > 0) sc.log.warn({ bytes: replay.truncatedBytes }, 'cut a torn tail off the sidecar journal (never acknowledged)');
       sc.log.info({ records: replay.records }, 'sidecar journal replayed');
+      if (journal.size > sc.opts.compactBytes) {
+        await journal.close();
+        const before = journal.size;
+        await writeFileDurable(options.dataDir, JOURNAL_FILE, sc.compacted(), 0o600);
+        sc.journal = (await Journal.open(journalOptions, () => true)).journal;
+        sc.log.info({ before, after: sc.journal.size }, 'sidecar journal compacted');
+      }
     } catch (err) {
       clearInterval(sc.expiryTimer);
       throw err;
@@ -219,7 +234,20 @@ export class Sidecar {
         this.correlator.finish(rec.pr, rec.reason);
         this.signed.delete(workId(rec.pr));
         break;
+      case 'f':
+        for (const [pr, outcome] of rec.list) this.correlator.finish(pr, outcome);
+        break;
     }
+  }
+
+  /** A journal file holding only the live state: finished runs' outcomes, unfinished runs' events, pending signatures. */
+  private compacted(): Buffer {
+    const { finished, events } = this.correlator.snapshot();
+    const records: JournalRecord[] = [];
+    for (let i = 0; i < finished.length; i += 10_000) records.push({ t: 'f', list: finished.slice(i, i + 10_000) });
+    for (const ev of events) records.push({ t: 'e', ...ev });
+    for (const [w, sig] of this.signed) records.push({ t: 's', w, payload: sig.payload.toString('base64'), sig: sig.sig.toString('base64') });
+    return Buffer.concat([MAGIC, ...records.map((r) => frameRecord(Buffer.from(JSON.stringify(r), 'utf8')))]);
   }
 
   private append(rec: JournalRecord): Promise<number> {

@@ -237,6 +237,28 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     expect(metrics).to.match(/^vouch_sidecar_events_duplicate_total \d+$/m);
   });
 
+  it('a large journal is compacted at start: finished runs stay finished, unfinished ones go on', async () => {
+    h = await harness();
+    const done = Array.from({ length: 5 }, (_, i) => makeRun(`compact-${i}`, 2));
+    for (const set of done) for (const ev of eventsOf(set)) await post(h.url, ev);
+    const open = makeRun('compact-open', 2);
+    const openEvents = eventsOf(open);
+    for (const ev of openEvents.slice(0, -1)) await post(h.url, ev);
+    await h.sidecar.idle();
+    const before = journalSize(h);
+    await h.restart({ compactBytes: 1 });
+    expect(journalSize(h)).to.be.lessThan(before / 2);
+    // finished runs: late copies change nothing; the open run finishes once
+    for (const ev of eventsOf(done[0]!)) expect(await post(h.url, ev)).to.equal(200);
+    expect(await post(h.url, openEvents[1]!)).to.equal(200);
+    expect(await post(h.url, openEvents.at(-1)!)).to.equal(202);
+    await h.sidecar.idle();
+    await h.restart({ compactBytes: 1 });
+    await h.sidecar.idle();
+    for (const set of [...done, open]) expect(await verifiedRecords(h, set)).to.have.length(1);
+    expect(h.log.size).to.equal(6);
+  });
+
   it('the in-process sink takes the same events without a token', async () => {
     h = await harness();
     const set = makeRun('inproc', 2);
