@@ -93,9 +93,12 @@ Ctrl-C cancels the run (steps killed, PipelineRun Cancelled, events sent).`,
         }
         // the embedded path: the sidecar in this process, fed through the same EventSink interface as HTTP
         let inProcess: Awaited<ReturnType<typeof startInProcessSidecar>> | undefined;
+        // steps must never read a private key: the signer's, or the embedded log's (its SETs and checkpoints)
+        const keyPaths = [config.signing.key, config.tlog.data].filter((p) => p !== '').map((p) => resolve(p));
         if (opts.store !== undefined) {
           const keyFile = opts.key ?? config.signing.key;
           if (keyFile === '') throw new VouchError('USAGE', '--store needs a signing key: --key FILE or signing.key in the config');
+          keyPaths.push(resolve(keyFile), resolve(opts.logData ?? config.tlog.data));
           const privateKey = await loadPrivateKey(keyFile, process.env[config.signing.passwordEnv] || undefined);
           inProcess = await startInProcessSidecar({ dataDir: config.sidecar.data, storeDir: opts.store, logDir: opts.logData ?? config.tlog.data, privateKey });
           sinks.push(inProcess.sink);
@@ -121,7 +124,7 @@ Ctrl-C cancels the run (steps killed, PipelineRun Cancelled, events sent).`,
             images: { taskImage: config.runner.taskImage, hostImages: [...list(config.runner.hostImages), ...opts.hostImage] },
             allowNetwork: [...list(config.runner.allowNetwork), ...opts.allowNetwork],
             // the host is visible read-only, but not the caller's credentials or the signing key
-            sandbox: { enabled: opts.sandbox, hide: defaultHiddenPaths(homedir(), [config.signing.key]) },
+            sandbox: { enabled: opts.sandbox, hide: defaultHiddenPaths(homedir(), keyPaths) },
             sinks,
             eventFactory: cloudEventFor,
             view,

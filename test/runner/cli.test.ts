@@ -1,11 +1,11 @@
 // `vouch run` as a user runs it: exit codes, --json records, the sandbox explanation, Ctrl-C.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { PipelineRun } from '../../src/tekton/types.ts';
-import { CLI, runVouch } from '../helpers/cli.ts';
+import { CLI, REPO_ROOT, runVouch } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { FIXTURES } from './helpers.ts';
 
@@ -73,6 +73,27 @@ describe('vouch run (CLI)', function () {
     expect(bundles).to.have.length(1);
     const pr = JSON.parse(readFileSync(join(root, 'run', 'pipelinerun.json'), 'utf8')) as PipelineRun;
     expect(bundles[0]).to.include(pr.metadata.uid!);
+  });
+
+  it('steps cannot read the signing key given with --key nor the embedded log\'s key', async () => {
+    // outside /tmp, which steps never see anyway: keys under /tmp would prove nothing
+    const keysDir = mkdtempSync(join(REPO_ROOT, '.vouch-test-'));
+    try {
+      const keys = await runVouch(['keys', 'generate', '--out', join(keysDir, 'signer')], { env: { VOUCH_KEY_PASSWORD: '' } });
+      expect(keys.code, keys.stderr).to.equal(0);
+      const tlog = join(keysDir, 'tlog');
+      const r = await runVouch(
+        [...base('steal-keys.yaml'), '-p', `signing-key=${join(keysDir, 'signer.key')}`, '-p', `log-dir=${tlog}`, '--store', join(root, 'store'), '--log-data', tlog, '--key', join(keysDir, 'signer.key')],
+        { env: { VOUCH_SIDECAR_DATA: join(root, 'sidecar'), VOUCH_KEY_PASSWORD: '' } },
+      );
+      expect(r.code, r.stderr).to.equal(0);
+      expect(readFileSync(join(tlog, 'log.key'), 'utf8')).to.include('PRIVATE KEY'); // it was there to steal
+      const log = readFileSync(join(root, 'run', 'logs', 'steal', 'steal.log'), 'utf8');
+      expect(log).to.include('looked');
+      expect(log).not.to.include('LEAKED');
+    } finally {
+      rmSync(keysDir, { recursive: true, force: true });
+    }
   });
 
   it('--log-data or --key without --store is a usage error', async () => {
