@@ -14,7 +14,8 @@ export function registerSidecar(program: Command): void {
       'after',
       `
 Settings come from the config file (--config or $VOUCH_CONFIG), section "sidecar":
-  listen, mode (local), tokenEnv (env var holding the runner's bearer token, default VOUCH_SINK_TOKEN),
+  listen, mode (local, or cluster: runs re-read from the API server of config "kube" before attesting, and a
+  reconcile every reconcileSeconds for runs whose events were dropped), tokenEnv (env var holding the runner's bearer token, default VOUCH_SINK_TOKEN),
   data (inbox journal, default .vouch/sidecar), store (attestation directory, default .vouch/attestations),
   attestFailedRuns (default false: only PipelineRuns that succeeded are attested), maxWaitingRuns,
   maxWaitingSeconds, maxQueue (beyond these bounds new events get 503, which Tekton retries),

@@ -55,6 +55,8 @@ export interface VouchConfig {
     maxWaitingSeconds: number;
     /** most attestations waiting to be signed, logged and stored; beyond it new events get 503 */
     maxQueue: number;
+    /** cluster mode: list PipelineRuns (namespace kube.namespace) this often to attest finished ones whose events were dropped */
+    reconcileSeconds: number;
   };
   /** the Kubernetes API server (src/kube): the sidecar re-reads runs there in cluster mode */
   kube: {
@@ -122,6 +124,7 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     maxWaitingRuns: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_RUNS' },
     maxWaitingSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_SECONDS' },
     maxQueue: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_QUEUE' },
+    reconcileSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_RECONCILE_SECONDS' },
   },
   kube: {
     kubeconfig: { kind: 'string', env: 'VOUCH_KUBECONFIG', path: true },
@@ -155,6 +158,7 @@ export function defaultConfig(): VouchConfig {
       maxWaitingRuns: 10_000,
       maxWaitingSeconds: 3600,
       maxQueue: 10_000,
+      reconcileSeconds: 300,
     },
     kube: { kubeconfig: '', context: '', namespace: 'default', timeoutSeconds: 30 },
     store: { backends: 'local', ociRepository: '', ociUsernameEnv: 'VOUCH_REGISTRY_USERNAME', ociPasswordEnv: 'VOUCH_REGISTRY_PASSWORD', ociTimeoutSeconds: 30 },

@@ -201,6 +201,16 @@ export class Correlator {
     return { prUid: g.prUid, pipelineRun: g.pr, taskRuns };
   }
 
+  /**
+   * Takes a PipelineRun for attestation outside the event path (the reconcile found it finished on the API server).
+   * False when it is finished here or already being attested.
+   */
+  claim(prUid: string): boolean {
+    if (this.finished.has(prUid) || this.handedOut.has(prUid)) return false;
+    this.handedOut.add(prUid);
+    return true;
+  }
+
   /** Whether a ready run's outcome should be attested at all. */
   shouldAttest(run: ReadyRun): boolean {
     const c = run.pipelineRun.status?.conditions?.find((x) => x.type === 'Succeeded');

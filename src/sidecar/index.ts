@@ -24,8 +24,8 @@ import { Sidecar, type SidecarOptions } from './sidecar.ts';
 // Modes: `local` (default) accepts only requests with the runner's bearer token (sidecar.tokenEnv); `cluster`
 // re-reads the PipelineRun and its TaskRuns from the API server (config `kube`) before attesting and attests those;
 // a payload that disagrees is logged as suspected forgery and not attested. Stores: config `store.backends`
-// (createStore; the local one in sidecar.store). Not built yet: the periodic reconcile (listing finished
-// PipelineRuns to catch events Tekton dropped).
+// (createStore; the local one in sidecar.store). Cluster mode also reconciles every sidecar.reconcileSeconds: finished
+// PipelineRuns in kube.namespace that were never attested (Tekton dropped their events) are attested then.
 // Attested: PipelineRuns that succeeded (failed ones too with sidecar.attestFailedRuns), once every TaskRun in
 // their childReferences is terminal; standalone TaskRuns are not attested.
 
@@ -93,7 +93,7 @@ export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv =
       privateKey,
       store: createStore(config, { localDir: sc.store, env, ...(apiServer ? { kube: apiServer } : {}) }),
       tlog,
-      ...(apiServer ? { apiServer } : {}),
+      ...(apiServer ? { apiServer, reconcile: { namespace: config.kube.namespace, everyMs: positive('reconcileSeconds', sc.reconcileSeconds) * 1000 } } : {}),
       attestFailedRuns: sc.attestFailedRuns,
       maxWaitingRuns: positive('maxWaitingRuns', sc.maxWaitingRuns),
       maxWaitingMs: positive('maxWaitingSeconds', sc.maxWaitingSeconds) * 1000,

@@ -11,6 +11,7 @@ const HELP: Record<string, [type: 'counter' | 'gauge', help: string]> = {
   vouch_sidecar_attestations_failed_total: ['counter', 'PipelineRuns that can never be attested (e.g. no subjects)'],
   vouch_sidecar_attestations_skipped_total: ['counter', 'PipelineRuns not attested by configuration (failed runs)'],
   vouch_sidecar_attempts_failed_total: ['counter', 'attestation attempts that failed and will be retried'],
+  vouch_sidecar_reconciled_total: ['counter', 'finished PipelineRuns found by the reconcile (cluster mode) without any attestation'],
   vouch_sidecar_runs_expired_total: ['counter', 'unfinished runs given up after sidecar.maxWaitingSeconds'],
   vouch_sidecar_waiting_runs: ['gauge', 'unfinished PipelineRuns held in the inbox'],
   vouch_sidecar_queue_depth: ['gauge', 'attestations waiting or in progress'],

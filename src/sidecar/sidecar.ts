@@ -68,7 +68,12 @@ export interface SidecarOptions {
    * then only triggers: the attestation is built from the API server's objects, and a payload that disagrees with
    * them is logged as suspected forgery and not attested.
    */
-  apiServer?: Pick<KubeClient, 'getRun'>;
+  apiServer?: Pick<KubeClient, 'getRun' | 'listRuns'>;
+  /**
+   * Cluster mode: list the PipelineRuns of this namespace every `everyMs` (and once at start) and attest finished ones
+   * not attested yet, to catch events Tekton dropped. Runs annotated chains.tekton.dev/signed=true are left alone.
+   */
+  reconcile?: { namespace: string; everyMs: number };
   logger?: Logger;
   now?: () => number;
 }
@@ -120,7 +125,9 @@ function runFacts(run: TaskRun | PipelineRun): string {
 
 export class Sidecar {
   readonly metrics = new Metrics();
-  private readonly opts: Required<Omit<SidecarOptions, 'logger' | 'tlog' | 'apiServer'>> & Pick<SidecarOptions, 'tlog' | 'apiServer'>;
+  private readonly opts: Required<Omit<SidecarOptions, 'logger' | 'tlog' | 'apiServer' | 'reconcile'>> & Pick<SidecarOptions, 'tlog' | 'apiServer' | 'reconcile'>;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private reconciling: Promise<number> | undefined;
   private readonly log: Logger;
   private readonly correlator: Correlator;
   private journal!: Journal;
@@ -213,6 +220,12 @@ export class Sidecar {
     for (const run of ready) if (!sc.correlator.isFinished(run.prUid)) sc.enqueue(run);
     sc.updateGauges();
     sc.pump();
+    const rc = options.reconcile;
+    if (rc && options.apiServer) {
+      void sc.reconcile().catch(() => undefined);
+      sc.reconcileTimer = setInterval(() => void sc.reconcile().catch(() => undefined), rc.everyMs);
+      sc.reconcileTimer.unref();
+    }
     return sc;
   }
 
@@ -574,6 +587,54 @@ export class Sidecar {
     this.log[metric === 'skipped' ? 'info' : 'error']({ pipelineRun: w.run.pipelineRun.metadata.name, uid: w.run.prUid }, `not attested: ${reason}`);
   }
 
+  /**
+   * Cluster mode: finished PipelineRuns on the API server that are neither attested here nor being attested, and not
+   * annotated as signed, are attested from the API server's objects. Returns how many were taken.
+   */
+  reconcile(): Promise<number> {
+    this.reconciling ??= this.reconcileOnce().finally(() => {
+      this.reconciling = undefined;
+    });
+    return this.reconciling;
+  }
+
+  private async reconcileOnce(): Promise<number> {
+    const api = this.opts.apiServer;
+    const rc = this.opts.reconcile;
+    if (!api || !rc || this.closing) return 0;
+    let taken = 0;
+    try {
+      for (const obj of await api.listRuns('PipelineRun', rc.namespace)) {
+        const pr = obj as unknown as PipelineRun;
+        const uid = pr.metadata.uid;
+        const succeeded = pr.status?.conditions?.find((c) => c.type === 'Succeeded')?.status;
+        if (!uid || (succeeded !== 'True' && succeeded !== 'False')) continue;
+        if (pr.metadata.annotations?.['chains.tekton.dev/signed'] === 'true') continue;
+        if (this.correlator.isFinished(uid) || this.work.has(workId(uid))) continue;
+        const taskRuns: TaskRun[] = [];
+        let complete = true;
+        for (const ref of pr.status?.childReferences ?? []) {
+          if ((ref.kind ?? 'TaskRun') !== 'TaskRun') continue;
+          try {
+            taskRuns.push((await api.getRun('TaskRun', rc.namespace, ref.name)) as unknown as TaskRun);
+          } catch (err) {
+            complete = false;
+            this.log.warn({ pipelineRun: pr.metadata.name, taskRun: ref.name, err: errorMessage(err) }, 'reconcile: a child TaskRun cannot be read; trying again next time');
+          }
+        }
+        if (!complete || this.closing || !this.correlator.claim(uid)) continue;
+        this.log.info({ pipelineRun: pr.metadata.name, uid }, 'reconcile: a finished PipelineRun was never attested (its events were dropped?)');
+        this.metrics.inc('vouch_sidecar_reconciled_total');
+        this.enqueue({ prUid: uid, pipelineRun: pr, taskRuns });
+        taken++;
+      }
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'reconcile: cannot list PipelineRuns; trying again next time');
+      throw err;
+    }
+    return taken;
+  }
+
   /** Gives up runs that waited longer than maxWaitingMs (durably, so a restart does not resurrect them). */
   async expire(): Promise<void> {
     if (this.closing) return;
@@ -615,7 +676,9 @@ export class Sidecar {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.expiryTimer);
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     if (this.timer) clearTimeout(this.timer);
+    await this.reconciling?.catch(() => undefined);
     await Promise.allSettled([...this.inFlight.values()]);
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
     await this.journal.close();

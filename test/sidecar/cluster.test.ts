@@ -12,7 +12,7 @@ import { EmbeddedLog } from '../../src/tlog/log.ts';
 import { trustedRootFor } from '../../src/tlog/trusted-root.ts';
 import { FakeApiServer } from '../kube/apiserver.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { eventFor, eventsOf, makeRun, newKey, quiet, sha, verifiedRecords, type RunSet } from './helpers.ts';
+import { eventFor, eventsOf, inState, makeRun, newKey, quiet, sha, verifiedRecords, type RunSet } from './helpers.ts';
 
 describe('sidecar: cluster mode re-reads runs from the API server', function () {
   this.timeout(30_000);
@@ -29,7 +29,9 @@ describe('sidecar: cluster mode re-reads runs from the API server', function () 
     const kube = KubeClient.load({ kubeconfig: api.writeKubeconfig(dir), timeoutMs: 2000 });
     log = await EmbeddedLog.open(join(dir, 'tlog'), { logger: quiet });
     store = new LocalStore(join(dir, 'store'));
-    sidecar = await Sidecar.open({ dataDir: join(dir, 'data'), privateKey: key, store, tlog: { embedded: log }, apiServer: kube, logger: quiet, retryMs: { first: 20, max: 100 } });
+    // reconcile only when a test asks (everyMs far beyond the test)
+    sidecar = await Sidecar.open({ dataDir: join(dir, 'data'), privateKey: key, store, tlog: { embedded: log }, apiServer: kube, reconcile: { namespace: 'default', everyMs: 3_600_000 }, logger: quiet, retryMs: { first: 20, max: 100 } });
+    expect(await sidecar.reconcile()).to.equal(0); // the one at start, before the test publishes anything
   });
   afterEach(async () => {
     await sidecar.close();
@@ -47,7 +49,7 @@ describe('sidecar: cluster mode re-reads runs from the API server', function () 
     for (const ev of eventsOf(set)) await sidecar.ingest(ev);
     await sidecar.idle();
     expect(await verifiedRecords({ store, trustedRoot: trustedRootFor(log), key }, set)).to.have.length(1);
-    expect(api.requests.filter((r) => r.method === 'GET').length).to.equal(3);
+    expect(api.requests.filter((r) => r.method === 'GET' && !r.query.has('limit')).length).to.equal(3);
   });
 
   it('a tampered payload (another image digest) is suspected forgery: nothing attested', async () => {
@@ -73,6 +75,29 @@ describe('sidecar: cluster mode re-reads runs from the API server', function () 
     await sidecar.idle();
     expect(log.size).to.equal(0);
     expect(sidecar.metrics.get('vouch_sidecar_attestations_failed_total')).to.equal(2);
+  });
+
+  it('the reconcile attests finished runs whose events never came, once; runs marked signed are left alone', async () => {
+    const dropped = makeRun('dropped', 2);
+    const signed = makeRun('signed-elsewhere', 1);
+    signed.pr.metadata.annotations = { 'chains.tekton.dev/signed': 'true' };
+    const viaEvents = makeRun('via-events', 1);
+    const running = makeRun('still-running', 1);
+    for (const set of [dropped, signed, viaEvents]) publish(set);
+    api.add(inState(running.pr, 'running') as unknown as Parameters<FakeApiServer['add']>[0]);
+    for (const ev of eventsOf(viaEvents)) await sidecar.ingest(ev);
+    await sidecar.idle();
+    expect(await sidecar.reconcile()).to.equal(1);
+    await sidecar.idle();
+    expect(await sidecar.reconcile()).to.equal(0);
+    // late events of the reconciled run change nothing
+    for (const ev of eventsOf(dropped)) await sidecar.ingest(ev);
+    await sidecar.idle();
+    const h = { store, trustedRoot: trustedRootFor(log), key };
+    expect(await verifiedRecords(h, dropped)).to.have.length(1);
+    expect(await verifiedRecords(h, viaEvents)).to.have.length(1);
+    expect(await store.list(signed.image.sha256)).to.deep.equal([]);
+    expect(log.size).to.equal(2);
   });
 
   it('the API server down: work waits and is retried, then attested', async () => {
