@@ -143,7 +143,7 @@ export class Sidecar {
   private readonly publicKeyPem: string;
   private readonly keyId: string;
   private timer: NodeJS.Timeout | undefined;
-  private readonly expiryTimer: NodeJS.Timeout;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly running = new Set<Promise<void>>();
@@ -182,9 +182,6 @@ export class Sidecar {
       this.trustedRoot = prepareTrustedRoot(options.tlog.trustedRoot, 'tlog trusted root');
       this.logUrl = options.tlog.url.replace(/\/+$/, '');
     }
-    const every = Math.max(50, Math.min(30_000, this.opts.maxWaitingMs / 4));
-    this.expiryTimer = setInterval(() => void this.expire(), every);
-    this.expiryTimer.unref();
   }
 
   /** Opens the journal (replaying it: unfinished work resumes) and starts processing. */
@@ -192,34 +189,33 @@ export class Sidecar {
     const sc = new Sidecar(options);
     const ready: ReadyRun[] = [];
     const journalOptions = { dir: options.dataDir, file: JOURNAL_FILE, magic: MAGIC, what: 'the sidecar journal', minPayloadBytes: 2 };
-    try {
-      const { journal, replay } = await Journal.open(journalOptions, (payload) => {
-        let rec: JournalRecord;
-        try {
-          rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
-        } catch {
-          return false;
-        }
-        sc.replayRecord(rec, ready);
-        return true;
-      });
-      sc.journal = journal;
-      if (replay.truncatedBytes > 0) sc.log.warn({ bytes: replay.truncatedBytes }, 'cut a torn tail off the sidecar journal (never acknowledged)');
-      sc.log.info({ records: replay.records }, 'sidecar journal replayed');
-      if (journal.size > sc.opts.compactBytes) {
-        await journal.close();
-        const before = journal.size;
-        await writeFileDurable(options.dataDir, JOURNAL_FILE, sc.compacted(), 0o600);
-        sc.journal = (await Journal.open(journalOptions, () => true)).journal;
-        sc.log.info({ before, after: sc.journal.size }, 'sidecar journal compacted');
+    const { journal, replay } = await Journal.open(journalOptions, (payload) => {
+      let rec: JournalRecord;
+      try {
+        rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
+      } catch {
+        return false;
       }
-    } catch (err) {
-      clearInterval(sc.expiryTimer);
-      throw err;
+      sc.replayRecord(rec, ready);
+      return true;
+    });
+    sc.journal = journal;
+    if (replay.truncatedBytes > 0) sc.log.warn({ bytes: replay.truncatedBytes }, 'cut a torn tail off the sidecar journal (never acknowledged)');
+    sc.log.info({ records: replay.records }, 'sidecar journal replayed');
+    if (journal.size > sc.opts.compactBytes) {
+      // the new file replaces the old one (rename) while we still hold the lock
+      const before = journal.size;
+      await writeFileDurable(options.dataDir, JOURNAL_FILE, sc.compacted(), 0o600);
+      await journal.close();
+      sc.journal = (await Journal.open(journalOptions, () => true)).journal;
+      sc.log.info({ before, after: sc.journal.size }, 'sidecar journal compacted');
     }
     for (const run of ready) if (!sc.correlator.isFinished(run.prUid)) sc.enqueue(run);
     sc.updateGauges();
     sc.pump();
+    const every = Math.max(50, Math.min(30_000, sc.opts.maxWaitingMs / 4));
+    sc.expiryTimer = setInterval(() => void sc.expire(), every);
+    sc.expiryTimer.unref();
     const rc = options.reconcile;
     if (rc && options.apiServer) {
       void sc.reconcile().catch(() => undefined);

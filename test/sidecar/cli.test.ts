@@ -1,0 +1,48 @@
+// `vouch sidecar` as a user runs it: its URL on stdout, clear refusals of incomplete config, SIGTERM exits 0.
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { writeKeyPair } from '../../src/attest/keys.ts';
+import { runVouch } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { TOKEN } from './helpers.ts';
+import { startSidecarProcess, stopProcess } from './procs.ts';
+
+describe('sidecar: the vouch sidecar command', function () {
+  this.timeout(60_000);
+  let dir = '';
+  let config = '';
+  before(async () => {
+    dir = tempDir('vouch-sidecar-cli-');
+    const { keyPath } = await writeKeyPair(join(dir, 'signing'));
+    config = join(dir, 'vouch.yaml');
+    writeFileSync(config, [`signing: { key: ${keyPath} }`, `tlog: { data: ${join(dir, 'tlog')} }`, 'sidecar:', '  listen: 127.0.0.1:0', `  data: ${join(dir, 'data')}`, `  store: ${join(dir, 'store')}`, ''].join('\n'));
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints its URL, answers health and metrics, and exits 0 on SIGTERM', async () => {
+    const child = await startSidecarProcess(config);
+    try {
+      expect((await fetch(`${child.url}/healthz`)).status).to.equal(200);
+      expect(await (await fetch(`${child.url}/metrics`)).text()).to.include('vouch_sidecar_events_accepted_total 0');
+      const res = await fetch(`${child.url}/events`, { method: 'POST', body: '{}' });
+      expect(res.status).to.equal(401);
+    } finally {
+      expect(await stopProcess(child.proc, 'SIGTERM')).to.equal(0);
+    }
+  });
+
+  it('refuses to start in local mode without the token, or without a signing key', async () => {
+    const noToken = await runVouch(['--config', config, 'sidecar'], { env: { VOUCH_SINK_TOKEN: '' } });
+    expect(noToken.code).to.equal(2);
+    expect(noToken.stderr).to.match(/VOUCH_SINK_TOKEN.*\[CONFIG_INVALID\]/);
+    const noKey = await runVouch(['--config', config, 'sidecar'], { env: { VOUCH_SINK_TOKEN: TOKEN, VOUCH_SIGNING_KEY: join(dir, 'missing.pem') } });
+    expect(noKey.code).to.equal(3);
+    expect(noKey.stderr).to.match(/cannot read private key/);
+    const badMode = await runVouch(['--config', config, 'sidecar'], { env: { VOUCH_SINK_TOKEN: TOKEN, VOUCH_SIDECAR_MODE: 'both' } });
+    expect(badMode.code).to.equal(2);
+    expect(badMode.stderr).to.match(/local, cluster/);
+  });
+});
