@@ -160,6 +160,45 @@ describe('store: OCI registry (real docker-registry)', function () {
     await rejects(store.putSignature({ image: { name: imageName, sha256: hex(4) }, payload, signature }), 'STORE_INPUT_INVALID', /simple signing payload for sha256:0+4/);
   });
 
+  it('appends to a .att that cosign wrote (Docker media types): keeps its layer and media types; list skips the foreign layer', async () => {
+    const img = await pushTestImage(registry.host, 'team/cosigned', 'v1');
+    const name = `${registry.host}/team/cosigned`;
+    // what `COSIGN_DOCKER_MEDIA_TYPES=1 cosign attest` leaves: one DSSE layer with cosign's annotations only
+    const foreign = await signer.record({ name, sha256: img.digest, predicateType: 'https://spdx.dev/Document' });
+    const env = (foreign.bundle as unknown as { dsseEnvelope: { payload: string; payloadType: string; signatures: { sig: string; keyid: string }[] } }).dsseEnvelope;
+    const layer = Buffer.from(JSON.stringify({ payloadType: env.payloadType, payload: env.payload, signatures: env.signatures }));
+    const config = Buffer.from(JSON.stringify({ architecture: '', created: '0001-01-01T00:00:00Z', history: [{ created: '0001-01-01T00:00:00Z' }], os: '', rootfs: { type: 'layers', diff_ids: [`sha256:${sha(layer)}`] }, config: {} }));
+    for (const blob of [layer, config]) {
+      const start = await fetch(`http://${registry.host}/v2/team/cosigned/blobs/uploads/`, { method: 'POST' });
+      const url = new URL(start.headers.get('location')!, `http://${registry.host}`);
+      url.searchParams.set('digest', `sha256:${sha(blob)}`);
+      expect((await fetch(url, { method: 'PUT', body: blob })).status).to.equal(201);
+    }
+    const cosignManifest = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: `sha256:${sha(config)}` },
+      layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', size: layer.length, digest: `sha256:${sha(layer)}`, annotations: { 'dev.cosignproject.cosign/signature': '', predicateType: 'https://spdx.dev/Document' } }],
+    };
+    const put = await fetch(`http://${registry.host}/v2/team/cosigned/manifests/sha256-${img.digest}.att`, {
+      method: 'PUT',
+      body: JSON.stringify(cosignManifest),
+      headers: { 'content-type': cosignManifest.mediaType },
+    });
+    expect(put.status).to.equal(201);
+    const store = new OciStore({ retries: 0 });
+    const record = await signer.record({ name, sha256: img.digest });
+    await store.put(record);
+    const m = await raw(registry.host, `/v2/team/cosigned/manifests/sha256-${img.digest}.att`, 'application/vnd.docker.distribution.manifest.v2+json');
+    const manifest = JSON.parse(m.body.toString()) as typeof cosignManifest;
+    expect(manifest.mediaType).to.equal('application/vnd.docker.distribution.manifest.v2+json');
+    expect(manifest.config.mediaType).to.equal('application/vnd.docker.container.image.v1+json');
+    expect(manifest.layers).to.have.length(2);
+    expect(manifest.layers[0]).to.deep.equal(cosignManifest.layers[0]);
+    expect(manifest.layers[1]!.annotations['predicateType']).to.equal(record.predicateType);
+    expect(await store.list(img.digest, name)).to.deep.equal([record]);
+  });
+
   it('resolves a tag to its digest with HEAD (what admission needs), and a pinned digest as is', async () => {
     expect((await resolveImageDigest(`${registry.host}/team/app:v1`)).digest).to.equal(image.digest);
     expect((await resolveImageDigest(`${registry.host}/team/app@sha256:${hex(7)}`)).digest).to.equal(hex(7));
