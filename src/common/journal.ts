@@ -132,7 +132,7 @@ export class Journal {
   private readonly opts: Required<Omit<JournalOptions, 'codes'>> & { codes: { unavailable: ErrorCode; corrupt: ErrorCode } };
   /** end of the last complete record: where the next batch goes */
   private end: number;
-  private failed: VouchError | undefined;
+  private failedWith: VouchError | undefined;
   private closed = false;
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
@@ -198,6 +198,11 @@ export class Journal {
     return this.end;
   }
 
+  /** true after a failed write or fsync: appends are refused until the journal is reopened */
+  get failed(): boolean {
+    return this.failedWith !== undefined;
+  }
+
   /** records queued by append() and not yet on stable storage */
   get pending(): number {
     return this.queue.length;
@@ -209,7 +214,7 @@ export class Journal {
    */
   async appendBatch(records: Buffer[]): Promise<number[]> {
     if (this.closed) throw new VouchError(this.opts.codes.unavailable, `${this.opts.what} is closed`);
-    if (this.failed) throw this.failed;
+    if (this.failedWith) throw this.failedWith;
     const start = this.end;
     const offsets: number[] = [];
     let at = start;
@@ -227,9 +232,9 @@ export class Journal {
       await this.fh.datasync();
     } catch (err) {
       // the file's state is unknown now (a failed fsync may have dropped dirty pages): stop taking writes
-      this.failed = new VouchError(this.opts.codes.unavailable, `${this.opts.what}: write failed; reopen to recover: ${errorMessage(err)}`, { cause: err });
+      this.failedWith = new VouchError(this.opts.codes.unavailable, `${this.opts.what}: write failed; reopen to recover: ${errorMessage(err)}`, { cause: err });
       await this.fh.truncate(start).catch(() => undefined);
-      throw this.failed;
+      throw this.failedWith;
     }
     this.end = at;
     this.batches++;
@@ -242,7 +247,7 @@ export class Journal {
    */
   append(payload: Buffer): Promise<number> {
     if (this.closed) return Promise.reject(new VouchError(this.opts.codes.unavailable, `${this.opts.what} is closed`));
-    if (this.failed) return Promise.reject(this.failed);
+    if (this.failedWith) return Promise.reject(this.failedWith);
     let record: Buffer;
     try {
       record = frameRecord(payload, this.opts.maxRecordBytes, 'INPUT_INVALID');
@@ -263,7 +268,7 @@ export class Journal {
         void this.flushLoop().finally(() => {
           this.flushing = undefined;
           resolve();
-          if (this.queue.length > 0 && !this.failed) this.kick();
+          if (this.queue.length > 0 && !this.failedWith) this.kick();
         });
       });
     });
@@ -318,7 +323,7 @@ export class Journal {
     while (this.flushing) await this.flushing;
     this.closed = true;
     try {
-      if (!this.failed) await this.fh.sync();
+      if (!this.failedWith) await this.fh.sync();
     } finally {
       await this.fh.close();
       openLocks.delete(this.lockPath);

@@ -275,8 +275,9 @@ export class Sidecar {
     return this.work.size;
   }
 
+  /** taking events: not shutting down, and the journal has not failed */
   get ready(): boolean {
-    return !this.closing;
+    return !this.closing && !this.journal.failed;
   }
 
   /**

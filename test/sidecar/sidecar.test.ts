@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { HttpSink, cloudEventFor } from '../../src/runner/events.ts';
+import { EventQueue, HttpSink, cloudEventFor, type EventSink } from '../../src/runner/events.ts';
 import { toV1beta1PipelineRun, toV1beta1TaskRun } from '../../src/tekton/events.ts';
 import type { TaskRun } from '../../src/tekton/types.ts';
 import { eventFor, eventsOf, harness, inState, makeRun, post, sha, TOKEN, verifiedRecords, type Harness } from './helpers.ts';
@@ -262,7 +262,11 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
   it('the in-process sink takes the same events without a token', async () => {
     h = await harness();
     const set = makeRun('inproc', 2);
-    for (const ev of eventsOf(set)) await h.sidecar.sink.send(ev);
+    // the runner's EventQueue takes it as one of its sinks (structurally an EventSink)
+    const sink: EventSink = h.sidecar.sink;
+    const queue = new EventQueue([sink]);
+    for (const ev of eventsOf(set)) queue.emit(ev);
+    expect(await queue.drain(10_000)).to.deep.equal({ delivered: 6, failed: 0, pending: 0 });
     await h.sidecar.idle();
     expect(await verifiedRecords(h, set)).to.have.length(1);
     let err: unknown;
