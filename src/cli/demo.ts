@@ -1,100 +1,154 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { loadPrivateKey, loadPublicKey, writeKeyPair } from '../attest/keys.ts';
-import { rekorWitness, signStatement } from '../attest/sign.ts';
-import { buildStatement } from '../attest/statement.ts';
-import { verifyBundle } from '../attest/verify.ts';
 import { sha256File } from '../common/digest.ts';
-import { errorMessage, isVouchError } from '../common/errors.ts';
-import { EmbeddedLog } from '../tlog/log.ts';
-import { serve } from '../tlog/server.ts';
-import { trustedRootFor } from '../tlog/trusted-root.ts';
+import { isVouchError, VouchError } from '../common/errors.ts';
+import { preflightSandbox } from '../runner/sandbox.ts';
 import { action, out, setup } from './context.ts';
 
-// `vouch demo` (what `npm start` runs): the trust core end to end on bundled example data, over real HTTP, printing
-// each step. When the agent-pr-verify pipeline lands (issue 10), this becomes the whole pipeline on an example change.
+// `vouch demo` (what `npm start` runs): the embedded default end to end on bundled example data. It runs the very
+// commands a user would (printed before each one, so they can be repeated): a signing key, a Tekton pipeline under
+// the local runner with the sidecar and the transparency log in the same process, then offline verification of the
+// provenance the sidecar signed, and a tampered copy rejected. When the agent-pr-verify pipeline lands (issue 10),
+// it takes the place of the example pipeline.
 
-const EXAMPLE = fileURLToPath(new URL('../../hack/demo/', import.meta.url));
-const TEST_RESULT = 'https://in-toto.io/attestation/test-result/v0.1';
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = fileURLToPath(new URL('./main.ts', import.meta.url));
+const EXAMPLE = join(REPO, 'hack', 'demo');
+const HOST_IMAGE = 'docker.io/library/debian*';
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the trust core end to end on bundled example data: key, embedded log over HTTP, signed statement, bundle, offline verification, tamper check')
+    .description(
+      'run the embedded default end to end on bundled example data: a Tekton pipeline under the local runner, its ' +
+        'provenance signed by the in-process sidecar and logged in the embedded transparency log, then verified offline',
+    )
     .option('--dir <dir>', 'where to keep what it makes (default: a new temporary directory)')
     .action(
       action(async (opts: { dir?: string }, cmd: Command): Promise<number> => {
         setup(cmd);
         const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'vouch-demo-'));
-        const step = (n: number, text: string): void => {
-          out(`\n${n}. ${text}`);
-        };
-        out(`vouch demo: the trust core end to end (working directory ${dir})`);
+        mkdirSync(dir, { recursive: true });
+        const p = (...parts: string[]): string => join(dir, ...parts);
+        out(`vouch demo: the agent-PR trust path on one machine (everything it makes goes to ${dir})`);
 
-        step(1, 'Generate a signing key (ECDSA P-256)');
-        const keys = await writeKeyPair(join(dir, 'signer'));
-        out(`   ${keys.keyPath}, ${keys.pubPath}; key id ${keys.keyId.slice(0, 16)}…`);
-        out('   (unencrypted for the demo; set VOUCH_KEY_PASSWORD when you run `vouch keys generate` for real)');
+        step(1, 'Generate the signing key the sidecar signs with (ECDSA P-256)');
+        await vouch(['keys', 'generate', '--out', p('signer')]);
 
-        step(2, 'Start the embedded Rekor-compatible transparency log on loopback');
-        const log = await EmbeddedLog.open(join(dir, 'tlog'));
-        const server = await serve(log, '127.0.0.1', 0);
-        try {
-          out(`   ${server.url}  (log id ${log.logId.slice(0, 16)}…, data in ${relative(dir, log.dir)}/)`);
-          const trustedRootPath = join(dir, 'trusted_root.json');
-          const trustedRoot = trustedRootFor(log);
-          writeFileSync(trustedRootPath, `${JSON.stringify(trustedRoot, null, 2)}\n`);
-          out(`   its Sigstore trusted root: ${trustedRootPath}`);
-
-          step(3, 'Describe an artifact in an in-toto Statement v1 (a test-result predicate)');
-          const artifactPath = join(EXAMPLE, 'app.js');
-          const digest = await sha256File(artifactPath);
-          const predicate = JSON.parse(readFileSync(join(EXAMPLE, 'test-result.json'), 'utf8')) as Record<string, unknown>;
-          const statement = buildStatement({ subjects: [{ name: 'app.js', sha256: digest }], predicateType: TEST_RESULT, predicate });
-          out(`   subject app.js sha256:${digest.slice(0, 16)}…, predicate ${TEST_RESULT}`);
-
-          step(4, 'Sign it (DSSE) and log it through the Rekor v1 REST API, then write the Sigstore bundle v0.3');
-          const privateKey = await loadPrivateKey(keys.keyPath);
-          const signed = await signStatement({ statement, privateKey, witness: rekorWitness({ rekorBaseURL: server.url }), logTrustedRoot: trustedRoot });
-          const bundlePath = join(dir, 'app.js.sigstore.json');
-          writeFileSync(bundlePath, `${JSON.stringify(signed.json, null, 2)}\n`);
-          const entry = signed.bundle.verificationMaterial.tlogEntries[0]!;
-          out(`   ${entry.kindVersion?.kind ?? '?'} entry #${entry.logIndex} at ${new Date(Number(entry.integratedTime) * 1000).toISOString()}; bundle ${bundlePath}`);
-
-          step(5, 'Verify the bundle offline with @sigstore/verify against the log\'s trusted root and the signer\'s key');
-          const bundleJson: unknown = JSON.parse(readFileSync(bundlePath, 'utf8'));
-          const publicKey = { publicKey: await loadPublicKey(keys.pubPath) };
-          const result = verifyBundle({ bundle: bundleJson, artifact: { sha256: digest }, policy: publicKey, trustedRoot });
-          for (const check of result.checks) out(`   ✓ ${check}`);
-          out(`   the same from a shell: npm run vouch -- verify-bundle --bundle ${bundlePath} --key ${keys.pubPath} --trusted-root ${trustedRootPath} ${artifactPath}`);
-
-          step(6, 'Tamper with the signed statement: verification must fail');
-          const forged = structuredClone(bundleJson) as { dsseEnvelope: { payload: string } };
-          const payload = JSON.parse(Buffer.from(forged.dsseEnvelope.payload, 'base64').toString('utf8')) as { predicate: { result: string } };
-          payload.predicate.result = payload.predicate.result === 'PASSED' ? 'FAILED' : 'PASSED';
-          forged.dsseEnvelope.payload = Buffer.from(JSON.stringify(payload)).toString('base64');
-          try {
-            verifyBundle({ bundle: forged, artifact: { sha256: digest }, policy: publicKey, trustedRoot });
-            out('   UNEXPECTED: the tampered bundle verified');
-            return 1;
-          } catch (err) {
-            if (!isVouchError(err)) throw err;
-            out(`   rejected as it must be: ${errorMessage(err)}`);
-          }
-
-          step(7, 'The log itself');
-          const info = log.info();
-          out(`   tree size ${info.treeSize}, root ${info.rootHash.slice(0, 16)}…; signed checkpoint:`);
-          out(info.signedTreeHead.trimEnd().split('\n').map((l) => `     ${l}`).join('\n'));
-        } finally {
-          await server.close();
-          await log.close();
+        step(2, 'Run a Tekton pipeline locally; the sidecar in the same process attests it when it finishes');
+        const sandboxFlags = sandboxAvailable() ? [] : ['--no-sandbox'];
+        if (sandboxFlags.length > 0) {
+          out('   bubblewrap is not installed, so these (bundled, trusted) demo steps run WITHOUT the step sandbox;');
+          out('   install it (apt-get install bubblewrap) to see them isolated, as agent-written code must always be.');
         }
-        out(`\nDone. Everything it made is in ${dir}`);
+        mkdirSync(p('workspace'), { recursive: true });
+        // the sidecar's own journal; a real deployment sets it in the config file (sidecar.data)
+        const env = { VOUCH_SIDECAR_DATA: p('sidecar') };
+        await vouch(
+          [
+            'run', '--pipeline', join(EXAMPLE, 'pipeline.yaml'), '-p', `source-dir=${EXAMPLE}`, '-w', `source=${p('workspace')}`,
+            '--host-image', HOST_IMAGE, '--run-dir', p('run'),
+            '--store', p('store'), '--log-data', p('tlog'), '--key', p('signer.key'), ...sandboxFlags,
+          ],
+          env,
+        );
+
+        const artifact = p('workspace', 'dist', 'greeter.tgz');
+        const digest = await sha256File(artifact);
+        const bundle = findBundle(p('store'), digest);
+        out(`   built ${artifact} (sha256:${digest.slice(0, 16)}…); its signed provenance: ${bundle}`);
+
+        step(3, "Export the embedded log's trusted root (what a verifier trusts: the log's key and name)");
+        const trustedRoot = p('trusted_root.json');
+        writeFileSync(trustedRoot, await vouch(['log', 'trusted-root', '--data', p('tlog')], {}, true));
+        out(`   wrote ${trustedRoot}`);
+
+        step(4, 'Verify the provenance offline: signature, log inclusion, and that it is about this exact artifact');
+        const verify = ['verify-bundle', '--bundle', bundle, '--key', p('signer.pub'), '--trusted-root', trustedRoot];
+        await vouch([...verify, artifact]);
+
+        step(5, 'Tamper with the signed provenance (claim another builder): verification must fail');
+        const forged = p('forged.sigstore.json');
+        writeFileSync(forged, forge(readFileSync(bundle, 'utf8')));
+        const refused = await vouch(['verify-bundle', '--bundle', forged, ...verify.slice(3), artifact], {}, false, true);
+        if (refused === '') throw new VouchError('INTERNAL', 'the tampered bundle verified');
+
+        out(`\nDone: the pipeline ran, its provenance was signed, logged and verified, and a forgery was refused.`);
+        out(`Run directory (Tekton objects, step logs): ${p('run')}`);
         return 0;
       }),
     );
+}
+
+function step(n: number, text: string): void {
+  out(`\n${n}. ${text}`);
+}
+
+function sandboxAvailable(): boolean {
+  try {
+    preflightSandbox({ enabled: true });
+    return true;
+  } catch (err) {
+    if (isVouchError(err, 'SANDBOX_UNAVAILABLE')) return false;
+    throw err;
+  }
+}
+
+/**
+ * Runs `vouch ARGS` as a child process with this Node, showing the command first. Its output goes to the terminal,
+ * or is returned with `capture`. With `expectFailure`, a non-zero exit is the expected outcome: its stderr is returned
+ * (and shown), and success is an error.
+ */
+async function vouch(args: string[], env: Record<string, string> = {}, capture = false, expectFailure = false): Promise<string> {
+  const shown = [...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'vouch', ...args.map(quote)].join(' ');
+  out(`   $ ${shown}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', capture ? 'pipe' : 'inherit', expectFailure ? 'pipe' : 'inherit'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (expectFailure) {
+        out(`   refused as it must be: ${stderr.trim()}`);
+        resolve(code === 0 ? '' : stderr);
+      } else if (code === 0) resolve(stdout);
+      else reject(new VouchError('INTERNAL', `the demo step \`vouch ${args[0] ?? ''}\` failed (exit ${code ?? 'signal'}); see its output above`));
+    });
+  });
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`;
+}
+
+/** The one bundle the sidecar stored for this digest (the store keeps bundles under the subject's sha256). */
+function findBundle(store: string, digest: string): string {
+  let files: string[];
+  try {
+    files = readdirSync(join(store, digest)).filter((f) => f.endsWith('.sigstore.json'));
+  } catch {
+    files = [];
+  }
+  if (files.length !== 1) throw new VouchError('INTERNAL', `expected one attestation for sha256:${digest} in ${store}, found ${files.length}`);
+  return join(store, digest, files[0]!);
+}
+
+/** Rewrites the builder id inside the signed statement, leaving signature and log entry as they were. */
+function forge(bundleText: string): string {
+  const bundle = JSON.parse(bundleText) as { dsseEnvelope: { payload: string } };
+  const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, 'base64').toString('utf8')) as {
+    predicate: { runDetails: { builder: { id: string } } };
+  };
+  statement.predicate.runDetails.builder.id = 'https://attacker.example/builder';
+  bundle.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement)).toString('base64');
+  return JSON.stringify(bundle);
 }
