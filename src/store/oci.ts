@@ -141,7 +141,7 @@ export class OciStore implements AttestationStore, ImageSignatureStore {
         throw new VouchError('STORE_CORRUPT', `${where}: layer ${layer.digest} is not a DSSE envelope`);
       }
       // the layer (what cosign verifies) and the bundle (what vouch verifies) must be the same signed envelope
-      if (!isDeepStrictEqual(envelope, JSON.parse(envelopeBlob(bundle).toString('utf8')))) {
+      if (!blob.equals(envelopeBlob(bundle)) && !isDeepStrictEqual(envelope, JSON.parse(envelopeBlob(bundle).toString('utf8')))) {
         throw new VouchError('STORE_CORRUPT', `${where}: layer ${layer.digest} and its Sigstore bundle hold different envelopes`);
       }
       const facts = statementOf(bundle, `${where} layer ${layer.digest}`);

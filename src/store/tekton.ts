@@ -86,10 +86,10 @@ export class TektonStore implements AttestationStore {
     }
     if (isProvenance) {
       const shortKey = `${run.kind.toLowerCase()}-${run.uid}`;
-      const env = (record.bundle as { dsseEnvelope?: { payload: string; payloadType: string; signatures: { keyid: string; sig: string }[] } }).dsseEnvelope!;
-      const envelope = JSON.stringify({ payloadType: env.payloadType, payload: env.payload, signatures: env.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });
+      const env = (record.bundle as { dsseEnvelope?: { payload: string } }).dsseEnvelope!;
       patch[`${ChainsAnnotations.payloadPrefix}${shortKey}`] = env.payload;
-      patch[`${ChainsAnnotations.signaturePrefix}${shortKey}`] = Buffer.from(envelope).toString('base64');
+      // the envelope as it was logged (its bytes are what the log's envelopeHash covers)
+      patch[`${ChainsAnnotations.signaturePrefix}${shortKey}`] = Buffer.from(JSON.stringify(record.bundle.dsseEnvelope)).toString('base64');
       patch[`${ChainsAnnotations.certPrefix}${shortKey}`] = '';
       patch[`${ChainsAnnotations.chainPrefix}${shortKey}`] = '';
     }

@@ -61,7 +61,7 @@ describe('store: Tekton annotations (loopback API server)', () => {
     const env = (provenance.bundle as unknown as { dsseEnvelope: { payload: string; payloadType: string; signatures: { keyid: string; sig: string }[] } }).dsseEnvelope;
     const short = `pipelinerun-${run.uid}`;
     expect(a[`chains.tekton.dev/payload-${short}`]).to.equal(env.payload);
-    expect(JSON.parse(Buffer.from(a[`chains.tekton.dev/signature-${short}`]!, 'base64').toString())).to.deep.equal({ payloadType: env.payloadType, payload: env.payload, signatures: env.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) });
+    expect(Buffer.from(a[`chains.tekton.dev/signature-${short}`]!, 'base64').toString()).to.equal(JSON.stringify(env));
     expect(a[`chains.tekton.dev/cert-${short}`]).to.equal('');
     expect(JSON.parse(a[attestationAnnotationKey(provenance.predicateType)]!)).to.deep.equal({ subject: provenance.subject, predicateType: provenance.predicateType, logEntry: provenance.logEntry, bundle: provenance.bundle });
     // annotations of others are kept

@@ -57,13 +57,16 @@ export function simpleSigningPayload(dockerReference: string, imageSha256: strin
   return Buffer.from(JSON.stringify(payload).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`));
 }
 
-/** The DSSE envelope as cosign stores it in an attestation layer (field order of go-securesystemslib's Envelope). */
+/**
+ * The DSSE envelope of an attestation layer: byte for byte the JSON text that was submitted to the log. A Rekor dsse
+ * entry records sha256 of exactly that text (envelopeHash), and cosign checks the layer's bytes against it ("bundle
+ * hash mismatch" otherwise), so the envelope must not be re-serialized in another field order. Both @sigstore/sign's
+ * RekorWitness and our LogWitness submit JSON.stringify(envelopeToJSON(envelope)), which is the bundle's dsseEnvelope.
+ */
 export function envelopeBlob(bundle: SerializedBundle): Buffer {
   const env = (bundle as Partial<Extract<SerializedBundle, { dsseEnvelope: unknown }>>).dsseEnvelope;
   if (!env) throw new VouchError('STORE_INPUT_INVALID', 'the bundle has no DSSE envelope');
-  return Buffer.from(
-    JSON.stringify({ payloadType: env.payloadType, payload: env.payload, signatures: env.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) }),
-  );
+  return Buffer.from(JSON.stringify(env));
 }
 
 /**
