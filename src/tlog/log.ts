@@ -122,7 +122,7 @@ export class EmbeddedLog {
     const now = opts.now ?? Date.now;
     const key = await loadOrCreateKey(dir);
     const meta = await loadOrCreateMeta(dir, opts.name, now);
-    const log = new EmbeddedLog(dir, key, meta, now, (opts.logger ?? logger()).child({ room: 'tlog' }));
+    const log = new EmbeddedLog(dir, key, meta, now, (opts.logger ?? logger()).child({ component: 'tlog' }));
     const { storage, replay } = await LogStorage.open(dir, (rec, offset) => {
       log.index(rec, offset);
     });

@@ -97,7 +97,7 @@ const UUID_PATTERN = '^([0-9a-fA-F]{64}|[0-9a-fA-F]{80})$';
 
 export function createApp(log: EmbeddedLog, opts: ServerOptions = {}): express.Express {
   const app = express();
-  const log_ = (opts.logger ?? logger()).child({ room: 'tlog', component: 'http' });
+  const log_ = (opts.logger ?? logger()).child({ component: 'tlog.http' });
   const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   app.disable('x-powered-by');
   app.set('etag', false);
