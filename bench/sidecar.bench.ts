@@ -7,7 +7,9 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { AddressInfo } from 'node:net';
 import { HTTP } from 'cloudevents';
+import express from 'express';
 import { pino } from 'pino';
 import { Sidecar, serveSidecar } from '../src/sidecar/index.ts';
 import { LocalStore } from '../src/store/local.ts';
@@ -56,12 +58,28 @@ export default async function (report: Report): Promise<void> {
         for (const [k, v] of Object.entries(m.headers)) if (typeof v === 'string') headers[k] = v;
         return { headers, body: typeof m.body === 'string' ? m.body : JSON.stringify(m.body) };
       });
-      const worker = new Worker(new URL('./sidecar-client.ts', import.meta.url), { workerData: { url: server.url, token: 'bench', inFlight: 64, requests } });
-      const { ms } = await new Promise<{ ms: number }>((resolve, reject) => {
-        worker.once('message', resolve);
-        worker.once('error', reject);
-      });
-      await worker.terminate();
+      const drive = async (url: string): Promise<number> => {
+        const worker = new Worker(new URL('./sidecar-client.ts', import.meta.url), { workerData: { url, token: 'bench', inFlight: 64, requests } });
+        const done = await new Promise<{ ms: number }>((resolve, reject) => {
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        });
+        await worker.terminate();
+        return done.ms;
+      };
+      // the ceiling of this machine: the same requests to an express handler that only answers 202
+      {
+        const bare = express();
+        bare.post('/events', express.raw({ type: () => true }), (_req, res) => {
+          res.status(202).json({ outcome: 'accepted' });
+        });
+        const srv = bare.listen(0, '127.0.0.1');
+        await new Promise((r) => srv.once('listening', r));
+        const ms = await drive(`http://127.0.0.1:${(srv.address() as AddressInfo).port}`);
+        srv.close();
+        report.row(G, 'bare express POST answering 202 (HTTP ceiling here)', (events.length * 1000) / ms, 'requests/s', 'same client, no work: what HTTP alone costs on this machine');
+      }
+      const ms = await drive(server.url);
       report.row(G, 'events ingested durably (HTTP, 64 in flight)', (events.length * 1000) / ms, 'events/s', `goal >= 5,000/s; ${events.length} events (6 per PipelineRun), client in a worker thread, attestations made meanwhile`);
       await sidecar.idle();
       await server.close();
