@@ -97,9 +97,16 @@ export class Correlator {
     this.opts = opts;
   }
 
+  private heldEvents = 0;
+
   /** unfinished PipelineRuns held (with their events) */
   get waitingRuns(): number {
     return this.groups.size;
+  }
+
+  /** events of unfinished PipelineRuns held: the inbox depth */
+  get waitingEvents(): number {
+    return this.heldEvents;
   }
 
   isFinished(prUid: string): boolean {
@@ -165,6 +172,7 @@ export class Correlator {
       this.groups.set(v.group, g);
     }
     this.seenIds.add(ev.id);
+    this.heldEvents++;
     g.eventIds.push(ev.id);
     g.events.push(TERMINAL.includes(ev.state) ? ev : { ...ev, obj: { apiVersion: ev.obj.apiVersion, kind: ev.obj.kind, metadata: ev.obj.metadata } as TaskRun | PipelineRun });
     g.uids.add(ev.uid);
@@ -224,6 +232,7 @@ export class Correlator {
     const g = this.groups.get(prUid);
     if (!g) return;
     for (const id of g.eventIds) this.seenIds.delete(id);
+    this.heldEvents -= g.eventIds.length;
     for (const uid of g.uids) this.states.delete(uid);
     this.groups.delete(prUid);
   }

@@ -14,6 +14,7 @@ const HELP: Record<string, [type: 'counter' | 'gauge', help: string]> = {
   vouch_sidecar_reconciled_total: ['counter', 'finished PipelineRuns found by the reconcile (cluster mode) without any attestation'],
   vouch_sidecar_runs_expired_total: ['counter', 'unfinished runs given up after sidecar.maxWaitingSeconds'],
   vouch_sidecar_waiting_runs: ['gauge', 'unfinished PipelineRuns held in the inbox'],
+  vouch_sidecar_inbox_depth: ['gauge', 'events of unfinished PipelineRuns held in the inbox'],
   vouch_sidecar_queue_depth: ['gauge', 'attestations waiting or in progress'],
   vouch_sidecar_journal_bytes: ['gauge', 'size of the inbox journal'],
 };

@@ -653,6 +653,7 @@ export class Sidecar {
 
   private updateGauges(): void {
     this.metrics.set('vouch_sidecar_waiting_runs', this.correlator.waitingRuns);
+    this.metrics.set('vouch_sidecar_inbox_depth', this.correlator.waitingEvents);
     this.metrics.set('vouch_sidecar_queue_depth', this.work.size);
     if (this.journal as Journal | undefined) this.metrics.set('vouch_sidecar_journal_bytes', this.journal.size);
   }

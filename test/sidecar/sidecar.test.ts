@@ -172,6 +172,7 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     const c = makeRun('wait-c', 1);
     expect(await post(h.url, eventFor(a.trs[0]!))).to.equal(202);
     expect(await post(h.url, eventFor(b.trs[0]!))).to.equal(202);
+    expect(await (await fetch(`${h.url}/metrics`)).text()).to.match(/^vouch_sidecar_inbox_depth 2$/m);
     const size = journalSize(h);
     expect(await post(h.url, eventFor(c.trs[0]!))).to.equal(503);
     expect(journalSize(h)).to.equal(size);
