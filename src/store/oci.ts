@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import type { SerializedBundle } from '@sigstore/bundle';
 import { VouchError } from '../common/errors.ts';
 import { logger } from '../common/log.ts';
@@ -32,6 +31,8 @@ import type { AttestationRecord, AttestationStore, CosignRekorBundle, ImageSigna
 export interface OciStoreOptions extends Omit<RegistryClientOptions, 'registry'> {
   /** `registry/repository` that holds every .att/.sig tag, instead of each subject's own repository */
   repository?: string;
+  /** refuse to grow a .att/.sig manifest beyond this (default 4 MiB, distribution's limit) */
+  maxManifestBytes?: number;
 }
 
 interface Target {
@@ -41,6 +42,8 @@ interface Target {
 }
 
 const MAX_APPEND_ROUNDS = 4;
+/** distribution's default manifest limit (4 MiB); most hosted registries use the same */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export class OciStore implements AttestationStore, ImageSignatureStore {
   readonly kind = 'oci' as const;
@@ -84,7 +87,9 @@ export class OciStore implements AttestationStore, ImageSignatureStore {
     annotations[CosignAnnotations.predicateType] = record.predicateType;
     annotations[VouchAnnotations.runUid] = record.runUid;
     annotations[VouchAnnotations.subjectName] = record.subject.name;
-    annotations[VouchAnnotations.sigstoreBundle] = JSON.stringify(record.bundle);
+    // the bundle without its envelope (the layer is the envelope): the manifest would otherwise carry every payload twice
+    const { dsseEnvelope: _envelope, ...bundleRest } = record.bundle;
+    annotations[VouchAnnotations.sigstoreBundle] = JSON.stringify(bundleRest);
     if (record.logEntry) annotations[VouchAnnotations.logEntry] = JSON.stringify(record.logEntry);
     const same = (l: Descriptor): boolean =>
       l.mediaType === CosignMediaTypes.dsseEnvelope && l.annotations?.[CosignAnnotations.predicateType] === record.predicateType && l.annotations[VouchAnnotations.runUid] === record.runUid;
@@ -112,7 +117,7 @@ export class OciStore implements AttestationStore, ImageSignatureStore {
     const manifest = await target.client.getManifest(target.repository, tag);
     if (!manifest) return [];
     const layers = parseImageManifest(manifest.body, where).layers;
-    // fetch the envelopes in parallel (small blobs, one round trip each), then check them in order
+    // fetch the envelopes in parallel (one round trip each), then check them in order
     const blobs = await Promise.all(
       layers.map((l) => (l.mediaType === CosignMediaTypes.dsseEnvelope && l.annotations?.[VouchAnnotations.sigstoreBundle] !== undefined ? target.client.getBlob(target.repository, l.digest.slice('sha256:'.length)) : Promise.resolve(undefined))),
     );
@@ -127,23 +132,20 @@ export class OciStore implements AttestationStore, ImageSignatureStore {
         this.log.debug({ where, layer: layer.digest }, 'attestation layer without a vouch bundle skipped');
         continue;
       }
-      let bundle: SerializedBundle;
+      let rest: Record<string, unknown>;
+      let envelope: unknown;
       try {
-        bundle = JSON.parse(bundleText) as SerializedBundle;
+        rest = JSON.parse(bundleText) as Record<string, unknown>;
       } catch {
         throw new VouchError('STORE_CORRUPT', `${where}: layer ${layer.digest} has an unreadable ${VouchAnnotations.sigstoreBundle} annotation`);
       }
-      const blob = blobs[i]!;
-      let envelope: unknown;
       try {
-        envelope = JSON.parse(blob.toString('utf8'));
+        envelope = JSON.parse(blobs[i]!.toString('utf8'));
       } catch {
         throw new VouchError('STORE_CORRUPT', `${where}: layer ${layer.digest} is not a DSSE envelope`);
       }
-      // the layer (what cosign verifies) and the bundle (what vouch verifies) must be the same signed envelope
-      if (!blob.equals(envelopeBlob(bundle)) && !isDeepStrictEqual(envelope, JSON.parse(envelopeBlob(bundle).toString('utf8')))) {
-        throw new VouchError('STORE_CORRUPT', `${where}: layer ${layer.digest} and its Sigstore bundle hold different envelopes`);
-      }
+      // the layer (what cosign verifies, fetched by its digest) is the bundle's envelope: one signed envelope for both
+      const bundle = { ...rest, dsseEnvelope: envelope } as SerializedBundle;
       const facts = statementOf(bundle, `${where} layer ${layer.digest}`);
       if (!facts.subjects.some((s) => s.sha256 === subjectSha256)) {
         throw new VouchError('STORE_CORRUPT', `${where}: layer ${layer.digest} attests another digest than sha256:${subjectSha256}`);
@@ -211,6 +213,10 @@ export class OciStore implements AttestationStore, ImageSignatureStore {
       const config = configBlob(layers);
       const configDigest = await client.putBlob(repository, config);
       const body = manifestBlob(mediaType, { mediaType: configMediaTypeFor(mediaType), size: config.length, digest: `sha256:${configDigest}` }, layers);
+      const limit = this.options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+      if (body.length > limit) {
+        throw new VouchError('STORE_REJECTED', `${where}: the manifest would grow to ${body.length} bytes, over the limit of ${limit} (${manifest?.layers.length ?? 0} layers already); nothing was changed`);
+      }
       await client.putManifest(repository, tag, body, mediaType);
       // read back: a concurrent append may have replaced ours
       const after = await client.getManifest(repository, tag);

@@ -109,7 +109,10 @@ describe('store: OCI registry (real docker-registry)', function () {
       expect(body.kind).to.equal('dsse');
       expect(body.spec.envelopeHash).to.deep.equal({ algorithm: 'sha256', value: sha(blob.body) });
       expect(a['dev.vouch/run-uid']).to.equal(record.runUid);
-      expect(JSON.parse(a['dev.vouch/sigstore-bundle']!)).to.deep.equal(record.bundle);
+      // the Sigstore bundle less its envelope, which is the layer
+      const { dsseEnvelope: _e, ...rest } = record.bundle as unknown as Record<string, unknown>;
+      expect(JSON.parse(a['dev.vouch/sigstore-bundle']!)).to.deep.equal(rest);
+      expect(a['dev.vouch/sigstore-bundle']).to.not.include(bundleEnv.payload);
     }
     // the config lists the layers as the image's diff_ids (what go-containerregistry writes)
     const config = await raw(registry.host, `/v2/team/app/blobs/${manifest.config.digest}`);
@@ -201,6 +204,18 @@ describe('store: OCI registry (real docker-registry)', function () {
     expect(manifest.layers[0]).to.deep.equal(cosignManifest.layers[0]);
     expect(manifest.layers[1]!.annotations['predicateType']).to.equal(record.predicateType);
     expect(await store.list(img.digest, name)).to.deep.equal([record]);
+  });
+
+  it('refuses to grow a manifest past the size limit, leaving the tag as it was', async () => {
+    const img = await pushTestImage(registry.host, 'team/full', 'v1');
+    const name = `${registry.host}/team/full`;
+    const store = new OciStore({ retries: 0, maxManifestBytes: 6000 });
+    await store.put(await signer.record({ name, sha256: img.digest, runUid: 'run-1' }));
+    const before = await raw(registry.host, `/v2/team/full/manifests/sha256-${img.digest}.att`);
+    expect(before.body.length).to.be.below(6000);
+    await rejects(store.put(await signer.record({ name, sha256: img.digest, runUid: 'run-2' })), 'STORE_REJECTED', /over the limit of 6000 \(1 layers already\); nothing was changed/);
+    const after = await raw(registry.host, `/v2/team/full/manifests/sha256-${img.digest}.att`);
+    expect(after.body.equals(before.body)).to.equal(true);
   });
 
   it('resolves a tag to its digest with HEAD (what admission needs), and a pinned digest as is', async () => {

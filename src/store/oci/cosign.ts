@@ -15,7 +15,8 @@ import { MediaTypes } from './registry.ts';
 //   whose signature is inside the envelope), dev.sigstore.cosign/bundle (JSON of pkg/cosign/bundle.RekorBundle),
 //   and for attestations `predicateType`.
 // vouch adds its own annotations under dev.vouch/ (cosign ignores unknown ones): the run uid (what makes put
-// idempotent) and the full Sigstore bundle, so a reader gets back exactly what was signed, inclusion proof included.
+// idempotent) and the Sigstore bundle less its envelope (the layer is the envelope), so a reader gets back the whole
+// bundle, inclusion proof included, without the manifest carrying every payload twice.
 
 export const CosignMediaTypes = {
   simpleSigning: 'application/vnd.dev.cosign.simplesigning.v1+json',
