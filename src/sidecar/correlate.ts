@@ -242,6 +242,20 @@ export class Correlator {
     return { finished: [...this.finished], events: [...this.groups.values()].flatMap((g) => g.events) };
   }
 
+  /**
+   * Forgets what events said about a PipelineRun without marking it finished (cluster mode: the payloads disagreed
+   * with the API server; the reconcile attests the API server's objects instead, and fresh events may start over).
+   */
+  drop(prUid: string): void {
+    this.handedOut.delete(prUid);
+    const g = this.groups.get(prUid);
+    if (!g) return;
+    for (const id of g.eventIds) this.seenIds.delete(id);
+    this.heldEvents -= g.eventIds.length;
+    for (const uid of g.uids) this.states.delete(uid);
+    this.groups.delete(prUid);
+  }
+
   /** Runs waiting since before `cutoff` (ms) that are not being attested: the caller gives them up durably. */
   expired(cutoff: number): string[] {
     const out: string[] = [];

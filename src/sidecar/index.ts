@@ -23,7 +23,8 @@ import { Sidecar, type SidecarOptions } from './sidecar.ts';
 // ready), server.ts (HTTP: /events, /healthz, /readyz, /metrics), metrics.ts.
 // Modes: `local` (default) accepts only requests with the runner's bearer token (sidecar.tokenEnv); `cluster`
 // re-reads the PipelineRun and its TaskRuns from the API server (config `kube`) before attesting and attests those;
-// a payload that disagrees is logged as suspected forgery and not attested. Stores: config `store.backends`
+// a payload that disagrees is logged as suspected forgery and not attested: the run's events are discarded (not the
+// run: a forger must not be able to suppress a real run's attestation) and the reconcile attests the API's objects. Stores: config `store.backends`
 // (createStore; the local one in sidecar.store). Cluster mode also reconciles every sidecar.reconcileSeconds: finished
 // PipelineRuns in kube.namespace that were never attested (Tekton dropped their events) are attested then.
 // Attested: PipelineRuns that succeeded (failed ones too with sidecar.attestFailedRuns), once every TaskRun in

@@ -34,6 +34,8 @@ import { Metrics } from './metrics.ts';
 //   {t:"d", pr, w, logIndex}                 attested: logged, verified and stored
 //   {t:"x", pr, reason}                      given up for good (failed run not attested, unsignable, expired)
 //   {t:"f", list: [[pr, outcome], …]}        finished runs, as compaction writes them
+//   {t:"r", pr, reason}                      cluster mode: the events disagreed with the API server; forgotten (not
+//                                            finished), so the reconcile attests the API server's objects
 // At start a journal over compactBytes is rewritten (atomically: temp, fsync, rename) with only the live state.
 // Work is not journaled separately: replaying the events rebuilds which PipelineRuns are ready, and "d"/"x" records
 // say which of them are finished. Work waits with backoff while the log or the store is down, without limit.
@@ -98,7 +100,8 @@ type JournalRecord =
   | { t: 's'; w: string; payload: string; sig: string }
   | { t: 'd'; pr: string; w: string; logIndex: number }
   | { t: 'x'; pr: string; reason: string }
-  | { t: 'f'; list: [pr: string, outcome: string][] };
+  | { t: 'f'; list: [pr: string, outcome: string][] }
+  | { t: 'r'; pr: string; reason: string };
 
 /** Codes of errors that retrying cannot fix: the input itself is wrong. */
 const PERMANENT: readonly ErrorCode[] = ['STATEMENT_INVALID', 'PROVENANCE_INPUT_INVALID', 'STORE_INPUT_INVALID', 'KEY_INVALID'];
@@ -245,6 +248,10 @@ export class Sidecar {
         break;
       case 'f':
         for (const [pr, outcome] of rec.list) this.correlator.finish(pr, outcome);
+        break;
+      case 'r':
+        this.correlator.drop(rec.pr);
+        this.signed.delete(workId(rec.pr));
         break;
     }
   }
@@ -445,8 +452,13 @@ export class Sidecar {
       if (!signed && this.opts.apiServer) {
         const fresh = await this.reread(run, this.opts.apiServer);
         if (typeof fresh === 'string') {
+          // nothing of these payloads is attested; the run itself is not given up, or a forger could suppress a
+          // real run's attestation: the reconcile attests the API server's objects
           this.metrics.inc('vouch_sidecar_events_forged_total');
-          await this.giveUp(w, fresh, 'failed');
+          await this.append({ t: 'r', pr: run.prUid, reason: fresh });
+          this.correlator.drop(run.prUid);
+          this.work.delete(w.id);
+          this.log.warn({ ...where }, `${fresh}; its events are discarded and the run is left to the reconcile`);
           return;
         }
         source = fresh;

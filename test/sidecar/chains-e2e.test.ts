@@ -10,7 +10,7 @@
 // PipelineRuns (and Pipelines), and the sidecar attests PipelineRuns only. Their statements are checked through the
 // builder in test/attest/provenance-e2e-templates.test.ts.
 import { expect } from 'chai';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProvenanceStatement } from '../../src/attest/provenance.ts';
 import type { PipelineRun, TaskRun } from '../../src/tekton/types.ts';
@@ -111,10 +111,21 @@ describe('sidecar: Chains e2e examples run with vouch run + in-process sidecar (
     });
   }
 
-  /** Upstream's comparison: internalParameters ignored (cmpopts.IgnoreFields(BuildDefinition, "InternalParameters")). */
+  /**
+   * Upstream's comparison: internalParameters ignored (cmpopts.IgnoreFields(BuildDefinition, "InternalParameters")),
+   * and protocmp's view of repeated fields, where an empty list and an absent one are the same value (a filled
+   * template with no step image leaves `"resolvedDependencies": []`; protojson never writes an empty list).
+   */
   function comparable(s: ProvenanceStatement): ProvenanceStatement {
     const copy = json(s);
     Reflect.deleteProperty(copy.predicate.buildDefinition, 'internalParameters');
+    const dropEmpty = (o: object, key: string): void => {
+      const v = (o as Record<string, unknown>)[key];
+      if (Array.isArray(v) && v.length === 0) Reflect.deleteProperty(o, key);
+    };
+    dropEmpty(copy, 'subject');
+    dropEmpty(copy.predicate.buildDefinition, 'resolvedDependencies');
+    dropEmpty(copy.predicate.runDetails, 'byproducts');
     return copy;
   }
 
@@ -137,6 +148,71 @@ describe('sidecar: Chains e2e examples run with vouch run + in-process sidecar (
     return out;
   }
 
+  describe('pipeline-output-image', () => {
+    const source = readFileSync(join(INPUTS, 'pipeline-output-image.yaml'), 'utf8');
+    const volume = '        volumes:\n        - emptyDir: {}\n          name: dockerfile\n';
+    const mount = '          volumeMounts:\n          - mountPath: /dockerfile\n            name: dockerfile\n';
+    const commit = '1f1a4fd7d7b7c3c1e2c0b9e2b2e1f0a0c4d3b2a1';
+    /** The example without its emptyDir volume, which its step never uses (the script only echoes). */
+    function withoutVolume(text: string): string {
+      expect(text).to.include(volume).and.include(mount);
+      return text.replace(volume, '').replace(mount, '');
+    }
+    function write(name: string, text: string): string {
+      const file = join(root, name);
+      writeFileSync(file, text);
+      return file;
+    }
+
+    it('as published: refused before anything runs, naming volumeMounts and volumes with file:line:col (docs/run.md)', async () => {
+      const r = await runVouch(['run', '--pipelinerun', join(INPUTS, 'pipeline-output-image.yaml'), '--host-image', 'distroless.dev/busybox*', '--run-dir', join(root, 'poi-refused')]);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.include('pipeline-output-image.yaml:48:11: spec.pipelineSpec.tasks[0].taskSpec.steps[0].volumeMounts: volumeMounts are not supported by vouch run');
+      expect(r.stderr).to.include('pipeline-output-image.yaml:51:9: spec.pipelineSpec.tasks[0].taskSpec.volumes: volumes are not supported by vouch run');
+    });
+
+    it('without the volume: runs, but "my-git-commit" is no sha1, so the statement fails the SLSA schema and is not signed (Chains signs it)', async () => {
+      const dir = join(root, 'poi-unsigned');
+      const r = await runVouch(
+        ['run', '--pipelinerun', write('poi-unsigned.yaml', withoutVolume(source)), '--host-image', 'distroless.dev/busybox*', '--run-dir', join(dir, 'run'),
+          '--store', join(dir, 'store'), '--log-data', join(dir, 'tlog'), '--key', key],
+        { env: { VOUCH_SIDECAR_DATA: join(dir, 'sidecar'), VOUCH_KEY_PASSWORD: '' } },
+      );
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stderr).to.include('resolvedDependencies/0/digest/sha1: must be lowercase hex').and.include('not attested: provenance cannot be signed');
+      expect(existsSync(join(dir, 'store'))).to.equal(false);
+    });
+
+    it('without the volume and with a real commit: Chains\' expected statement, but for exactly those two edits and the step image', async () => {
+      const input = withoutVolume(source).replace('value: my-git-commit', `value: ${commit}`);
+      const run = await runExample(write('poi.yaml', input));
+      expect(run.pipelineRun.metadata.name).to.match(/^image-pipelinerun[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+      expect(run.warnings).to.deep.equal([`STEP_IMAGE_UNKNOWN TaskRun ${run.taskRuns[0]!.metadata.name!} step create-dockerfile`]);
+
+      const want = comparable(expected('pipeline-output-image.json', run));
+      // the two edits of the input, made to the expectation too
+      const runSpec = want.predicate.buildDefinition.externalParameters['runSpec'] as {
+        params: { name: string; value: string }[];
+        pipelineSpec: { tasks: { taskSpec: { volumes?: unknown; steps: { volumeMounts?: unknown }[] } }[] };
+      };
+      const taskSpec = runSpec.pipelineSpec.tasks[0]!.taskSpec;
+      expect(taskSpec.volumes).to.not.equal(undefined);
+      delete taskSpec.volumes;
+      expect(taskSpec.steps[0]!.volumeMounts).to.not.equal(undefined);
+      delete taskSpec.steps[0]!.volumeMounts;
+      runSpec.params.find((p) => p.name === 'CHAINS-GIT_COMMIT')!.value = commit;
+      const git = want.predicate.buildDefinition.resolvedDependencies!.find((d) => d.name === 'inputs/result')!;
+      expect(git.digest).to.deep.equal({ sha1: 'my-git-commit' });
+      git.digest = { sha1: commit };
+      expect(comparable(run.statement)).to.deep.equal(want);
+      expect(schemaErrors(run.statement)).to.deep.equal([]);
+
+      // IMAGE_URL/IMAGE_DIGEST were written with `tee` (trailing newline): the subject is still the trimmed pair
+      expect(run.statement.subject).to.deep.equal(typeHintedSubjects(run.pipelineRun.status!.results!));
+      expect(run.storeDirs).to.deep.equal(['05f95b26ed10668b7183c1e2da98610e91372fa9f510046d4ce5812addad86b5']);
+    });
+  });
+
   it('pipeline-with-object-type-hinting: the stored statement is Chains\' expected one, but for the stated differences', async () => {
     const run = await runExample('pipeline-with-object-type-hinting.yaml');
     const t1 = run.taskRuns[0]!.metadata.name!;
@@ -149,7 +225,6 @@ describe('sidecar: Chains e2e examples run with vouch run + in-process sidecar (
       { name: `taskRunResults/${t1}/output1`, mediaType: 'application/json', content: b64({ digest: 'sha256:586789aa031fafc7d78a5393cdc772e0b55107ea54bb8bcf3f2cdac6c6da51ee', isBuildArtifact: 'true', uri: 'gcr.io/foo/img1' }) },
       { name: `taskRunResults/${t1}/output2`, mediaType: 'application/json', content: b64({ digest: 'sha256:586789aa031fafc7d78a5393cdc772e0b55107ea54bb8bcf3f2cdac6c6da51ee', uri: 'gcr.io/foo/img2' }) },
     );
-    writeFileSync("/tmp/ce2e/a1.json", JSON.stringify(comparable(run.statement), null, 1)); writeFileSync("/tmp/ce2e/e1.json", JSON.stringify(want, null, 1));
     expect(comparable(run.statement)).to.deep.equal(want);
     expect(schemaErrors(run.statement)).to.deep.equal([]);
 

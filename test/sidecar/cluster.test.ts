@@ -52,7 +52,7 @@ describe('sidecar: cluster mode re-reads runs from the API server', function () 
     expect(api.requests.filter((r) => r.method === 'GET' && !r.query.has('limit')).length).to.equal(3);
   });
 
-  it('a tampered payload (another image digest) is suspected forgery: nothing attested', async () => {
+  it('a tampered payload (another image digest) is suspected forgery: nothing of it is attested; the reconcile attests the real run', async () => {
     const set = makeRun('tampered', 2);
     publish(set);
     const forged = structuredClone(set.trs[1]!) as TaskRun & { status: { results: { name: string; value: string }[] } };
@@ -63,6 +63,11 @@ describe('sidecar: cluster mode re-reads runs from the API server', function () 
     expect(await store.list(set.image.sha256)).to.deep.equal([]);
     expect(log.size).to.equal(0);
     expect(sidecar.metrics.get('vouch_sidecar_events_forged_total')).to.equal(1);
+    // the forger cannot suppress the real run's attestation: the API server's objects are attested
+    expect(await sidecar.reconcile()).to.equal(1);
+    await sidecar.idle();
+    expect(await verifiedRecords({ store, trustedRoot: trustedRootFor(log), key }, set)).to.have.length(1);
+    expect(await store.list(sha('evil'))).to.deep.equal([]);
   });
 
   it('a PipelineRun the API server does not know, or knows with another uid, is not attested', async () => {
@@ -74,7 +79,8 @@ describe('sidecar: cluster mode re-reads runs from the API server', function () 
     for (const ev of eventsOf(replayed)) await sidecar.ingest(ev);
     await sidecar.idle();
     expect(log.size).to.equal(0);
-    expect(sidecar.metrics.get('vouch_sidecar_attestations_failed_total')).to.equal(2);
+    expect(sidecar.metrics.get('vouch_sidecar_events_forged_total')).to.equal(2);
+    expect(sidecar.queueDepth).to.equal(0);
   });
 
   it('the reconcile attests finished runs whose events never came, once; runs marked signed are left alone', async () => {
