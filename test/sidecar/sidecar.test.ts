@@ -1,4 +1,5 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { SHARED } from '../helpers/cli.ts';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { EventQueue, HttpSink, cloudEventFor, type EventSink } from '../../src/runner/events.ts';
@@ -39,6 +40,21 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     expect(await post(h.url, v1)).to.equal(202);
     await h.sidecar.idle();
     expect(await verifiedRecords(h, set)).to.have.length(1);
+  });
+
+  it("Tekton's documented event (fixtures/tekton/cloudevent-taskrun-unknown) reads; a standalone TaskRun is not attested", async () => {
+    h = await harness();
+    const fixture = join(SHARED, 'fixtures/tekton/cloudevent-taskrun-unknown');
+    const headers = Object.fromEntries(Object.entries(JSON.parse(readFileSync(`${fixture}.headers.json`, 'utf8')) as Record<string, string>).filter(([k]) => !k.startsWith('_')));
+    const body = readFileSync(`${fixture}.data.v1beta1.json`, 'utf8');
+    const send = async (b: string, hd: Record<string, string>): Promise<number> => (await fetch(`${h.url}/events`, { method: 'POST', headers: { ...hd, authorization: `Bearer ${TOKEN}` }, body: b })).status;
+    expect(await send(body, headers)).to.equal(200); // no PipelineRun: nothing to wait for
+    // the same TaskRun as a child of a PipelineRun: held until the PipelineRun comes
+    const data = JSON.parse(body) as { taskRun: { metadata: { labels: Record<string, string> } } };
+    data.taskRun.metadata.labels['tekton.dev/pipelineRun'] = 'curl-pipeline';
+    data.taskRun.metadata.labels['tekton.dev/pipelineRunUID'] = 'b0000000-0000-4000-8000-000000000001';
+    expect(await send(JSON.stringify(data), { ...headers, 'Ce-Id': 'another-id' })).to.equal(202);
+    expect(h.sidecar.metrics.get('vouch_sidecar_waiting_runs')).to.equal(1);
   });
 
   it('a token missing or wrong gets 401 and nothing is stored', async () => {
