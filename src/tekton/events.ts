@@ -205,8 +205,8 @@ function stepFromV1beta1(s: unknown): unknown {
   const out: Obj = { ...s };
   const r = out['resources'];
   Reflect.deleteProperty(out, 'resources');
-  // `resources: {}` is Go's rendering of "no resources"; only real ones become computeResources
-  if (isObj(r) && Object.keys(r).length > 0) out['computeResources'] = r;
+  // Tekton's conversion copies the struct, and Go always writes it: v1 has `computeResources: {}` when none are set
+  out['computeResources'] = isObj(r) ? r : {};
   return out;
 }
 

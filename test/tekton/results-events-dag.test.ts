@@ -222,7 +222,8 @@ describe('tekton/events', () => {
         kind: 'PipelineRun',
         metadata: { name: 'pr', namespace: 'default' },
         spec: {
-          pipelineSpec: { tasks: [{ name: 'a', taskSpec: { steps: [{ name: 's', image: 'i' }] } }] },
+          // as Tekton stores it: Go writes a step's computeResources struct even empty
+          pipelineSpec: { tasks: [{ name: 'a', taskSpec: { steps: [{ name: 's', image: 'i', computeResources: {} }] } }] },
           taskRunTemplate: { serviceAccountName: 'sa', podTemplate: { nodeSelector: { a: 'b' } } },
           timeouts: { pipeline: '1h0m0s' },
           taskRunSpecs: [{ pipelineTaskName: 'a', serviceAccountName: 'sa2', stepSpecs: [] }],
@@ -236,6 +237,9 @@ describe('tekton/events', () => {
       const beta = toV1beta1PipelineRun(pr);
       expect((beta['spec'] as { taskRunSpecs: unknown[] }).taskRunSpecs).to.deep.equal([{ pipelineTaskName: 'a', taskServiceAccountName: 'sa2', stepOverrides: [] }]);
       expect(fromV1beta1PipelineRun(beta)).to.deep.equal(pr);
+      // a v1beta1 step without resources converts as Tekton's conversion does: computeResources {}, not absent
+      const bare = fromV1beta1TaskRun({ metadata: { name: 'x' }, spec: { taskSpec: { steps: [{ name: 's', image: 'i' }] } } });
+      expect(bare.spec.taskSpec!.steps[0]).to.deep.equal({ name: 's', image: 'i', computeResources: {} });
       // the deprecated v1beta1 spec.timeout reads as timeouts.pipeline
       expect(fromV1beta1PipelineRun({ metadata: { name: 'x' }, spec: { timeout: '5m' } }).spec.timeouts).to.deep.equal({ pipeline: '5m' });
     });
