@@ -5,7 +5,7 @@
 
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, visit, type Document, type Node } from 'yaml';
 import { VouchError, errorMessage } from '../common/errors.ts';
 import { convertToV1 } from './convert.ts';
 import { ProblemList, formatPath, type FieldPath } from './problems.ts';
@@ -72,6 +72,7 @@ export function loadText(text: string, file: string): Loaded[] {
     if (doc.errors.length > 0) return;
     // an empty document (between `---` separators, or only comments)
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) return;
+    clipAtEndOfInput(doc, text);
     let raw: unknown;
     try {
       raw = doc.toJS({ maxAliasCount: 100 });
@@ -195,6 +196,25 @@ function resolveAlias(aliases: Map<string, FieldPath>, path: FieldPath): FieldPa
 
 interface Locator {
   where(path: FieldPath): { file: string; line: number; col: number };
+}
+
+/**
+ * A block scalar with the default (clip) chomping that runs into the end of the input without a line break: the
+ * `yaml` package gives it a final "\n", Go's YAML (kubectl, sigs.k8s.io/yaml, so what Tekton and Chains see) does
+ * not. Implementations differ here (YAML 1.2.2 rule [165] allows both); we follow the cluster, so a script at the
+ * end of a file is the same string locally and on a cluster (Chains' e2e expectations record Go's reading).
+ */
+function clipAtEndOfInput(doc: Document, text: string): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if ((node.type !== 'BLOCK_LITERAL' && node.type !== 'BLOCK_FOLDED') || typeof node.value !== 'string' || !node.range) return;
+      const [start, valueEnd] = node.range;
+      const lineEnd = text.indexOf('\n', start);
+      const header = text.slice(start, lineEnd === -1 ? valueEnd : lineEnd).split('#')[0]!;
+      const clip = !header.includes('+') && !header.includes('-');
+      if (clip && valueEnd === text.length && !text.endsWith('\n') && node.value.endsWith('\n')) node.value = node.value.slice(0, -1);
+    },
+  });
 }
 
 function makeLocator(doc: Document, lineCounter: LineCounter, file: string): Locator {

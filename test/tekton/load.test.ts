@@ -76,6 +76,18 @@ describe('tekton/load', () => {
     expect(t.metadata.creationTimestamp).to.equal('2021-01-29T14:47:57Z');
   });
 
+  it('reads a block scalar that ends the file without a line break as Go\'s YAML (kubectl) does: no final newline', () => {
+    const task = (script: string): string => `apiVersion: tekton.dev/v1\nkind: Task\nmetadata:\n  name: x\nspec:\n  steps:\n  - name: s\n    image: i\n    script: ${script}`;
+    const scriptOf = (text: string): string | undefined => (loadText(text, 't.yaml')[0]!.resource as Task).spec.steps[0]!.script;
+    expect(scriptOf(task('|\n      echo a\n      echo b'))).to.equal('echo a\necho b');
+    expect(scriptOf(task('>\n      echo a'))).to.equal('echo a');
+    // with a line break, or anything after it, clip keeps exactly one; keep and strip are untouched
+    expect(scriptOf(task('|\n      echo a\n      echo b\n'))).to.equal('echo a\necho b\n');
+    expect(scriptOf(`${task('|\n      echo a')}\n  description: d\n`)).to.equal('echo a\n');
+    expect(scriptOf(task('|+\n      echo a'))).to.equal('echo a\n');
+    expect(scriptOf(task('|-\n      echo a'))).to.equal('echo a');
+  });
+
   it('rejects unknown apiVersion and kind, naming the field', () => {
     const text = 'apiVersion: tekton.dev/v2\nkind: Task\n---\napiVersion: tekton.dev/v1\nkind: Deployment\n---\n- a list\n';
     const { problems } = invalidOf(() => loadText(text, 'k.yaml'));
