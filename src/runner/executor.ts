@@ -38,7 +38,7 @@ import {
   type WorkspaceBinding,
 } from '../tekton/types.ts';
 import { classifyImage, imageRepository, type ImagePolicy } from './images.ts';
-import { FAILURE_IGNORED, Messages, fileRefSource, NAMESPACE, PIPELINE_RUN_STOPPING, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition } from './objects.ts';
+import { FAILURE_IGNORED, Messages, fileRefSource, NAMESPACE, PIPELINE_RUN_STOPPING, PipelineRunReason, SERVICE_ACCOUNT, TaskRunReason, condition, getCondition, newTaskRun, now, setCondition, storedPipelineSpec } from './objects.ts';
 import { readStepResults } from '../tekton/results.ts';
 import { preflightSandbox, runStepProcess, type SandboxOptions } from './sandbox.ts';
 import { EventQueue, type DrainResult, type EventSink } from './events.ts';
@@ -257,7 +257,7 @@ export class PipelineRunExecutor {
     this.#startMs = Date.now();
     const status = (this.#pr.status ??= {});
     status.startTime = now();
-    status.pipelineSpec = this.#o.pipeline.spec;
+    status.pipelineSpec = storedPipelineSpec(this.#o.pipeline.spec);
     if (this.#o.pipelineFile !== undefined) status.provenance = { refSource: fileRefSource(this.#o.pipelineFile) };
     this.#transitionPr(condition('Unknown', PipelineRunReason.started, ''));
     this.#updateRunning();
@@ -952,6 +952,7 @@ function completeMetadata(pr: PipelineRun, pipelineName: string): PipelineRun {
   if (pr.spec.params?.length === 0) delete pr.spec.params;
   pr.spec.timeouts = { ...pr.spec.timeouts, pipeline: pr.spec.timeouts?.pipeline ?? goDuration(DEFAULT_TIMEOUT_MS) };
   pr.spec.taskRunTemplate = { serviceAccountName: SERVICE_ACCOUNT, ...pr.spec.taskRunTemplate };
+  if (pr.spec.pipelineSpec) pr.spec.pipelineSpec = storedPipelineSpec(pr.spec.pipelineSpec);
   return pr;
 }
 

@@ -15,6 +15,8 @@ import {
   type ConditionStatus,
   type Param,
   type PipelineRun,
+  type PipelineSpec,
+  type PipelineTask,
   type RefSource,
   type TaskRef,
   type TaskRun,
@@ -22,6 +24,7 @@ import {
   type WorkspaceBinding,
 } from '../tekton/types.ts';
 import { formatDuration as goDuration } from '../tekton/duration.ts';
+import { paramTypeOf, typeProperties, withTaskDefaults } from '../tekton/validate.ts';
 
 export const NAMESPACE = 'default';
 export const SERVICE_ACCOUNT = 'default';
@@ -74,6 +77,50 @@ export interface NewTaskRunInput {
 }
 
 /**
+ * A TaskSpec as Tekton's API server hands it back (`kubectl get -o json`, what Chains reads and signs as runSpec):
+ * its webhook's SetDefaults (param and result types, object properties typed string), then Go's marshalling of the
+ * v1 structs, which writes a step's `name` and `computeResources` (a struct: omitempty never drops it) even empty.
+ */
+export function storedTaskSpec(spec: TaskSpec): TaskSpec {
+  const out = withTaskDefaults(spec);
+  out.steps = out.steps.map((s) => ({ ...s, name: s.name ?? '', computeResources: s.computeResources ?? {} }));
+  if (out.stepTemplate) out.stepTemplate = { ...out.stepTemplate, computeResources: out.stepTemplate.computeResources ?? {} };
+  return out;
+}
+
+/**
+ * A PipelineSpec as the API server hands it back: SetDefaults (param types, taskRef kind Task) and Go's marshalling:
+ * a result's `description` has no omitempty (`""`), and an embedded task writes `metadata: {}` (a struct) and
+ * `spec: null` (an empty runtime.RawExtension). Matches recordings from real clusters (fixtures/ec/hacks-05).
+ */
+export function storedPipelineSpec(spec: PipelineSpec): PipelineSpec {
+  const out = structuredClone(spec);
+  for (const p of out.params ?? []) {
+    p.type = paramTypeOf(p);
+    typeProperties(p.properties);
+  }
+  for (const r of out.results ?? []) r.description ??= '';
+  const task = (pt: PipelineTask): PipelineTask => {
+    const shaped = { ...pt };
+    if (pt.taskRef) shaped.taskRef = { ...pt.taskRef, kind: pt.taskRef.kind ?? 'Task' };
+    if (pt.taskSpec) {
+      const { metadata, apiVersion, kind, spec: custom, ...taskSpec } = pt.taskSpec;
+      shaped.taskSpec = {
+        ...(apiVersion !== undefined ? { apiVersion } : {}),
+        ...(kind !== undefined ? { kind } : {}),
+        ...storedTaskSpec(taskSpec),
+        metadata: metadata ?? {},
+        spec: custom ?? null,
+      };
+    }
+    return shaped;
+  };
+  if (out.tasks) out.tasks = out.tasks.map(task);
+  if (out.finally) out.finally = out.finally.map(task);
+  return out;
+}
+
+/**
  * status.provenance.refSource for a Task or Pipeline read from a local file: the file's URI, its sha256 and the path
  * as given (Tekton's git resolver records repo URL, commit and path the same way), so provenance can name exactly
  * which definition ran.
@@ -115,11 +162,11 @@ export function newTaskRun(input: NewTaskRunInput): TaskRun {
       ...(input.retries > 0 ? { retries: input.retries } : {}),
       params: input.params,
       serviceAccountName: SERVICE_ACCOUNT,
-      ...(input.taskRef ? { taskRef: { kind: 'Task', ...input.taskRef } } : { taskSpec: input.taskSpec }),
+      ...(input.taskRef ? { taskRef: { kind: 'Task', ...input.taskRef } } : { taskSpec: storedTaskSpec(input.taskSpec) }),
       timeout: goDuration(input.timeoutMs),
       ...(input.workspaces.length > 0 ? { workspaces: input.workspaces } : {}),
     },
-    status: { podName: `${name}-pod`, taskSpec: input.taskSpec, ...(input.refSource ? { provenance: { refSource: input.refSource } } : {}) },
+    status: { podName: `${name}-pod`, taskSpec: storedTaskSpec(input.taskSpec), ...(input.refSource ? { provenance: { refSource: input.refSource } } : {}) },
   };
 }
 

@@ -260,7 +260,8 @@ export interface EmbeddedTask extends TaskSpec {
   metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
   apiVersion?: string;
   kind?: string;
-  spec?: Record<string, unknown>;
+  /** a custom task's spec; `null` as the API server returns an embedded Task (Go's empty runtime.RawExtension) */
+  spec?: Record<string, unknown> | null;
 }
 
 export interface PipelineTask {

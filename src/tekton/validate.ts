@@ -236,12 +236,23 @@ export function validateTask(loaded: Loaded<Task>, options: ValidateOptions = {}
   return withTaskDefaults(task.spec);
 }
 
-/** Tekton's SetDefaults for a TaskSpec: param and result types. Returns a copy. */
+/** Tekton's SetDefaults for a TaskSpec: param and result types, object properties typed string. Returns a copy. */
 export function withTaskDefaults(spec: TaskSpec): TaskSpec {
   const out = structuredClone(spec);
-  for (const p of out.params ?? []) p.type = paramTypeOf(p);
-  for (const r of out.results ?? []) r.type = resultTypeOf(r);
+  for (const p of out.params ?? []) {
+    p.type = paramTypeOf(p);
+    typeProperties(p.properties);
+  }
+  for (const r of out.results ?? []) {
+    r.type = resultTypeOf(r);
+    typeProperties(r.properties);
+  }
   return out;
+}
+
+/** ParamSpec/TaskResult SetDefaults: a property without a type is a string (`uri: {}` -> `uri: {type: string}`). */
+export function typeProperties(properties: Record<string, { type?: string }> | undefined): void {
+  for (const prop of Object.values(properties ?? {})) prop.type ??= 'string';
 }
 
 function checkTaskSpec(spec: TaskSpec, ctx: TaskContext): void {

@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { classifyImage, imageRepository, matchesImagePattern } from '../../src/runner/images.ts';
-import { childName } from '../../src/runner/objects.ts';
+import { childName, storedPipelineSpec, storedTaskSpec } from '../../src/runner/objects.ts';
+import type { PipelineSpec } from '../../src/tekton/types.ts';
 import { DEFAULT_SCRIPT_PREAMBLE, mergeStepTemplate, stepCommand } from '../../src/runner/steps.ts';
 import { JsonView, PlainView, TerminalView, type TransitionRecord } from '../../src/runner/view.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -67,6 +68,41 @@ describe('runner units', () => {
     expect(long).to.have.length.at.most(63);
     expect(long.endsWith('-task')).to.equal(true);
     expect(childName('p'.repeat(60), '-task')).to.equal(long);
+  });
+
+  it('shapes specs as Tekton\'s API server returns them (SetDefaults, then Go\'s marshalling), as a real cluster recorded them', () => {
+    const given: PipelineSpec = {
+      params: [{ name: 'p' }, { name: 'o', properties: { k: {} as { type: 'string' } } }],
+      results: [{ name: 'r', value: '$(tasks.a.results.x)' }],
+      tasks: [
+        { name: 'a', taskSpec: { results: [{ name: 'x' }, { name: 'y', properties: { uri: {} as { type: 'string' } } }], steps: [{ name: 's', image: 'i' }], stepTemplate: { image: 'i' } } },
+        { name: 'b', taskRef: { name: 't' } },
+      ],
+      finally: [{ name: 'f', taskSpec: { metadata: { labels: { l: 'v' } }, steps: [{ image: 'i' } as { name: string; image: string }] } }],
+    };
+    const before = structuredClone(given);
+    // the shape of fixtures/ec/hacks-05's status.pipelineSpec (kubectl get -o yaml on a real cluster)
+    expect(storedPipelineSpec(given)).to.deep.equal({
+      params: [{ name: 'p', type: 'string' }, { name: 'o', type: 'object', properties: { k: { type: 'string' } } }],
+      results: [{ name: 'r', value: '$(tasks.a.results.x)', description: '' }],
+      tasks: [
+        {
+          name: 'a',
+          taskSpec: {
+            results: [{ name: 'x', type: 'string' }, { name: 'y', type: 'object', properties: { uri: { type: 'string' } } }],
+            steps: [{ name: 's', image: 'i', computeResources: {} }],
+            stepTemplate: { image: 'i', computeResources: {} },
+            metadata: {},
+            spec: null,
+          },
+        },
+        { name: 'b', taskRef: { name: 't', kind: 'Task' } },
+      ],
+      finally: [{ name: 'f', taskSpec: { steps: [{ name: '', image: 'i', computeResources: {} }], metadata: { labels: { l: 'v' } }, spec: null } }],
+    });
+    expect(given, 'the input is not changed').to.deep.equal(before);
+    // a TaskRun's taskSpec has no embedding fields; real resources are kept
+    expect(storedTaskSpec({ steps: [{ name: 's', image: 'i', computeResources: { limits: { cpu: '1' } } }] })).to.deep.equal({ steps: [{ name: 's', image: 'i', computeResources: { limits: { cpu: '1' } } }] });
   });
 
   describe('views', () => {
