@@ -10,34 +10,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { buildPipelineRunProvenance, buildTaskRunProvenance, type PipelineRunLike, type ProvenanceStatement, type TaskRunLike } from '../../src/attest/provenance.ts';
-import { CHAINS, json, schemaErrors } from './provenance-helpers.ts';
+import { CHAINS, fillE2eTemplate, json, schemaErrors, type TemplateValues } from './provenance-helpers.ts';
 
 const START = '2026-11-24T10:00:00Z';
 const FINISH = '2026-11-24T10:00:07Z';
 const hex = (n: number): string => n.toString(16).padStart(64, '0');
 
-interface Filled {
-  uid: string;
-  name: string;
-  images: { uri: string; digest: string }[];
-  children?: string[];
-}
-
-/** Fills a Go text/template of e2e-expected/ as upstream's examples_test does, and parses it. */
-function fill(template: string, v: Filled): ProvenanceStatement {
-  let text = readFileSync(join(CHAINS, 'e2e-expected/v2alpha4', template), 'utf8');
-  text = text.replace(/\{\{range \.URIDigest\}\}([\s\S]*?)\{\{end\}\}/, (_m, body: string) => v.images.map((i) => body.replace('{{.URI}}', i.uri).replace('{{.Digest}}', i.digest)).join(','));
-  text = text
-    .replaceAll('{{.UID}}', v.uid)
-    .replaceAll('{{.TektonObjectName}}', v.name)
-    .replaceAll('{{index .BuildStartTimes 0}}', START)
-    .replaceAll('{{index .BuildFinishedTimes 0}}', FINISH)
-    .replaceAll('{{.PipelineStartedOn}}', START)
-    .replaceAll('{{.PipelineFinishedOn}}', FINISH)
-    .replace(/\{\{index \.ChildTaskRunNames (\d+)\}\}/g, (_m, i: string) => v.children?.[Number(i)] ?? '?');
-  // the templates separate range items loosely: make it strict JSON
-  text = text.replace(/,(\s*[\]}])/g, '$1').replace(/\}(\s*)\{/g, '},$1{');
-  return JSON.parse(text) as ProvenanceStatement;
+/** The builder-side fill: times fixed, since the runs here are simulated. */
+function fill(template: string, v: Omit<TemplateValues, 'startedOn' | 'finishedOn'>): ProvenanceStatement {
+  return fillE2eTemplate(template, { ...v, startedOn: START, finishedOn: FINISH });
 }
 
 interface RunYaml {

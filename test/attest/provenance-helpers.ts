@@ -3,6 +3,7 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ProvenanceStatement } from '../../src/attest/provenance.ts';
 import { SHARED } from '../helpers/cli.ts';
 
 export const CHAINS = join(SHARED, 'fixtures/chains');
@@ -49,4 +50,37 @@ function canonical(v: unknown): unknown {
     return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
   }
   return v;
+}
+
+/** What upstream's examples_test.go takes from the completed run to fill an e2e-expected/ template. */
+export interface TemplateValues {
+  /** {{.UID}} */
+  uid: string;
+  /** {{.TektonObjectName}} */
+  name: string;
+  /** {{range .URIDigest}}: one entry per distinct step image (oci://<repository>, sha256 hex), in step order */
+  images: { uri: string; digest: string }[];
+  /** {{index .ChildTaskRunNames i}} */
+  children?: string[];
+  /** {{.PipelineStartedOn}} / {{.PipelineFinishedOn}}, and {{index .BuildStartTimes 0}} / {{index .BuildFinishedTimes 0}} */
+  startedOn: string;
+  finishedOn: string;
+}
+
+/** Fills a Go text/template of e2e-expected/v2alpha4/ as upstream's examples_test does, and parses it. */
+export function fillE2eTemplate(template: string, v: TemplateValues): ProvenanceStatement {
+  let text = readFileSync(join(CHAINS, 'e2e-expected/v2alpha4', template), 'utf8');
+  text = text.replace(/\{\{range \.URIDigest\}\}([\s\S]*?)\{\{end\}\}/, (_m, body: string) => v.images.map((i) => body.replace('{{.URI}}', i.uri).replace('{{.Digest}}', i.digest)).join(','));
+  text = text
+    .replaceAll('{{.UID}}', v.uid)
+    .replaceAll('{{.TektonObjectName}}', v.name)
+    .replaceAll('{{index .BuildStartTimes 0}}', v.startedOn)
+    .replaceAll('{{index .BuildFinishedTimes 0}}', v.finishedOn)
+    .replaceAll('{{.PipelineStartedOn}}', v.startedOn)
+    .replaceAll('{{.PipelineFinishedOn}}', v.finishedOn)
+    .replace(/\{\{index \.ChildTaskRunNames (\d+)\}\}/g, (_m, i: string) => v.children?.[Number(i)] ?? '?');
+  if (text.includes('{{')) throw new Error(`${template}: a placeholder was left unfilled`);
+  // the templates separate range items loosely: make it strict JSON
+  text = text.replace(/,(\s*[\]}])/g, '$1').replace(/\}(\s*)\{/g, '},$1{');
+  return JSON.parse(text) as ProvenanceStatement;
 }
