@@ -503,8 +503,12 @@ export class Sidecar {
       this.log.info({ ...where, logIndex: entry.logIndex, subjects: statement.subject.length }, 'PipelineRun attested');
     } catch (err) {
       if (isVouchError(err) && PERMANENT.includes(err.code)) {
-        await this.giveUp(w, errorMessage(err), 'failed').catch(() => undefined);
-        return;
+        const recorded = await this.giveUp(w, errorMessage(err), 'failed').then(
+          () => true,
+          () => false,
+        );
+        if (recorded) return;
+        // the journal could not record it: retry later like any other failure
       }
       w.attempts++;
       const delay = Math.min(this.opts.retryMs.max, this.opts.retryMs.first * 2 ** Math.min(w.attempts - 1, 20));
@@ -675,10 +679,27 @@ export class Sidecar {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  /** Resolves when no attestation is waiting (tests, `vouch run`). */
-  idle(): Promise<void> {
-    if (this.work.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  /**
+   * Resolves when no attestation is waiting (tests, `vouch run`): true, or false when `timeoutMs` passed first (e.g.
+   * the store keeps failing and work is being retried).
+   */
+  idle(timeoutMs?: number): Promise<boolean> {
+    if (this.work.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const i = this.idleWaiters.indexOf(done);
+          if (i >= 0) this.idleWaiters.splice(i, 1);
+          resolve(false);
+        }, timeoutMs);
+      }
+    });
   }
 
   /** Stops taking events, lets attestations in progress finish (the rest stays in the journal), closes the journal. */

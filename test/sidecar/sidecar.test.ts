@@ -180,6 +180,20 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     expect(await h.store.list(failed.image.sha256)).to.deep.equal([]);
   });
 
+  it('a run without subjects (no IMAGE_URL/IMAGE_DIGEST) cannot be attested: given up once, durably', async () => {
+    h = await harness();
+    const set = makeRun('nosubject', 1);
+    (set.trs[0]!.status as { results?: unknown[] }).results = [];
+    for (const ev of eventsOf(set)) await post(h.url, ev);
+    expect(await h.sidecar.idle(10_000)).to.equal(true);
+    expect(h.sidecar.metrics.get('vouch_sidecar_attestations_failed_total')).to.equal(1);
+    expect(h.log.size).to.equal(0);
+    await h.restart();
+    expect(await h.sidecar.idle(10_000)).to.equal(true);
+    expect(h.sidecar.metrics.get('vouch_sidecar_attestations_failed_total')).to.equal(0);
+    expect(h.log.size).to.equal(0);
+  });
+
   it('events for unknown PipelineRuns wait, bounded in count (503) and age (given up durably)', async () => {
     let now = 1_000_000;
     h = await harness({ maxWaitingRuns: 2, maxWaitingMs: 60_000, now: () => now });
@@ -223,6 +237,7 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     for (const ev of eventsOf(a)) expect(await post(h.url, ev)).to.be.oneOf([200, 202]);
     while (h.sidecar.metrics.get('vouch_sidecar_attempts_failed_total') < 2) await new Promise((r) => setTimeout(r, 20));
     expect(h.sidecar.queueDepth).to.equal(1);
+    expect(await h.sidecar.idle(50)).to.equal(false);
     expect(await post(h.url, eventFor(b.trs[0]!))).to.equal(503);
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).to.match(/^vouch_sidecar_queue_depth 1$/m);
