@@ -328,7 +328,7 @@ export class Sidecar {
       this.metrics.inc('vouch_sidecar_events_ignored_total');
       const forged = v.reason.startsWith('suspected forgery');
       if (forged) this.metrics.inc('vouch_sidecar_events_forged_total');
-      this.log[forged ? 'warn' : 'info']({ id: ev.id, kind: ev.kind, name: ev.obj.metadata.name, uid: ev.uid, state: ev.state }, v.reason);
+      this.log[forged ? 'warn' : 'debug']({ id: ev.id, kind: ev.kind, name: ev.obj.metadata.name, uid: ev.uid, state: ev.state }, v.reason);
       return 'ignored';
     }
     if (this.work.size >= this.opts.maxQueue) {

@@ -94,6 +94,8 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     expect(raw.status).to.equal(400);
     const notCe = await fetch(`${h.url}/events`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
     expect(notCe.status).to.equal(400);
+    const huge = await fetch(`${h.url}/events`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'y', 'ce-source': '/x', 'ce-type': 'dev.tekton.event.taskrun.successful.v1' }, body: 'x'.repeat(5 * 1024 * 1024) });
+    expect(huge.status).to.equal(413);
     expect(journalSize(h)).to.equal(before);
   });
 
