@@ -76,6 +76,12 @@ export const ErrorCodes = {
   KUBE_NOT_FOUND: ExitCode.failed,
   KUBE_FORBIDDEN: ExitCode.unavailable,
   KUBE_REJECTED: ExitCode.failed,
+  // stages: sbom and sca (src/stages/sbom, src/stages/sca): inputs they cannot read, and an SBOM the schema refuses
+  LOCKFILE_INVALID: ExitCode.usage,
+  SBOM_INVALID: ExitCode.usage,
+  OSV_RECORD_INVALID: ExitCode.usage,
+  OSV_DATABASE_UNAVAILABLE: ExitCode.unavailable,
+  SCA_POLICY_INVALID: ExitCode.usage,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
