@@ -8,6 +8,7 @@ import { registerDemo } from './demo.ts';
 import { registerKeys } from './keys.ts';
 import { registerRun } from './run.ts';
 import { registerSidecar } from './sidecar.ts';
+import { registerTask } from './task.ts';
 import { registerLog } from './log.ts';
 import { registerVerifyBundle } from './verify-bundle.ts';
 
@@ -36,6 +37,7 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
   registerAttest(program);
   registerVerifyBundle(program);
   registerDemo(program);
+  registerTask(program);
   return program;
 }
 

@@ -76,6 +76,17 @@ export const ErrorCodes = {
   KUBE_NOT_FOUND: ExitCode.failed,
   KUBE_FORBIDDEN: ExitCode.unavailable,
   KUBE_REJECTED: ExitCode.failed,
+  // stages (src/stages, `vouch task <stage>`): bad flags or inputs, a repository or revision that does not exist, a
+  // tool (git) that failed, results too large for Tekton; a gate saying no is exit 1 without an error
+  STAGE_USAGE: ExitCode.usage,
+  STAGE_INPUT_INVALID: ExitCode.usage,
+  STAGE_REPO_NOT_FOUND: ExitCode.usage,
+  STAGE_REVISION_NOT_FOUND: ExitCode.usage,
+  STAGE_TOOL_FAILED: ExitCode.unavailable,
+  STAGE_RESULT_TOO_LARGE: ExitCode.failed,
+  STAGE_IO: ExitCode.unavailable,
+  // policy (src/policy): the policy file of the base revision is malformed (fail closed)
+  POLICY_INVALID: ExitCode.usage,
   // stages: sbom and sca (src/stages/sbom, src/stages/sca): inputs they cannot read, and an SBOM the schema refuses
   LOCKFILE_INVALID: ExitCode.usage,
   SBOM_INVALID: ExitCode.usage,

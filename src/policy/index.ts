@@ -1,0 +1,90 @@
+// The policy room's public API. The policy file `.vouch/policy.yaml` is read from the base revision by whoever
+// judges a change (see src/stages/git.ts policyAtBase) and parsed here; the format is documented in docs/policy.md.
+// To add a section (issue 8: risk rules): add its fields to SECTIONS, its typed shape to Policy, and document it.
+
+import { defaultsWith, parsePolicyWith, type SectionSpec } from './file.ts';
+
+export { POLICY_PATH, parsePolicyWith, type FieldSpec, type SectionSpec } from './file.ts';
+
+export type SignerRole = 'human' | 'agent';
+
+export interface AllowedSigner {
+  /** the identity git reports as the signer (%GS): an e-mail or a name */
+  principal: string;
+  /** SSH public key as in an authorized_keys/allowed_signers line: "ssh-ed25519 AAAA..." */
+  key: string;
+  role: SignerRole;
+}
+
+export interface ClonePolicy {
+  'require-signed-head': boolean;
+  'allowed-signers': AllowedSigner[];
+  /** trailer key marking a commit an agent made */
+  'agent-trailer': string;
+}
+
+export interface SecretPattern {
+  id: string;
+  regex: string;
+  description: string;
+}
+
+export interface SecretsPolicy {
+  patterns: SecretPattern[];
+  /** glob patterns (path.matchesGlob) of files whose added lines are not scanned */
+  'allow-paths': string[];
+}
+
+export interface Policy {
+  clone: ClonePolicy;
+  secrets: SecretsPolicy;
+}
+
+const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
+
+function checkRegex(v: string): string | undefined {
+  try {
+    new RegExp(v, 'g');
+    return undefined;
+  } catch (err) {
+    return `not a valid regular expression: ${(err as Error).message}`;
+  }
+}
+
+export const SECTIONS: Record<string, SectionSpec> = {
+  clone: {
+    'require-signed-head': { kind: 'boolean', default: false, doc: 'fail unless the head commit has a good signature by a human signer' },
+    'allowed-signers': {
+      kind: 'list',
+      doc: 'SSH keys whose signatures are trusted, each with the principal git reports and its role',
+      item: {
+        principal: { kind: 'string', default: '', required: true, doc: 'signer identity', check: (v) => (/^[^\s,"]+$/.test(v) ? undefined : 'must be one word without spaces, commas or quotes') },
+        key: { kind: 'string', default: '', required: true, doc: 'SSH public key', check: (v) => (SSH_KEY.test(v) ? undefined : 'must be an SSH public key line such as "ssh-ed25519 AAAA..."') },
+        role: { kind: 'string', default: 'human', oneOf: ['human', 'agent'], doc: 'human or agent' },
+      },
+    },
+    'agent-trailer': { kind: 'string', default: 'Agent-Run', doc: 'commit trailer key an agent adds', check: (v) => (/^[A-Za-z0-9-]+$/.test(v) ? undefined : 'must be a trailer key (letters, digits, -)') },
+  },
+  secrets: {
+    patterns: {
+      kind: 'list',
+      doc: 'extra secret patterns (JavaScript regular expressions) on top of the built-in rules',
+      item: {
+        id: { kind: 'string', default: '', required: true, doc: 'rule id', check: (v) => (/^[a-z0-9][a-z0-9-]*$/.test(v) ? undefined : 'must be lower-case letters, digits and -') },
+        regex: { kind: 'string', default: '', required: true, doc: 'regular expression', check: checkRegex },
+        description: { kind: 'string', default: '', doc: 'what it finds' },
+      },
+    },
+    'allow-paths': { kind: 'strings', default: [], doc: 'globs of files not scanned (e.g. test/fixtures/**)' },
+  },
+};
+
+/** Parses a policy file's text; `file` names it in errors (e.g. "<commit>:.vouch/policy.yaml"). Throws POLICY_INVALID. */
+export function parsePolicy(text: string, file: string): Policy {
+  return parsePolicyWith(text, file, SECTIONS) as unknown as Policy;
+}
+
+/** The policy when the base revision has no policy file (docs/policy.md). */
+export function defaultPolicy(): Policy {
+  return defaultsWith(SECTIONS) as unknown as Policy;
+}

@@ -1,0 +1,234 @@
+// The stage framework: what every `vouch task <stage>` shares (see the overview at the top of index.ts).
+// A stage computes everything first and writes nothing; the framework then checks the results against Tekton's
+// limit, lets the stage finalize (e.g. move a checkout into place), writes the report directory with one rename and
+// each result with write-then-rename. A failure before that point leaves the workspace and results untouched.
+
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { VouchError, errorMessage } from '../common/errors.ts';
+import { logger, type Logger } from '../common/log.ts';
+import { MAX_TERMINATION_MESSAGE_BYTES, terminationMessage } from '../tekton/results.ts';
+
+/** Where a stage's report lives inside the source workspace. */
+export const REPORTS_DIR = '.vouch/reports';
+
+export interface StageParamSpec {
+  /** the Tekton param name; also the CLI flag (`--<name>`) */
+  name: string;
+  description: string;
+  required?: boolean;
+  default?: string;
+}
+
+export interface StageResultSpec {
+  /** the Tekton result name; the Task passes `--result NAME=$(results.NAME.path)` */
+  name: string;
+  description: string;
+}
+
+export interface StageContext {
+  stage: string;
+  /** param values by Tekton name (defaults applied; optional params absent are undefined) */
+  params: Readonly<Record<string, string | undefined>>;
+  /** absolute path of the source workspace */
+  source: string;
+  /** absolute path of this stage's report directory (written by the framework from StageOutcome.files) */
+  reportDir: string;
+  log: Logger;
+  now: Date;
+}
+
+export interface GateVerdict {
+  passed: boolean;
+  /** why it failed (or what was notable): always logged and written to report.json */
+  reasons: string[];
+}
+
+export interface StageOutcome {
+  /** raw text of each result, written verbatim (Tekton does not trim); only declared names */
+  results: Record<string, string>;
+  gate: GateVerdict;
+  /** files of the report directory by relative name; report.json is added by the framework */
+  files: Record<string, string | Uint8Array>;
+  /** stage-specific summary, merged into report.json */
+  report: Record<string, unknown>;
+  /** runs after every check passed and before anything is written (e.g. move a checkout into the workspace) */
+  finalize?: () => Promise<void>;
+  /** runs when the outcome is abandoned (a check failed): remove temporary state */
+  discard?: () => Promise<void>;
+}
+
+export interface Stage {
+  name: string;
+  description: string;
+  params: StageParamSpec[];
+  results: StageResultSpec[];
+  run(ctx: StageContext): Promise<StageOutcome>;
+}
+
+export interface StageInvocation {
+  params: Record<string, string | undefined>;
+  /** the source workspace directory (`--source`) */
+  source: string | undefined;
+  /** result name -> path to write it to (`--result NAME=PATH`) */
+  resultPaths: Record<string, string>;
+  now?: Date;
+}
+
+export interface StageRunSummary {
+  stage: string;
+  passed: boolean;
+  reasons: string[];
+  reportDir: string;
+  results: Record<string, string>;
+}
+
+/** Parses repeated `--result NAME=PATH` flags. */
+export function parseResultFlags(flags: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    if (eq <= 0 || eq === flag.length - 1) throw new VouchError('STAGE_USAGE', `--result ${flag}: expected NAME=PATH`);
+    const name = flag.slice(0, eq);
+    if (name in out) throw new VouchError('STAGE_USAGE', `--result ${name} given twice`);
+    out[name] = flag.slice(eq + 1);
+  }
+  return out;
+}
+
+/** Runs a stage: checks params, runs it, checks results, writes report and results. Throws VouchError on errors. */
+export async function runStage(stage: Stage, inv: StageInvocation): Promise<StageRunSummary> {
+  const log = logger('stages').child({ stage: stage.name });
+  const params: Record<string, string | undefined> = {};
+  for (const p of stage.params) {
+    const v = inv.params[p.name] ?? p.default;
+    if (p.required && (v === undefined || v === '')) throw new VouchError('STAGE_USAGE', `stage ${stage.name}: --${p.name} is required (${p.description})`);
+    params[p.name] = v;
+  }
+  for (const name of Object.keys(inv.params)) {
+    if (!stage.params.some((p) => p.name === name)) throw new VouchError('STAGE_USAGE', `stage ${stage.name}: unknown param "${name}"`);
+  }
+  const declared = new Set(stage.results.map((r) => r.name));
+  for (const name of Object.keys(inv.resultPaths)) {
+    if (!declared.has(name)) throw new VouchError('STAGE_USAGE', `stage ${stage.name}: --result ${name}: no such result (results: ${[...declared].join(', ')})`);
+  }
+  if (inv.source === undefined || inv.source === '') throw new VouchError('STAGE_USAGE', `stage ${stage.name}: --source DIR (the source workspace) is required`);
+  const source = resolve(inv.source);
+  const reportDir = join(source, REPORTS_DIR, stage.name);
+  const now = inv.now ?? new Date();
+
+  const outcome = await stage.run({ stage: stage.name, params, source, reportDir, log, now });
+  try {
+    checkResults(stage, outcome.results);
+    await outcome.finalize?.();
+  } catch (err) {
+    await outcome.discard?.();
+    throw err;
+  }
+  const report = {
+    stage: stage.name,
+    timestamp: now.toISOString(),
+    params,
+    passed: outcome.gate.passed,
+    reasons: outcome.gate.reasons,
+    results: outcome.results,
+    ...outcome.report,
+  };
+  await writeDirAtomic(reportDir, { ...outcome.files, 'report.json': JSON.stringify(report, null, 2) + '\n' });
+  for (const [name, path] of Object.entries(inv.resultPaths)) {
+    const raw = outcome.results[name];
+    if (raw !== undefined) await writeFileAtomic(path, raw);
+  }
+  if (outcome.gate.passed) log.info({ reasons: outcome.gate.reasons, reportDir }, `stage ${stage.name}: passed`);
+  else log.error({ reasons: outcome.gate.reasons, reportDir }, `stage ${stage.name}: FAILED: ${outcome.gate.reasons.join('; ')}`);
+  return { stage: stage.name, passed: outcome.gate.passed, reasons: outcome.gate.reasons, reportDir, results: outcome.results };
+}
+
+/** Every result declared, and all of them together within Tekton's termination-message limit. */
+function checkResults(stage: Stage, results: Record<string, string>): void {
+  const declared = new Set(stage.results.map((r) => r.name));
+  for (const name of Object.keys(results)) {
+    if (!declared.has(name)) throw new VouchError('INTERNAL', `stage ${stage.name} produced undeclared result "${name}"`);
+  }
+  // the StartedAt entry Tekton adds is part of the size; use a fixed date of the same length
+  const message = terminationMessage(Object.entries(results).map(([name, raw]) => ({ name, raw })), new Date(0));
+  const size = Buffer.byteLength(message, 'utf8');
+  if (size > MAX_TERMINATION_MESSAGE_BYTES) {
+    throw new VouchError(
+      'STAGE_RESULT_TOO_LARGE',
+      `stage ${stage.name}: results take ${size} bytes as a Tekton termination message, above the ${MAX_TERMINATION_MESSAGE_BYTES}-byte limit; nothing was written`,
+      { details: { size, limit: MAX_TERMINATION_MESSAGE_BYTES } },
+    );
+  }
+}
+
+/** Writes a file via a temporary sibling and a rename, so readers never see half of it. */
+export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${String(process.pid)}-${Math.random().toString(36).slice(2)}`;
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(tmp, content);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw new VouchError('STAGE_IO', `cannot write ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Replaces directory `dir` with one holding `files`, built beside it and renamed into place. */
+export async function writeDirAtomic(dir: string, files: Record<string, string | Uint8Array>): Promise<void> {
+  const parent = dirname(dir);
+  let tmp = '';
+  try {
+    await mkdir(parent, { recursive: true });
+    tmp = await mkdtemp(join(parent, '.tmp-'));
+    for (const [name, content] of Object.entries(files)) {
+      const path = resolve(tmp, name);
+      if (!path.startsWith(tmp + '/')) throw new Error(`report file name ${name} leaves the report directory`);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, content);
+    }
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+  } catch (err) {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+    throw new VouchError('STAGE_IO', `cannot write report directory ${dir}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Konflux ADR-0030 TEST_OUTPUT result values; precedence ERROR > FAILURE > WARNING > SKIPPED > SUCCESS. */
+export type TestOutcome = 'SUCCESS' | 'FAILURE' | 'WARNING' | 'SKIPPED' | 'ERROR';
+
+export interface TestOutputInput {
+  result: TestOutcome;
+  namespace: string;
+  successes: number;
+  failures: number;
+  warnings: number;
+  note: string;
+  timestamp: Date;
+}
+
+/** The TEST_OUTPUT result text: `{"result","namespace","timestamp","successes","failures","warnings","note"}`. */
+export function testOutput(t: TestOutputInput): string {
+  for (const k of ['successes', 'failures', 'warnings'] as const) {
+    if (!Number.isInteger(t[k]) || t[k] < 0) throw new VouchError('INTERNAL', `TEST_OUTPUT ${k} must be a non-negative integer, got ${String(t[k])}`);
+  }
+  return JSON.stringify({
+    result: t.result,
+    namespace: t.namespace,
+    // RFC 3339 at second precision, as Konflux tasks write it
+    timestamp: t.timestamp.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    successes: t.successes,
+    failures: t.failures,
+    warnings: t.warnings,
+    note: t.note,
+  });
+}
+
+/** The TEST_OUTPUT outcome from counts: failures win, then warnings. */
+export function outcomeOf(counts: { failures: number; warnings: number }): TestOutcome {
+  if (counts.failures > 0) return 'FAILURE';
+  if (counts.warnings > 0) return 'WARNING';
+  return 'SUCCESS';
+}
