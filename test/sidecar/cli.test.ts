@@ -5,7 +5,9 @@ import { expect } from 'chai';
 import { writeKeyPair } from '../../src/attest/keys.ts';
 import { runVouch } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { TOKEN } from './helpers.ts';
+import { LocalStore } from '../../src/store/local.ts';
+import { FakeApiServer } from '../kube/apiserver.ts';
+import { eventsOf, makeRun, post, TOKEN } from './helpers.ts';
 import { startSidecarProcess, stopProcess } from './procs.ts';
 
 describe('sidecar: the vouch sidecar command', function () {
@@ -31,6 +33,27 @@ describe('sidecar: the vouch sidecar command', function () {
       expect(res.status).to.equal(401);
     } finally {
       expect(await stopProcess(child.proc, 'SIGTERM')).to.equal(0);
+    }
+  });
+
+  it('cluster mode: no token needed; runs are re-read from the API server, attested, stored', async () => {
+    const api = new FakeApiServer();
+    await api.start();
+    const set = makeRun('cli-cluster', 1);
+    for (const o of [set.pr, ...set.trs]) api.add(o as unknown as Parameters<FakeApiServer['add']>[0]);
+    const child = await startSidecarProcess(config, { VOUCH_SINK_TOKEN: '', VOUCH_SIDECAR_MODE: 'cluster', VOUCH_KUBECONFIG: api.writeKubeconfig(dir), VOUCH_SIDECAR_DATA: join(dir, 'cluster-data') });
+    try {
+      for (const ev of eventsOf(set)) expect(await post(child.url, ev, null)).to.be.oneOf([200, 202]);
+      const store = new LocalStore(join(dir, 'store'));
+      const deadline = Date.now() + 20_000;
+      while ((await store.list(set.image.sha256)).length === 0) {
+        if (Date.now() > deadline) throw new Error('not attested');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(api.requests.some((r) => r.path.endsWith(`/pipelineruns/${set.pr.metadata.name!}`))).to.equal(true);
+    } finally {
+      expect(await stopProcess(child.proc, 'SIGTERM')).to.equal(0);
+      await api.stop();
     }
   });
 
