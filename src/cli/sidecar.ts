@@ -18,7 +18,7 @@ Settings come from the config file (--config or $VOUCH_CONFIG), section "sidecar
   reconcile every reconcileSeconds for runs whose events were dropped), tokenEnv (env var holding the runner's bearer token, default VOUCH_SINK_TOKEN),
   data (inbox journal, default .vouch/sidecar), store (attestation directory, default .vouch/attestations),
   attestFailedRuns (default false: only PipelineRuns that succeeded are attested), maxWaitingRuns,
-  maxWaitingSeconds, maxQueue (beyond these bounds new events get 503, which Tekton retries),
+  maxWaitingEvents, maxWaitingSeconds, maxQueue (beyond these bounds new events get 503, which Tekton retries),
   tlogTrustedRoot (trusted_root.json of tlog.url; the embedded log in tlog.data needs none).
 It signs with signing.key and logs to tlog.url (the embedded log in tlog.data when empty).
 

@@ -51,6 +51,8 @@ export interface VouchConfig {
     attestFailedRuns: boolean;
     /** most unfinished runs (and their events) held in memory; beyond it new events get 503 */
     maxWaitingRuns: number;
+    /** most events of unfinished runs held (the inbox depth); beyond it new events get 503 */
+    maxWaitingEvents: number;
     /** how long events of a run that never finishes (or whose PipelineRun never shows up) are kept, in seconds */
     maxWaitingSeconds: number;
     /** most attestations waiting to be signed, logged and stored; beyond it new events get 503 */
@@ -122,6 +124,7 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     tlogTrustedRoot: { kind: 'string', env: 'VOUCH_SIDECAR_TLOG_TRUSTED_ROOT', path: true },
     attestFailedRuns: { kind: 'boolean', env: 'VOUCH_SIDECAR_ATTEST_FAILED_RUNS' },
     maxWaitingRuns: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_RUNS' },
+    maxWaitingEvents: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_EVENTS' },
     maxWaitingSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_SECONDS' },
     maxQueue: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_QUEUE' },
     reconcileSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_RECONCILE_SECONDS' },
@@ -156,6 +159,7 @@ export function defaultConfig(): VouchConfig {
       tlogTrustedRoot: '',
       attestFailedRuns: false,
       maxWaitingRuns: 10_000,
+      maxWaitingEvents: 100_000,
       maxWaitingSeconds: 3600,
       maxQueue: 10_000,
       reconcileSeconds: 300,

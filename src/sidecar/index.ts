@@ -97,6 +97,7 @@ export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv =
       ...(apiServer ? { apiServer, reconcile: { namespace: config.kube.namespace, everyMs: positive('reconcileSeconds', sc.reconcileSeconds) * 1000 } } : {}),
       attestFailedRuns: sc.attestFailedRuns,
       maxWaitingRuns: positive('maxWaitingRuns', sc.maxWaitingRuns),
+      maxWaitingEvents: positive('maxWaitingEvents', sc.maxWaitingEvents),
       maxWaitingMs: positive('maxWaitingSeconds', sc.maxWaitingSeconds) * 1000,
       maxQueue: positive('maxQueue', sc.maxQueue),
     });

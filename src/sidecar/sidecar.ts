@@ -55,6 +55,8 @@ export interface SidecarOptions {
   attestFailedRuns?: boolean;
   /** most unfinished PipelineRuns held; events that would open one more get 503 (default 10,000) */
   maxWaitingRuns?: number;
+  /** most events of unfinished runs held (the inbox depth); beyond it events get 503 (default 100,000) */
+  maxWaitingEvents?: number;
   /** unfinished runs older than this are given up (default 1 h) */
   maxWaitingMs?: number;
   /** most attestations waiting; beyond it events get 503 (default 10,000) */
@@ -155,6 +157,7 @@ export class Sidecar {
     this.opts = {
       attestFailedRuns: false,
       maxWaitingRuns: 10_000,
+      maxWaitingEvents: 100_000,
       maxWaitingMs: 3_600_000,
       maxQueue: 10_000,
       concurrency: 16,
@@ -334,6 +337,11 @@ export class Sidecar {
     if (this.work.size >= this.opts.maxQueue) {
       this.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'busy' });
       throw new VouchError('SIDECAR_BUSY', `${this.work.size} attestations are waiting (sidecar.maxQueue); retry later`);
+    }
+    // events being made durable count too (two dedup keys each)
+    if (this.correlator.waitingEvents + this.inFlight.size / 2 >= this.opts.maxWaitingEvents) {
+      this.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'busy' });
+      throw new VouchError('SIDECAR_BUSY', `${this.correlator.waitingEvents} events of unfinished runs are held (sidecar.maxWaitingEvents); retry later`);
     }
     const opens = this.correlator.opensGroup(v.group);
     if (opens && this.correlator.waitingRuns + this.newGroupsInFlight >= this.opts.maxWaitingRuns) {

@@ -224,6 +224,20 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     expect(h.log.size).to.equal(1);
   });
 
+  it('the events held for one run are bounded too: a flood of TaskRuns claiming one PipelineRun gets 503', async () => {
+    h = await harness({ maxWaitingEvents: 5 });
+    const set = makeRun('flood', 1);
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const tr = structuredClone(set.trs[0]!);
+      tr.metadata.name = `flood-fake-${i}`;
+      tr.metadata.uid = `c0000000-0000-4000-8000-00000000000${i}`;
+      statuses.push(await post(h.url, eventFor(tr)));
+    }
+    expect(statuses).to.deep.equal([202, 202, 202, 202, 202, 503, 503, 503]);
+    expect(h.sidecar.metrics.get('vouch_sidecar_inbox_depth')).to.equal(5);
+  });
+
   it('back-pressure: with the log unreachable work waits; beyond maxQueue events get 503; then everything arrives', async () => {
     h = await harness();
     await h.stop();
