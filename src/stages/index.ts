@@ -30,11 +30,12 @@
 
 import type { Stage } from './framework.ts';
 import { cloneStage } from './clone/index.ts';
+import { secretsStage } from './secrets/index.ts';
 
 export * from './framework.ts';
 
 /** Every stage `vouch task` knows, by name. */
-export const STAGES: readonly Stage[] = [cloneStage];
+export const STAGES: readonly Stage[] = [cloneStage, secretsStage];
 
 export function findStage(name: string): Stage | undefined {
   return STAGES.find((s) => s.name === name);
