@@ -137,8 +137,11 @@ export function buildSbomJson(lock: Lockfile, tool: { name: string; version: str
 }
 
 /** Validates against the CycloneDX 1.6 JSON schema (bundled with the library, offline). */
+let validator: CDX.Validation.JsonStrictValidator | undefined;
+
 export async function validateSbomJson(json: string, source: string): Promise<void> {
-  const validator = new CDX.Validation.JsonStrictValidator(CDX.Spec.Version.v1dot6);
+  // one validator per process: it compiles the schema on first use (the costly part) and keeps it
+  validator ??= new CDX.Validation.JsonStrictValidator(CDX.Spec.Version.v1dot6);
   let errors: unknown;
   try {
     errors = await validator.validate(json);
