@@ -1,0 +1,85 @@
+// Small real git repositories for the stage tests: commits, SSH-signed commits (ssh-keygen ed25519 keys), agent
+// trailers, policy files. git runs with no user or system config so the machine's settings cannot leak in.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export const GIT_ENV = {
+  ...process.env,
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_AUTHOR_NAME: 'Test Author',
+  GIT_AUTHOR_EMAIL: 'author@example.com',
+  GIT_COMMITTER_NAME: 'Test Author',
+  GIT_COMMITTER_EMAIL: 'author@example.com',
+};
+
+export function git(repo: string, args: string[]): string {
+  return execFileSync('git', args, { cwd: repo, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function requireTool(name: string): void {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`${name} is needed by these tests (Debian: .ci/run installs it)`);
+  }
+}
+
+export interface SshKey {
+  /** private key file (git's user.signingkey may name the .pub beside it) */
+  path: string;
+  pub: string;
+  /** "ssh-ed25519 AAAA..." */
+  publicLine: string;
+}
+
+export function sshKey(dir: string, name: string): SshKey {
+  const path = join(dir, name);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path], { stdio: 'ignore' });
+  const publicLine = readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+  return { path, pub: `${path}.pub`, publicLine };
+}
+
+export function initRepo(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  git(dir, ['init', '--quiet', '--initial-branch=main']);
+  return dir;
+}
+
+export interface CommitOptions {
+  signWith?: SshKey;
+  trailers?: Record<string, string>;
+}
+
+/** Writes files (path -> content) and commits them; returns the commit id. */
+export function commit(repo: string, files: Record<string, string>, message: string, o: CommitOptions = {}): string {
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(repo, path)), { recursive: true });
+    writeFileSync(join(repo, path), content);
+    git(repo, ['add', '--', path]);
+  }
+  const trailers = Object.entries(o.trailers ?? {}).map(([k, v]) => `${k}: ${v}`);
+  const full = trailers.length ? `${message}\n\n${trailers.join('\n')}\n` : message;
+  const sign = o.signWith ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${o.signWith.pub}`] : [];
+  git(repo, [...sign, 'commit', '--quiet', '--allow-empty', ...(o.signWith ? ['-S'] : ['--no-gpg-sign']), '-m', full]);
+  return git(repo, ['rev-parse', 'HEAD']).trim();
+}
+
+export function policyYaml(o: { requireSignedHead?: boolean; signers?: { principal: string; key: SshKey; role?: 'human' | 'agent' }[]; extra?: string }): string {
+  const lines = ['version: 1', 'clone:', `  require-signed-head: ${String(o.requireSignedHead ?? false)}`];
+  if (o.signers?.length) {
+    lines.push('  allowed-signers:');
+    for (const s of o.signers) lines.push(`    - principal: ${s.principal}`, `      key: ${s.key.publicLine}`, `      role: ${s.role ?? 'human'}`);
+  }
+  return lines.join('\n') + '\n' + (o.extra ?? '');
+}
+
+/** Every file under dir (recursively), for "nothing written" and "secret never printed" checks. */
+export function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
