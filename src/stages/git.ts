@@ -65,6 +65,7 @@ export function firstLines(text: string, n = 3): string {
 export async function resolveCommit(repo: string, rev: string): Promise<string> {
   if (rev.startsWith('-')) throw new VouchError('STAGE_USAGE', `revision "${rev}" must not start with "-"`);
   const r = await runGit(['rev-parse', '--verify', '--quiet', '--end-of-options', `${rev}^{commit}`], { cwd: repo });
+  if (r.code !== 0 && /not a git repository/i.test(r.stderr)) throw new VouchError('STAGE_REPO_NOT_FOUND', `${repo} is not a git repository (run the clone stage first)`);
   if (r.code !== 0) throw new VouchError('STAGE_REVISION_NOT_FOUND', `revision "${rev}" is not a commit in ${repo}`, { details: { revision: rev } });
   return r.stdout.trim();
 }

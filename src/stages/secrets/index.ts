@@ -90,15 +90,14 @@ function ruleFindings(t: Target, rules: readonly LineRule[], secrets: Set<string
   return out;
 }
 
-/** One finding per place: secretlint's first, then ours where secretlint said nothing at that line and column. */
+/** One finding per secret: secretlint's first, then ours only where no earlier finding overlaps on that line. */
 function dedupe(findings: Finding[]): Finding[] {
-  const seen = new Set<string>();
-  return findings.filter((f) => {
-    const key = `${f.target}\0${f.path}\0${String(f.line)}\0${String(f.column)}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+  const kept: Finding[] = [];
+  for (const f of findings) {
+    const overlaps = kept.some((k) => k.target === f.target && k.path === f.path && k.line === f.line && f.column < k.column + k.length && k.column < f.column + f.length);
+    if (!overlaps) kept.push(f);
+  }
+  return kept;
 }
 
 const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';
