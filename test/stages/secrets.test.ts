@@ -62,8 +62,8 @@ describe('stage secrets (vouch task secrets)', function () {
     const results: Record<string, string> = {};
     for (const name of readdirSync(resultsDir)) results[name] = readFileSync(join(resultsDir, name), 'utf8');
     const reportDir = join(repo, '.vouch/reports/secrets');
-    const read = <T>(f: string): T | undefined => (existsSync(join(reportDir, f)) ? (JSON.parse(readFileSync(join(reportDir, f), 'utf8')) as T) : undefined);
-    return { ...r, results, reportDir, report: read('report.json'), sarif: read('secrets.sarif') };
+    const read = (f: string): unknown => (existsSync(join(reportDir, f)) ? JSON.parse(readFileSync(join(reportDir, f), 'utf8')) : undefined);
+    return { ...r, results, reportDir, report: read('report.json') as SecretsRun['report'], sarif: read('secrets.sarif') as Sarif | undefined };
   }
 
   before(() => {
