@@ -58,8 +58,8 @@ export default async function (report: Report): Promise<void> {
         for (const [k, v] of Object.entries(m.headers)) if (typeof v === 'string') headers[k] = v;
         return { headers, body: typeof m.body === 'string' ? m.body : JSON.stringify(m.body) };
       });
-      const drive = async (url: string): Promise<number> => {
-        const worker = new Worker(new URL('./sidecar-client.ts', import.meta.url), { workerData: { url, token: 'bench', inFlight: 64, requests } });
+      const drive = async (url: string, reqs = requests): Promise<number> => {
+        const worker = new Worker(new URL('./sidecar-client.ts', import.meta.url), { workerData: { url, token: 'bench', inFlight: 64, requests: reqs } });
         const done = await new Promise<{ ms: number }>((resolve, reject) => {
           worker.once('message', resolve);
           worker.once('error', reject);
@@ -84,6 +84,14 @@ export default async function (report: Report): Promise<void> {
       await sidecar.idle();
       await server.close();
       await sidecar.close();
+      // the same without the attestation work competing for the CPU and the disk: no PipelineRun finishes
+      const quiet = await open('http-ingest-only');
+      const quietServer = await serveSidecar(quiet, '127.0.0.1', 0, { token: 'bench' });
+      const noFinish = requests.filter((r) => r.headers['ce-type'] !== 'dev.tekton.event.pipelinerun.successful.v1');
+      const msQuiet = await drive(quietServer.url, noFinish);
+      report.row(G, 'events ingested durably (HTTP, no attestation meanwhile)', (noFinish.length * 1000) / msQuiet, 'events/s', 'the same client; ingest alone');
+      await quietServer.close();
+      await quiet.close();
     }
 
     // ingest in-process (the runner's embedded path): no HTTP, same journal

@@ -18,7 +18,7 @@ import type { PipelineRun, TaskRun } from '../tekton/types.ts';
 import type { EmbeddedLog } from '../tlog/log.ts';
 import { trustedRootFor } from '../tlog/trusted-root.ts';
 import { EmbeddedLogWitness } from '../tlog/witness.ts';
-import { Correlator, type InboxEvent, type ReadyRun, type RunState } from './correlate.ts';
+import { Correlator, TERMINAL, type InboxEvent, type ReadyRun, type RunState } from './correlate.ts';
 import { Metrics } from './metrics.ts';
 
 // The sidecar's core: Tekton CloudEvents in, one signed, logged, verified and stored SLSA provenance per finished
@@ -109,6 +109,16 @@ type JournalRecord =
 const PERMANENT: readonly ErrorCode[] = ['STATEMENT_INVALID', 'PROVENANCE_INPUT_INVALID', 'STORE_INPUT_INVALID', 'KEY_INVALID'];
 
 const workId = (prUid: string): string => `${prUid} ${SLSA_PROVENANCE_V1}`;
+
+/**
+ * What the inbox keeps of an event's run: all of a finished run (it is attested from), only the metadata
+ * correlation reads of an unfinished one (a journal write costs by the byte); managedFields never.
+ */
+function storedObject(ev: Omit<InboxEvent, 'at'>): TaskRun | PipelineRun {
+  const { managedFields: _unused, ...metadata } = ev.obj.metadata as TaskRun['metadata'] & { managedFields?: unknown };
+  if (TERMINAL.includes(ev.state)) return { ...ev.obj, metadata };
+  return { apiVersion: ev.obj.apiVersion, kind: ev.obj.kind, metadata } as TaskRun | PipelineRun;
+}
 
 /**
  * What of a run's status a forger would change: identity, outcome, results, children, step images. Compared between
@@ -348,7 +358,7 @@ export class Sidecar {
       this.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'busy' });
       throw new VouchError('SIDECAR_BUSY', `${this.correlator.waitingRuns} unfinished runs are waiting (sidecar.maxWaitingRuns); retry later`);
     }
-    const full: InboxEvent = { ...ev, at: this.opts.now() };
+    const full: InboxEvent = { ...ev, obj: storedObject(ev), at: this.opts.now() };
     const p = this.persist(full, opens);
     for (const k of keys) this.inFlight.set(k, p);
     try {
