@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { LocalStore } from '../../src/store/local.ts';
 import { SHARED } from '../helpers/cli.ts';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -265,6 +266,28 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     for (const ev of eventsOf(b)) expect(await post(h.url, ev)).to.be.oneOf([200, 202]);
     await h.sidecar.idle();
     expect(await verifiedRecords(h, b)).to.have.length(1);
+  });
+
+  it('store down after the log entry: retries (also across a restart) re-submit the same envelope; the log answers 409, one entry', async () => {
+    h = await harness();
+    await h.stop();
+    // the store's directory path is taken by a file: every put fails until it is removed
+    const blocked = join(h.dir, 'blocked-store');
+    writeFileSync(blocked, 'not a directory');
+    const store = new LocalStore(blocked);
+    await h.restart({ store });
+    const set = makeRun('store-down', 1);
+    for (const ev of eventsOf(set)) await post(h.url, ev);
+    while (h.sidecar.metrics.get('vouch_sidecar_attempts_failed_total') < 3) await new Promise((r) => setTimeout(r, 10));
+    expect(h.log.size).to.equal(1);
+    await h.restart({ store });
+    while (h.sidecar.metrics.get('vouch_sidecar_attempts_failed_total') < 1) await new Promise((r) => setTimeout(r, 10));
+    rmSync(blocked);
+    expect(await h.sidecar.idle(10_000)).to.equal(true);
+    expect(h.log.size).to.equal(1);
+    const records = await verifiedRecords({ ...h, store }, set);
+    expect(records).to.have.length(1);
+    expect(records[0]!.logEntry!.logIndex).to.equal(0);
   });
 
   it('restarts attest nothing twice; health, readiness and metrics answer', async () => {
