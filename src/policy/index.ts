@@ -2,6 +2,7 @@
 // judges a change (see src/stages/git.ts policyAtBase) and parsed here; the format is documented in docs/policy.md.
 // To add a section (issue 8: risk rules): add its fields to SECTIONS, its typed shape to Policy, and document it.
 
+import parseSpdx from 'spdx-expression-parse';
 import { defaultsWith, parsePolicyWith, type SectionSpec } from './file.ts';
 
 export { POLICY_PATH, parsePolicyWith, type FieldSpec, type SectionSpec } from './file.ts';
@@ -35,9 +36,30 @@ export interface SecretsPolicy {
   'allow-paths': string[];
 }
 
+/** Vulnerability, license and dependency policy of the sca stage (src/stages/sca). */
+export interface ScaPolicySection {
+  /** severities that fail the gate: critical, high, medium, low, none, unknown */
+  'fail-on': string[];
+  /** fail when the newest advisory in the database is older than this many days; 0: no bound */
+  'max-database-age-days': number;
+  /** advisory ids or aliases accepted as not applying */
+  ignore: string[];
+  /** SPDX license ids; when not empty, a license outside it fails */
+  'licenses-allow': string[];
+  /** SPDX license ids; deny wins over allow */
+  'licenses-deny': string[];
+  /** a missing or non-SPDX license: fail or warn */
+  'licenses-unknown': string;
+  /** `name` or `name@semver-range`; deny wins over everything */
+  'packages-deny': string[];
+  /** when not empty, a direct dependency the change adds must be on it */
+  'packages-allow-new-direct': string[];
+}
+
 export interface Policy {
   clone: ClonePolicy;
   secrets: SecretsPolicy;
+  sca: ScaPolicySection;
 }
 
 const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
@@ -48,6 +70,16 @@ function checkRegex(v: string): string | undefined {
     return undefined;
   } catch (err) {
     return `not a valid regular expression: ${(err as Error).message}`;
+  }
+}
+
+const SEVERITY_WORDS = ['critical', 'high', 'medium', 'low', 'none', 'unknown'];
+
+function checkSpdxId(v: string): string | undefined {
+  try {
+    return 'license' in parseSpdx(v) ? undefined : 'must be one SPDX license id, not an expression';
+  } catch {
+    return 'is not an SPDX license id (https://spdx.org/licenses/)';
   }
 }
 
@@ -76,6 +108,16 @@ export const SECTIONS: Record<string, SectionSpec> = {
       },
     },
     'allow-paths': { kind: 'strings', default: [], doc: 'globs of files not scanned (e.g. test/fixtures/**)' },
+  },
+  sca: {
+    'fail-on': { kind: 'strings', default: ['critical', 'high'], doc: 'severities that fail the gate', check: (v) => (SEVERITY_WORDS.includes(v) ? undefined : `must be one of ${SEVERITY_WORDS.join(', ')}`) },
+    'max-database-age-days': { kind: 'number', default: 0, min: 0, doc: 'fail when the vulnerability database is older (days); 0: no bound' },
+    ignore: { kind: 'strings', default: [], doc: 'advisory ids or aliases accepted as not applying' },
+    'licenses-allow': { kind: 'strings', default: [], doc: 'SPDX license ids allowed; empty: any not denied', check: checkSpdxId },
+    'licenses-deny': { kind: 'strings', default: [], doc: 'SPDX license ids denied (deny wins)', check: checkSpdxId },
+    'licenses-unknown': { kind: 'string', default: 'warn', oneOf: ['warn', 'fail'], doc: 'a missing or non-SPDX license: warn or fail' },
+    'packages-deny': { kind: 'strings', default: [], doc: 'packages denied: name or name@semver-range', check: (v) => (/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(@.+)?$/i.test(v) ? undefined : 'must be a package name, optionally @range') },
+    'packages-allow-new-direct': { kind: 'strings', default: [], doc: 'when not empty: the only direct dependencies a change may add' },
   },
 };
 

@@ -31,11 +31,13 @@
 import type { Stage } from './framework.ts';
 import { cloneStage } from './clone/index.ts';
 import { secretsStage } from './secrets/index.ts';
+import { sbomStage } from './sbom/index.ts';
+import { scaStage } from './sca/index.ts';
 
 export * from './framework.ts';
 
 /** Every stage `vouch task` knows, by name. */
-export const STAGES: readonly Stage[] = [cloneStage, secretsStage];
+export const STAGES: readonly Stage[] = [cloneStage, secretsStage, sbomStage, scaStage];
 
 export function findStage(name: string): Stage | undefined {
   return STAGES.find((s) => s.name === name);

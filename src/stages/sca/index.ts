@@ -1,0 +1,101 @@
+// Stage `sca`: the sbom stage's SBOM against an OSV database on disk (no network at scan time), with the license
+// and dependency policy of the BASE revision's policy file. Fails on the policy's thresholds (default: any critical or
+// high vulnerability, any denied license or package). The report names each finding's package, the chain that pulls
+// it in, the advisory and the fix, and says how old and how big the database is; the vulnerability predicate
+// (https://in-toto.io/attestation/vulns/v0.1) is written beside it for the sidecar to sign.
+import { isAbsolute, resolve } from 'node:path';
+import type { ScaPolicySection } from '../../policy/index.ts';
+import { outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
+import { policyAtBase } from '../git.ts';
+import { readSbom, parseSbom } from '../sbom/read.ts';
+import { baseSbomJson, insideSource } from '../sbom/index.ts';
+import { loadOsvDatabase } from './osv.ts';
+import { VULNS_PREDICATE_TYPE, checkScaPolicy, scan, vulnsPredicate, type ScaPolicy } from './scan.ts';
+import type { Severity } from './severity.ts';
+
+/** The policy file's `sca` section as the scan's policy. */
+export function scaPolicyFrom(section: ScaPolicySection): ScaPolicy {
+  return {
+    failOn: section['fail-on'] as Severity[],
+    ...(section['max-database-age-days'] > 0 ? { maxDatabaseAgeDays: section['max-database-age-days'] } : {}),
+    ignore: section.ignore,
+    licenses: {
+      ...(section['licenses-allow'].length > 0 ? { allow: section['licenses-allow'] } : {}),
+      deny: section['licenses-deny'],
+      unknown: section['licenses-unknown'] === 'fail' ? 'fail' : 'warn',
+    },
+    packages: {
+      deny: section['packages-deny'],
+      ...(section['packages-allow-new-direct'].length > 0 ? { allowNewDirect: section['packages-allow-new-direct'] } : {}),
+    },
+  };
+}
+
+/** Days after which the database's age is logged as a warning even when the policy sets no bound. */
+const STALE_WARNING_DAYS = 7;
+
+async function run(ctx: StageContext): Promise<StageOutcome> {
+  const startedOn = new Date();
+  const base = ctx.params['base-revision'] || undefined;
+  const { policy: filePolicy, source: policySource } = await policyAtBase(ctx.source, base);
+  const policy = scaPolicyFrom(filePolicy.sca);
+  checkScaPolicy(policy, policySource);
+
+  const sbomPath = insideSource(ctx.source, ctx.params['sbom'] ?? '', 'sbom');
+  const sbom = await readSbom(sbomPath, { validate: true });
+  const dbParam = ctx.params['osv-database'] ?? '';
+  const dbDir = isAbsolute(dbParam) ? dbParam : resolve(ctx.source, dbParam);
+  const db = loadOsvDatabase(dbDir);
+
+  const lockParam = ctx.params['lockfile'] ?? 'package-lock.json';
+  let baseSbom;
+  if (base !== undefined) {
+    const json = await baseSbomJson(ctx.source, base, lockParam);
+    baseSbom = parseSbom(`${base}:${lockParam}`, json === undefined ? { bomFormat: 'CycloneDX', components: [] } : JSON.parse(json));
+  }
+  const report = scan({ sbom, db, policy, now: ctx.now, ...(baseSbom === undefined ? {} : { base: baseSbom }) });
+  const age = report.database.ageDays;
+  const dbLine = `OSV database ${dbDir}: ${String(db.records)} records, newest modified ${db.newestModified ?? 'never'}${age === undefined ? '' : ` (${age.toFixed(1)} days old)`}`;
+  if (age === undefined || age > STALE_WARNING_DAYS) ctx.log.warn({ records: db.records, newestModified: db.newestModified, ageDays: age }, `${dbLine}: advisories published since are not known to this scan`);
+  else ctx.log.info({ records: db.records, ageDays: age }, dbLine);
+
+  const failing = report.vulnerabilities.filter((v) => v.failing).length + report.licenses.filter((l) => l.failing).length + report.packages.length;
+  const warnings = report.vulnerabilities.filter((v) => !v.failing && !v.ignored).length + report.licenses.filter((l) => !l.failing).length;
+  const predicate = vulnsPredicate(report, { uri: 'pkg:github/vouch-dev/vouch', version: '0.1.0', dbUri: `file://${dbDir}` }, { startedOn, finishedOn: new Date() });
+  return {
+    results: {
+      TEST_OUTPUT: testOutput({
+        result: outcomeOf({ failures: failing, warnings }),
+        namespace: 'sca',
+        successes: report.components - report.vulnerabilities.length,
+        failures: failing,
+        warnings,
+        note: `${String(report.vulnerabilities.length)} vulnerabilities in ${String(report.components)} components; ${dbLine}`.slice(0, 1000),
+        timestamp: ctx.now,
+      }),
+      findings: String(report.vulnerabilities.length + report.licenses.length + report.packages.length),
+    },
+    gate: { passed: report.verdict === 'pass', reasons: [...report.reasons, dbLine] },
+    files: {
+      'sca.json': JSON.stringify(report, null, 2) + '\n',
+      'vulns-predicate.json': JSON.stringify({ predicateType: VULNS_PREDICATE_TYPE, predicate }, null, 2) + '\n',
+    },
+    report: { policy: policySource, sbom: sbomPath.slice(ctx.source.length + 1), database: report.database, summary: { components: report.components, scanned: report.scanned, vulnerabilities: report.vulnerabilities.length, licenses: report.licenses.length, packages: report.packages.length } },
+  };
+}
+
+export const scaStage: Stage = {
+  name: 'sca',
+  description: 'known vulnerabilities (OSV database on disk), licenses and dependency policy of the SBOM',
+  params: [
+    { name: 'osv-database', description: 'OSV export directory (<dir>/<Ecosystem>/<id>.json), absolute or relative to the source workspace', required: true },
+    { name: 'sbom', description: 'the CycloneDX SBOM, relative to the source workspace', default: '.vouch/reports/sbom/sbom.cdx.json' },
+    { name: 'base-revision', description: 'the base commit: its policy file applies, and packages new since it are flagged; empty for none', default: '' },
+    { name: 'lockfile', description: 'package-lock.json relative to the source workspace (read at the base revision)', default: 'package-lock.json' },
+  ],
+  results: [
+    { name: 'TEST_OUTPUT', description: 'Verdict in the Konflux TEST_OUTPUT convention' },
+    { name: 'findings', description: 'Number of vulnerability, license and package findings' },
+  ],
+  run,
+};
