@@ -146,4 +146,36 @@ describe('stages/sbom', () => {
       { name: 'ms', before: ['2.1.3'], after: ['2.1.3'], hashChanged: ['2.1.3'] },
     ]);
   });
+
+  it('reads npm aliases, workspaces (links), v2 lockfiles and legacy license objects as npm lays them out', async () => {
+    const lock = {
+      name: 'mono',
+      lockfileVersion: 2,
+      requires: true,
+      packages: {
+        '': { name: 'mono', version: '1.0.0', workspaces: ['packages/*'], dependencies: { 'old-lodash': 'npm:lodash@4.17.15' } },
+        'node_modules/old-lodash': { name: 'lodash', version: '4.17.15', license: 'MIT' },
+        'node_modules/@mono/lib': { resolved: 'packages/lib', link: true },
+        'packages/lib': { name: '@mono/lib', version: '0.1.0', dependencies: { ms: '^2.0.0' } },
+        'packages/lib/node_modules/ms': { version: '2.0.0', license: { type: 'MIT' } },
+        'node_modules/app': { version: '1.0.0', dependencies: { '@mono/lib': '*' }, license: [{ type: 'MIT' }, { type: 'Apache-2.0' }] },
+      },
+      dependencies: { 'old-lodash': { version: 'npm:lodash@4.17.15' } },
+    };
+    const parsed = readLockfile(writeLockfile(tmp(), lock));
+    expect(parsed.packages.map((p) => [p.key, p.name, p.version, p.license])).to.deep.equal([
+      ['node_modules/old-lodash', 'lodash', '4.17.15', 'MIT'],
+      ['packages/lib', '@mono/lib', '0.1.0', undefined],
+      ['packages/lib/node_modules/ms', 'ms', '2.0.0', 'MIT'],
+      ['node_modules/app', 'app', '1.0.0', '(MIT OR Apache-2.0)'],
+    ]);
+    // the alias resolves by its folder name; a link resolves to the workspace folder it points at
+    expect(parsed.root.dependsOn).to.deep.equal(['node_modules/old-lodash']);
+    expect(parsed.packages.find((p) => p.key === 'node_modules/app')!.dependsOn).to.deep.equal(['packages/lib']);
+    expect(parsed.packages.find((p) => p.key === 'packages/lib')!.dependsOn).to.deep.equal(['packages/lib/node_modules/ms']);
+    const json = buildSbomJson(parsed);
+    expect(await schemaErrors(json)).to.equal(null);
+    const doc = JSON.parse(json) as { components: { purl: string }[] };
+    expect(doc.components.map((c) => c.purl).sort()).to.deep.equal(['pkg:npm/%40mono/lib@0.1.0', 'pkg:npm/app@1.0.0', 'pkg:npm/lodash@4.17.15', 'pkg:npm/ms@2.0.0']);
+  });
 });

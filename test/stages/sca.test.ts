@@ -74,6 +74,12 @@ describe('stages/sca', () => {
     expect(report.scanned).to.equal(2);
   });
 
+  it('a package installed under an alias is matched by its real name', async () => {
+    const lock = { lockfileVersion: 3, packages: { '': { name: 'demo', dependencies: { 'not-lodash': 'npm:lodash@4.17.20' } }, 'node_modules/not-lodash': { name: 'lodash', version: '4.17.20', license: 'MIT' } } };
+    const report = await scanProject(lock);
+    expect(report.vulnerabilities.map((v) => [v.package, v.id])).to.deep.equal([['lodash', 'GHSA-35jh-r3h4-6jhm']]);
+  });
+
   it('thresholds and ignores decide what fails', async () => {
     const onlyCritical = await scanProject(lodashProject('4.17.15'), { ...defaultScaPolicy, failOn: ['critical'] });
     expect(onlyCritical.vulnerabilities).to.have.length(2);
