@@ -54,7 +54,7 @@ describe('policy file (.vouch/policy.yaml)', () => {
     expect(problemsOf('clone:\n  require-signed-head: true\n')).to.deep.equal(['base:.vouch/policy.yaml:1:1: version: is required (version: 1)']);
     expect(problemsOf('version: 2\n')).to.deep.equal(['base:.vouch/policy.yaml:1:10: version: must be 1']);
     const problems = problemsOf(
-        [
+      [
         'version: 1',
         'clone:',
         '  require-signed-head: "true"',
@@ -70,7 +70,7 @@ describe('policy file (.vouch/policy.yaml)', () => {
         '  allow-paths: docs/**',
         'bogus-section: {}',
       ].join('\n'),
-      );
+    );
     expect(problems.at(-1)).to.match(/^base:\.vouch\/policy\.yaml:14:1: bogus-section: unknown section \(allowed: version, clone, secrets/);
     expect(problems.slice(0, -1)).to.deep.equal([
       'base:.vouch/policy.yaml:3:24: clone.require-signed-head: must be true or false',
