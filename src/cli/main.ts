@@ -9,6 +9,7 @@ import { registerKeys } from './keys.ts';
 import { registerRun } from './run.ts';
 import { registerSidecar } from './sidecar.ts';
 import { registerTask } from './task.ts';
+import { registerOsv } from './osv.ts';
 import { registerLog } from './log.ts';
 import { registerVerifyBundle } from './verify-bundle.ts';
 
@@ -38,6 +39,7 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
   registerVerifyBundle(program);
   registerDemo(program);
   registerTask(program);
+  registerOsv(program);
   return program;
 }
 
