@@ -67,7 +67,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       TEST_OUTPUT: testOutput({
         result: outcomeOf({ failures: failing, warnings }),
         namespace: 'sca',
-        successes: report.components - report.vulnerabilities.length,
+        // components with no finding at all
+        successes: report.components - new Set([...report.vulnerabilities, ...report.licenses, ...report.packages].map((f) => `${f.package}@${f.version ?? ''}`)).size,
         failures: failing,
         warnings,
         note: `${String(report.vulnerabilities.length)} vulnerabilities in ${String(report.components)} components; ${dbLine}`.slice(0, 1000),
