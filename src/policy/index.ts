@@ -17,10 +17,18 @@ export interface AllowedSigner {
   role: SignerRole;
 }
 
+export interface GpgSigner {
+  principal: string;
+  /** ASCII-armored OpenPGP public key block; every (sub)key fingerprint in it counts as this signer */
+  'public-key': string;
+  role: SignerRole;
+}
+
 export interface ClonePolicy {
   'require-signed-head': boolean;
   'allowed-signers': AllowedSigner[];
   /** trailer key marking a commit an agent made */
+  'gpg-signers': GpgSigner[];
   'agent-trailer': string;
 }
 
@@ -92,6 +100,21 @@ export const SECTIONS: Record<string, SectionSpec> = {
       item: {
         principal: { kind: 'string', default: '', required: true, doc: 'signer identity', check: (v) => (/^[^\s,"]+$/.test(v) ? undefined : 'must be one word without spaces, commas or quotes') },
         key: { kind: 'string', default: '', required: true, doc: 'SSH public key', check: (v) => (SSH_KEY.test(v) ? undefined : 'must be an SSH public key line such as "ssh-ed25519 AAAA..."') },
+        role: { kind: 'string', default: 'human', oneOf: ['human', 'agent'], doc: 'human or agent' },
+      },
+    },
+    'gpg-signers': {
+      kind: 'list',
+      doc: 'OpenPGP public keys whose commit signatures are trusted, each with a principal and its role',
+      item: {
+        principal: { kind: 'string', default: '', required: true, doc: 'signer identity', check: (v) => (/^[^\s,"]+$/.test(v) ? undefined : 'must be one word without spaces, commas or quotes') },
+        'public-key': {
+          kind: 'string',
+          default: '',
+          required: true,
+          doc: 'ASCII-armored public key block',
+          check: (v) => (/^-----BEGIN PGP PUBLIC KEY BLOCK-----\n[\s\S]+\n-----END PGP PUBLIC KEY BLOCK-----\s*$/.test(v.trim() + '\n') ? undefined : 'must be an ASCII-armored OpenPGP public key block (gpg --armor --export)'),
+        },
         role: { kind: 'string', default: 'human', oneOf: ['human', 'agent'], doc: 'human or agent' },
       },
     },

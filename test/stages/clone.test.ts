@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { runVouch } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
-import { commit, git, initRepo, policyYaml, requireTool, sshKey, type SshKey } from './helpers.ts';
+import { commit, git, gpgKey, initRepo, policyYaml, requireTool, sshKey, stopGpgAgent, type GpgKey, type SshKey } from './helpers.ts';
 
 interface CloneRun {
   code: number | null;
@@ -132,6 +132,58 @@ describe('stage clone (vouch task clone)', function () {
     expect(noBase.code, noBase.stderr).to.equal(0);
     expect(noBase.report?.['policy']).to.equal('default (no base revision)');
     expect(noBase.results['base-commit']).to.equal(undefined);
+  });
+
+  describe('GPG signatures (keys given in the policy)', () => {
+    let bob: GpgKey;
+    let eve: GpgKey;
+    before(() => {
+      requireTool('gpg');
+      requireTool('gpg-agent');
+      bob = gpgKey(tmp(), 'Bob <bob@example.com>');
+      eve = gpgKey(tmp(), 'Eve <eve@example.com>');
+    });
+    after(() => {
+      for (const k of [bob, eve] as (GpgKey | undefined)[]) if (k) stopGpgAgent(k);
+    });
+
+    function repoWith(name: string, role: 'human' | 'agent', signer: () => GpgKey): string {
+      const repo = initRepo(join(tmp(), name));
+      commit(repo, { '.vouch/policy.yaml': policyYaml({ requireSignedHead: true, gpgSigners: [{ principal: 'bob@example.com', key: bob, role }] }) }, 'policy');
+      git(repo, ['tag', 'base']);
+      commit(repo, { 'g.txt': 'g\n' }, 'gpg-signed change', { gpgSignWith: signer() });
+      return repo;
+    }
+
+    it('a head signed by a human GPG signer of the policy passes', async () => {
+      const r = await clone(['--url', repoWith('gpg-human', 'human', () => bob), '--base-revision', 'base']);
+      expect(r.code, r.stderr).to.equal(0);
+      const commits = JSON.parse(readFileSync(join(r.ws, '.vouch/reports/clone/commits.json'), 'utf8')) as { signature: Record<string, unknown> }[];
+      expect(commits[0]?.signature).to.include({ status: 'G', kind: 'gpg', signer: 'bob@example.com', role: 'human', fingerprint: bob.fingerprint });
+    });
+
+    it('the same key listed as an agent, or a GPG key the policy does not name, fails', async () => {
+      const asAgent = await clone(['--url', repoWith('gpg-agent', 'agent', () => bob), '--base-revision', 'base']);
+      expect(asAgent.code).to.equal(1);
+      expect(asAgent.stderr).to.include('whose role is agent');
+      const unknown = await clone(['--url', repoWith('gpg-eve', 'human', () => eve), '--base-revision', 'base']);
+      expect(unknown.code).to.equal(1);
+      const commits = JSON.parse(readFileSync(join(unknown.ws, '.vouch/reports/clone/commits.json'), 'utf8')) as { signature: Record<string, unknown> }[];
+      expect(commits[0]?.signature).to.include({ kind: 'gpg', role: null });
+      expect(commits[0]?.signature['status']).to.not.equal('G');
+    });
+
+    it('a public key block that is not one key is refused with the signer named; nothing written', async () => {
+      const repo = initRepo(join(tmp(), 'gpg-bad'));
+      const broken = { ...bob, armored: bob.armored.replace(/\n([A-Za-z0-9+/]{20})/, '\n!!!!$1') };
+      commit(repo, { '.vouch/policy.yaml': policyYaml({ requireSignedHead: true, gpgSigners: [{ principal: 'bob@example.com', key: broken }] }) }, 'policy');
+      git(repo, ['tag', 'base']);
+      commit(repo, { 'h.txt': 'h\n' }, 'change');
+      const r = await clone(['--url', repo, '--base-revision', 'base']);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.include('clone.gpg-signers[0] (bob@example.com)');
+      expect(existsSync(r.ws) ? readdirSync(r.ws) : []).to.deep.equal([]);
+    });
   });
 
   describe('bad input: clear error, non-zero exit, nothing written', () => {

@@ -14,8 +14,32 @@ export const GIT_ENV = {
   GIT_COMMITTER_EMAIL: 'author@example.com',
 };
 
-export function git(repo: string, args: string[]): string {
-  return execFileSync('git', args, { cwd: repo, env: GIT_ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+export function git(repo: string, args: string[], env: Record<string, string> = {}): string {
+  return execFileSync('git', args, { cwd: repo, env: { ...GIT_ENV, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export interface GpgKey {
+  /** GNUPGHOME holding the secret key (stop its agent with stopGpgAgent) */
+  home: string;
+  fingerprint: string;
+  /** ASCII-armored public key */
+  armored: string;
+}
+
+/** A passphrase-less ed25519 OpenPGP signing key in its own GNUPGHOME. */
+export function gpgKey(dir: string, uid: string): GpgKey {
+  const home = join(dir, `gnupg-${String(Math.random()).slice(2, 8)}`);
+  mkdirSync(home, { mode: 0o700 });
+  const env = { ...process.env, GNUPGHOME: home };
+  execFileSync('gpg', ['--batch', '--quiet', '--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never'], { env, stdio: 'ignore' });
+  const colons = execFileSync('gpg', ['--batch', '--with-colons', '--list-keys', uid], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const fingerprint = colons.split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9] ?? '';
+  const armored = execFileSync('gpg', ['--batch', '--armor', '--export', fingerprint], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return { home, fingerprint, armored };
+}
+
+export function stopGpgAgent(key: GpgKey): void {
+  execFileSync('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, GNUPGHOME: key.home }, stdio: 'ignore' });
 }
 
 export function requireTool(name: string): void {
@@ -49,6 +73,7 @@ export function initRepo(dir: string): string {
 
 export interface CommitOptions {
   signWith?: SshKey;
+  gpgSignWith?: GpgKey;
   trailers?: Record<string, string>;
 }
 
@@ -61,16 +86,27 @@ export function commit(repo: string, files: Record<string, string>, message: str
   }
   const trailers = Object.entries(o.trailers ?? {}).map(([k, v]) => `${k}: ${v}`);
   const full = trailers.length ? `${message}\n\n${trailers.join('\n')}\n` : message;
-  const sign = o.signWith ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${o.signWith.pub}`] : [];
-  git(repo, [...sign, 'commit', '--quiet', '--allow-empty', ...(o.signWith ? ['-S'] : ['--no-gpg-sign']), '-m', full]);
+  if (o.gpgSignWith) {
+    git(repo, ['-c', `user.signingkey=${o.gpgSignWith.fingerprint}`, 'commit', '--quiet', '--allow-empty', '-S', '-m', full], { GNUPGHOME: o.gpgSignWith.home });
+  } else {
+    const sign = o.signWith ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${o.signWith.pub}`] : [];
+    git(repo, [...sign, 'commit', '--quiet', '--allow-empty', ...(o.signWith ? ['-S'] : ['--no-gpg-sign']), '-m', full]);
+  }
   return git(repo, ['rev-parse', 'HEAD']).trim();
 }
 
-export function policyYaml(o: { requireSignedHead?: boolean; signers?: { principal: string; key: SshKey; role?: 'human' | 'agent' }[]; extra?: string }): string {
+export function policyYaml(o: { requireSignedHead?: boolean; signers?: { principal: string; key: SshKey; role?: 'human' | 'agent' }[]; gpgSigners?: { principal: string; key: GpgKey; role?: 'human' | 'agent' }[]; extra?: string }): string {
   const lines = ['version: 1', 'clone:', `  require-signed-head: ${String(o.requireSignedHead ?? false)}`];
   if (o.signers?.length) {
     lines.push('  allowed-signers:');
     for (const s of o.signers) lines.push(`    - principal: ${s.principal}`, `      key: ${s.key.publicLine}`, `      role: ${s.role ?? 'human'}`);
+  }
+  if (o.gpgSigners?.length) {
+    lines.push('  gpg-signers:');
+    for (const s of o.gpgSigners) {
+      lines.push(`    - principal: ${s.principal}`, `      role: ${s.role ?? 'human'}`, '      public-key: |');
+      lines.push(...s.key.armored.trim().split('\n').map((l) => `        ${l}`));
+    }
   }
   return lines.join('\n') + '\n' + (o.extra ?? '');
 }
