@@ -17,7 +17,7 @@ function problemsOf(text: string): string[] {
 describe('policy file (.vouch/policy.yaml)', () => {
   it('defaults: no signature required, no signers, Agent-Run trailer, no extra secret rules', () => {
     const d = defaultPolicy();
-    expect(d.clone).to.deep.equal({ 'require-signed-head': false, 'allowed-signers': [], 'agent-trailer': 'Agent-Run' });
+    expect(d.clone).to.deep.equal({ 'require-signed-head': false, 'allowed-signers': [], 'gpg-signers': [], 'agent-trailer': 'Agent-Run' });
     expect(d.secrets).to.deep.equal({ patterns: [], 'allow-paths': [] });
     expect(parsePolicy('version: 1\n', 'f')).to.deep.equal(defaultPolicy());
   });
@@ -88,6 +88,9 @@ describe('policy file (.vouch/policy.yaml)', () => {
     expect(problemsOf('version: 1\nversion: 1\n')[0]).to.match(/^base:\.vouch\/policy\.yaml:2:1: .*[Uu]nique/);
     expect(problemsOf('- a\n- b\n')[0]).to.equal('base:.vouch/policy.yaml:1:1: : a policy file is a mapping of sections');
     expect(problemsOf('version: 1\nclone: [1]\n')).to.deep.equal(['base:.vouch/policy.yaml:2:8: clone: a section is a mapping']);
+    expect(problemsOf('version: 1\nclone:\n  gpg-signers:\n    - principal: bob\n      public-key: AAAA\n')).to.deep.equal([
+      'base:.vouch/policy.yaml:5:19: clone.gpg-signers[0].public-key: must be an ASCII-armored OpenPGP public key block (gpg --armor --export)',
+    ]);
   });
 
   it('the loader is generic: a new section is a table of fields (as issue 8 will add risk rules)', () => {
