@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { runVouch } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
-import { commit, git, gpgKey, initRepo, policyYaml, requireTool, sshKey, stopGpgAgent, type GpgKey, type SshKey } from './helpers.ts';
+import { commit, git, gpgKey, initRepo, policyYaml, requireTool, runTaskInProcess, sshKey, stopGpgAgent, type GpgKey, type SshKey } from './helpers.ts';
 
 interface CloneRun {
-  code: number | null;
+  code: number;
   stdout: string;
   stderr: string;
   ws: string;
@@ -33,7 +33,7 @@ describe('stage clone (vouch task clone)', function () {
     const ws = join(tmp(), `ws-${String(++n)}`);
     const resultsDir = join(tmp(), `results-${String(n)}`);
     mkdirSync(resultsDir);
-    const r = await runVouch(['task', 'clone', '--source', ws, ...args, ...RESULTS.flatMap((name) => ['--result', `${name}=${join(resultsDir, name)}`])]);
+    const r = await runTaskInProcess('clone', ['--source', ws, ...args, ...RESULTS.flatMap((name) => ['--result', `${name}=${join(resultsDir, name)}`])]);
     const results: Record<string, string> = {};
     for (const name of readdirSync(resultsDir)) results[name] = readFileSync(join(resultsDir, name), 'utf8');
     const reportFile = join(ws, '.vouch/reports/clone/report.json');

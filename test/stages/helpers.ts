@@ -3,6 +3,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { VouchError } from '../../src/common/errors.ts';
+import { configureLogging } from '../../src/common/log.ts';
+import { findStage, parseResultFlags, runStage } from '../../src/stages/index.ts';
 
 export const GIT_ENV = {
   ...process.env,
@@ -118,4 +122,48 @@ export function filesUnder(dir: string): string[] {
     const path = join(dir, name);
     return statSync(path).isDirectory() ? filesUnder(path) : [path];
   });
+}
+
+export interface StageRun {
+  code: number;
+  stdout: string;
+  /** the error line as the CLI prints it, then the log lines (JSON) */
+  stderr: string;
+}
+
+/**
+ * Runs `vouch task <stage> ARGS` in this process (same stage code, same exit-code mapping as src/cli/task.ts and
+ * context.ts), to keep the suite fast on a loaded machine; the CLI itself is exercised by runVouch tests.
+ */
+export async function runTaskInProcess(stageName: string, args: readonly string[]): Promise<StageRun> {
+  const stage = findStage(stageName);
+  if (!stage) throw new Error(`no stage ${stageName}`);
+  const params: Record<string, string> = {};
+  const results: string[] = [];
+  let source: string | undefined;
+  for (let i = 0; i < args.length; i += 2) {
+    const flag = args[i] ?? '';
+    const value = args[i + 1] ?? '';
+    if (!flag.startsWith('--')) throw new Error(`bad test args: ${flag}`);
+    if (flag === '--source') source = value;
+    else if (flag === '--result') results.push(value);
+    else params[flag.slice(2)] = value;
+  }
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  configureLogging({ level: 'info', format: 'json', destination });
+  try {
+    const s = await runStage(stage, { params, source, resultPaths: parseResultFlags(results) });
+    return { code: s.passed ? 0 : 1, stdout: `${stage.name}: ${s.passed ? 'passed' : 'FAILED'}${s.reasons.length ? ': ' + s.reasons.join('; ') : ''}\n`, stderr: lines.join('') };
+  } catch (err) {
+    if (!(err instanceof VouchError)) throw err;
+    return { code: err.exitCode, stdout: '', stderr: `vouch: ${err.message} [${err.code}]\n${lines.join('')}` };
+  } finally {
+    configureLogging({ level: 'silent' });
+  }
 }

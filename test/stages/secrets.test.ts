@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { runVouch } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
-import { commit, filesUnder, initRepo, requireTool } from './helpers.ts';
+import { commit, filesUnder, initRepo, requireTool, runTaskInProcess } from './helpers.ts';
 
 // Secrets made up for the tests (right shapes, no real accounts).
 const AWS_KEY_ID = 'AKIAQ7XK2LMN4PRS5TUV';
@@ -55,10 +55,11 @@ describe('stage secrets (vouch task secrets)', function () {
   const tmp = tempDirPerSuite('vouch-secrets-');
   let n = 0;
 
-  async function scan(repo: string, base: string, head: string, extra: string[] = []): Promise<SecretsRun> {
+  async function scan(repo: string, base: string, head: string, extra: string[] = [], viaCli = false): Promise<SecretsRun> {
     const resultsDir = join(tmp(), `results-${String(++n)}`);
     mkdirSync(resultsDir);
-    const r = await runVouch(['task', 'secrets', '--source', repo, '--base-revision', base, '--head-revision', head, ...extra, '--result', `TEST_OUTPUT=${join(resultsDir, 'TEST_OUTPUT')}`, '--result', `findings=${join(resultsDir, 'findings')}`]);
+    const args = ['--source', repo, '--base-revision', base, '--head-revision', head, ...extra, '--result', `TEST_OUTPUT=${join(resultsDir, 'TEST_OUTPUT')}`, '--result', `findings=${join(resultsDir, 'findings')}`];
+    const r = viaCli ? await runVouch(['task', 'secrets', ...args]) : await runTaskInProcess('secrets', args);
     const results: Record<string, string> = {};
     for (const name of readdirSync(resultsDir)) results[name] = readFileSync(join(resultsDir, name), 'utf8');
     const reportDir = join(repo, '.vouch/reports/secrets');
@@ -95,7 +96,8 @@ describe('stage secrets (vouch task secrets)', function () {
       },
       'agent: wire config',
     );
-    const r = await scan(repo, base, head);
+    // through the real CLI: its stdout and stderr are part of what must never show a secret
+    const r = await scan(repo, base, head, [], true);
     expect(r.code).to.equal(1);
     const where = r.report!.findings.map((f) => `${f.path}:${String(f.line)}:${String(f.column)} ${f.ruleId}`);
     expect(where).to.deep.equal([
