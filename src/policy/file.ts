@@ -13,7 +13,7 @@ export type FieldSpec =
   | { kind: 'number'; default: number; doc: string; integer?: boolean; min?: number; max?: number }
   | { kind: 'string'; default: string; doc: string; oneOf?: readonly string[]; check?: (v: string) => string | undefined }
   | { kind: 'strings'; default: readonly string[]; doc: string; check?: (v: string) => string | undefined }
-  | { kind: 'list'; doc: string; item: Record<string, FieldSpec & { required?: boolean }> };
+  | { kind: 'list'; doc: string; item: Record<string, FieldSpec & { required?: boolean }>; /** an item field whose values must differ */ unique?: string };
 
 export type SectionSpec = Record<string, FieldSpec>;
 
@@ -49,13 +49,20 @@ function readField(r: Reader, spec: FieldSpec, node: unknown, path: string): unk
       r.problem(n, path, 'must be a list');
       return [];
     }
+    const seen = new Set<unknown>();
     return node.items.map((item, i) => {
       const itemPath = `${path}[${String(i)}]`;
       if (!isMap(item)) {
         r.problem(item as YamlNode, itemPath, 'must be a mapping');
         return {};
       }
-      return readMap(r, spec.item, item, itemPath);
+      const value = readMap(r, spec.item, item, itemPath);
+      if (spec.unique !== undefined) {
+        const key = value[spec.unique];
+        if (seen.has(key)) r.problem(item, `${itemPath}.${spec.unique}`, `duplicate ${spec.unique} ${JSON.stringify(key)}`);
+        seen.add(key);
+      }
+      return value;
     });
   }
   if (spec.kind === 'strings') {

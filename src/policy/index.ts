@@ -97,6 +97,7 @@ export const SECTIONS: Record<string, SectionSpec> = {
     'allowed-signers': {
       kind: 'list',
       doc: 'SSH keys whose signatures are trusted, each with the principal git reports and its role',
+      unique: 'principal',
       item: {
         principal: { kind: 'string', default: '', required: true, doc: 'signer identity', check: (v) => (/^[^\s,"]+$/.test(v) ? undefined : 'must be one word without spaces, commas or quotes') },
         key: { kind: 'string', default: '', required: true, doc: 'SSH public key', check: (v) => (SSH_KEY.test(v) ? undefined : 'must be an SSH public key line such as "ssh-ed25519 AAAA..."') },
@@ -106,6 +107,7 @@ export const SECTIONS: Record<string, SectionSpec> = {
     'gpg-signers': {
       kind: 'list',
       doc: 'OpenPGP public keys whose commit signatures are trusted, each with a principal and its role',
+      unique: 'principal',
       item: {
         principal: { kind: 'string', default: '', required: true, doc: 'signer identity', check: (v) => (/^[^\s,"]+$/.test(v) ? undefined : 'must be one word without spaces, commas or quotes') },
         'public-key': {
@@ -124,6 +126,7 @@ export const SECTIONS: Record<string, SectionSpec> = {
     patterns: {
       kind: 'list',
       doc: 'extra secret patterns (JavaScript regular expressions) on top of the built-in rules',
+      unique: 'id',
       item: {
         id: { kind: 'string', default: '', required: true, doc: 'rule id', check: (v) => (/^[a-z0-9][a-z0-9-]*$/.test(v) ? undefined : 'must be lower-case letters, digits and -') },
         regex: { kind: 'string', default: '', required: true, doc: 'regular expression', check: checkRegex },

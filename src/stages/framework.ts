@@ -83,6 +83,11 @@ export interface StageRunSummary {
   results: Record<string, string>;
 }
 
+/** A value with any URL's user:password@ removed: params are recorded in reports, credentials must not be. */
+export function redactCredentials(value: string): string {
+  return value.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1');
+}
+
 /** Parses repeated `--result NAME=PATH` flags. */
 export function parseResultFlags(flags: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -128,7 +133,7 @@ export async function runStage(stage: Stage, inv: StageInvocation): Promise<Stag
   const report = {
     stage: stage.name,
     timestamp: now.toISOString(),
-    params,
+    params: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v === undefined ? v : redactCredentials(v)])),
     passed: outcome.gate.passed,
     reasons: outcome.gate.reasons,
     results: outcome.results,

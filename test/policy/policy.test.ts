@@ -88,6 +88,9 @@ describe('policy file (.vouch/policy.yaml)', () => {
     expect(problemsOf('version: 1\nversion: 1\n')[0]).to.match(/^base:\.vouch\/policy\.yaml:2:1: .*[Uu]nique/);
     expect(problemsOf('- a\n- b\n')[0]).to.equal('base:.vouch/policy.yaml:1:1: : a policy file is a mapping of sections');
     expect(problemsOf('version: 1\nclone: [1]\n')).to.deep.equal(['base:.vouch/policy.yaml:2:8: clone: a section is a mapping']);
+    expect(problemsOf(`version: 1\nclone:\n  allowed-signers:\n    - {principal: a, key: ${KEY}}\n    - {principal: a, key: ${KEY}, role: agent}\n`)).to.deep.equal([
+      'base:.vouch/policy.yaml:5:7: clone.allowed-signers[1].principal: duplicate principal "a"',
+    ]);
     expect(problemsOf('version: 1\nclone:\n  gpg-signers:\n    - principal: bob\n      public-key: AAAA\n')).to.deep.equal([
       'base:.vouch/policy.yaml:5:19: clone.gpg-signers[0].public-key: must be an ASCII-armored OpenPGP public key block (gpg --armor --export)',
     ]);

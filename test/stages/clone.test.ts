@@ -75,6 +75,7 @@ describe('stage clone (vouch task clone)', function () {
     expect(readFileSync(join(r.ws, 'src/b.ts'), 'utf8')).to.equal('export const b = 2;\n');
     expect(git(r.ws, ['rev-parse', 'HEAD']).trim()).to.equal(humanCommit);
     expect(readdirSync(r.ws).filter((f) => f.startsWith('.vouch-clone-'))).to.deep.equal([]);
+    expect(existsSync(join(r.ws, '.git/FETCH_HEAD')), 'FETCH_HEAD keeps the URL as given').to.equal(false);
     const dir = join(r.ws, '.vouch/reports/clone');
     expect(readFileSync(join(dir, 'changed-files.txt'), 'utf8')).to.equal('src/a.ts\nsrc/b.ts\n');
     expect(readFileSync(join(dir, 'diff.patch'), 'utf8')).to.include('+export const b = 2;');
@@ -196,6 +197,15 @@ describe('stage clone (vouch task clone)', function () {
       const r = await clone(['--url', join(tmp(), 'no-such-repo'), '--revision', 'main']);
       expect(r.code).to.equal(2);
       expect(r.stderr).to.include('[STAGE_REPO_NOT_FOUND]').and.include('no-such-repo');
+      expectNothingWritten(r);
+    });
+
+    it('an unreachable server: the URL\'s credentials appear in no message, result or report', async () => {
+      const token = 'tok3n-do-not-print-9f8e7d';
+      const r = await clone(['--url', `https://builder:${token}@127.0.0.1:1/org/repo.git`, '--revision', 'main']);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.include('[STAGE_REPO_NOT_FOUND]').and.include('https://127.0.0.1:1/org/repo.git');
+      expect(r.stderr + r.stdout).to.not.include(token);
       expectNothingWritten(r);
     });
 

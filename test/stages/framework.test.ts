@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { isVouchError } from '../../src/common/errors.ts';
 import { configureLogging } from '../../src/common/log.ts';
-import { STAGES, outcomeOf, parseResultFlags, runStage, testOutput, writeDirAtomic, type Stage, type StageOutcome } from '../../src/stages/index.ts';
+import { STAGES, outcomeOf, parseResultFlags, redactCredentials, runStage, testOutput, writeDirAtomic, type Stage, type StageOutcome } from '../../src/stages/index.ts';
 import { MAX_TERMINATION_MESSAGE_BYTES } from '../../src/tekton/results.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 
@@ -142,6 +142,15 @@ describe('stage framework', () => {
     const undeclared = stageReturning(() => ({ results: { other: 'x' }, gate: { passed: true, reasons: [] }, files: {}, report: {} }));
     expect(isVouchError(await rejects(runStage(undeclared, { params: { 'head-revision': 'h' }, source: d.source, resultPaths: {} })), 'INTERNAL')).to.equal(true);
     expect(existsSync(d.source)).to.equal(false);
+  });
+
+  it('records params in the report without URL credentials', async () => {
+    const d = fresh();
+    const stage = stageReturning(() => ({ results: {}, gate: { passed: true, reasons: [] }, files: {}, report: {} }));
+    await runStage(stage, { params: { 'head-revision': 'https://ci:s3cretTok@git.example.com/r.git' }, source: d.source, resultPaths: {} });
+    const text = readFileSync(join(d.source, '.vouch/reports/probe/report.json'), 'utf8');
+    expect(text).to.include('https://git.example.com/r.git').and.not.include('s3cretTok');
+    expect(redactCredentials('git+ssh://me@host/x and https://a:b@c/d')).to.equal('git+ssh://host/x and https://c/d');
   });
 
   it('parses --result NAME=PATH and refuses malformed or repeated ones', () => {

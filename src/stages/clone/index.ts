@@ -7,16 +7,14 @@ import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { VouchError } from '../../common/errors.ts';
-import { outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
+import { outcomeOf, redactCredentials, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { changedFiles, diffText, firstLines, git, policyAtBase, runGit } from '../git.ts';
 import { commitSignatures, type CommitSignature } from './signatures.ts';
 
 const TMP_PREFIX = '.vouch-clone-';
 
 /** A URL without user:password@ (never in results, logs or errors). */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
-}
+export const redactUrl = redactCredentials;
 
 function isRemoteUrl(url: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) || /^[^/\s]+@[^/\s]+:/.test(url);
@@ -72,6 +70,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     await git(['update-ref', 'refs/vouch/head', head], { cwd: tmp });
     if (base) await git(['update-ref', 'refs/vouch/base', base], { cwd: tmp });
     await git(['checkout', '--quiet', '--detach', head], { cwd: tmp });
+    // FETCH_HEAD records the URL as given, credentials included: the workspace must not keep them
+    await rm(join(tmp, '.git', 'FETCH_HEAD'), { force: true });
 
     const { policy, source: policySource } = await policyAtBase(tmp, base);
     const clonePolicy = policy.clone;
