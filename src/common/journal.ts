@@ -1,7 +1,8 @@
-import { closeSync, constants, fsyncSync, openSync, readSync, type PathLike } from 'node:fs';
-import { mkdir, open, readFile, rename, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { readSync } from 'node:fs';
+import { mkdir, open, readFile, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { fsyncDir } from './durable.ts';
 import { VouchError, errorMessage, type ErrorCode } from './errors.ts';
 
 // A durable append-only journal in one file (extracted from the transparency log's storage, which it still serves):
@@ -61,30 +62,6 @@ export function frameRecord(payload: Buffer, maxRecordBytes = DEFAULT_MAX_RECORD
   out.writeUInt32BE(crc32(payload), 4);
   payload.copy(out, RECORD_HEADER);
   return out;
-}
-
-/** fsync a directory so that a file created or renamed in it is durable. */
-export function fsyncDir(dir: PathLike): void {
-  const fd = openSync(dir, constants.O_RDONLY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Writes a file durably and atomically: temp file, fsync, rename, fsync the directory. */
-export async function writeFileDurable(dir: string, name: string, data: string | Uint8Array, mode: number): Promise<void> {
-  const tmp = join(dir, `.${name}.tmp-${process.pid}`);
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dir, name));
-  fsyncDir(dir);
 }
 
 const openLocks = new Set<string>();

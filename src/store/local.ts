@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { SerializedBundle } from '@sigstore/bundle';
 import { VouchError } from '../common/errors.ts';
 import { logger } from '../common/log.ts';
-import { createFileDurable, ioError } from './fsutil.ts';
+import { createFileDurable } from '../common/durable.ts';
 import { checkRecord, checkSha256Hex, predicateSlug, statementOf } from './record.ts';
 import type { AttestationRecord, AttestationStore, StoreLocation } from './types.ts';
 
@@ -122,4 +122,11 @@ async function exists(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
+}
+
+/** The store's I/O errors are retryable (STORE_UNAVAILABLE), unless already ours. */
+function ioError(err: unknown, what: string): VouchError {
+  if (err instanceof VouchError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new VouchError('STORE_UNAVAILABLE', `${what}: ${e.code ?? ''} ${e.message}`.trim(), { cause: err });
 }

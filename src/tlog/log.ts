@@ -30,7 +30,8 @@ import { logger, type Logger } from '../common/log.ts';
 import { canonicalizeProposedEntry, entryError, publicKeyIndexKey, OPENAPI_PATTERN } from './entries.ts';
 import { MerkleTree, hashLeaf } from './merkle.ts';
 import { isValidLogName, signCheckpoint, signSet } from './signed.ts';
-import { encodeRecord, LogStorage, MAX_BATCH_BYTES, writeFileDurable, type StoredRecord } from './storage.ts';
+import { writeFileDurable } from '../common/durable.ts';
+import { encodeRecord, LogStorage, MAX_BATCH_BYTES, type StoredRecord } from './storage.ts';
 import type { ConsistencyProofJSON, LogEntry, LogInfo, SearchIndexQuery, SubmitResult } from './types.ts';
 
 export type { ConsistencyProofJSON, LogEntry, LogInfo, SearchIndexQuery, SubmitResult } from './types.ts';

@@ -2,7 +2,7 @@ import { crc32 } from 'node:zlib';
 import { VouchError } from '../common/errors.ts';
 import { Journal, RECORD_HEADER, type ReplayInfo } from '../common/journal.ts';
 
-export { fsyncDir, writeFileDurable, type ReplayInfo } from '../common/journal.ts';
+export { type ReplayInfo } from '../common/journal.ts';
 
 // Durable, append-only storage of log entries in one file, DIR/entries.log: the record codec of the log on top of the
 // generic journal (src/common/journal.ts: framing, checksums, group commit with one write + fdatasync per batch,
