@@ -123,13 +123,6 @@ export async function runStage(stage: Stage, inv: StageInvocation): Promise<Stag
   const now = inv.now ?? new Date();
 
   const outcome = await stage.run({ stage: stage.name, params, source, reportDir, log, now });
-  try {
-    checkResults(stage, outcome.results);
-    await outcome.finalize?.();
-  } catch (err) {
-    await outcome.discard?.();
-    throw err;
-  }
   const report = {
     stage: stage.name,
     timestamp: now.toISOString(),
@@ -139,10 +132,28 @@ export async function runStage(stage: Stage, inv: StageInvocation): Promise<Stag
     results: outcome.results,
     ...outcome.report,
   };
-  await writeDirAtomic(reportDir, { ...outcome.files, 'report.json': JSON.stringify(report, null, 2) + '\n' });
-  for (const [name, path] of Object.entries(inv.resultPaths)) {
-    const raw = outcome.results[name];
-    if (raw !== undefined) await writeFileAtomic(path, raw);
+  // Order: check the results, stage each result file beside its path, let the stage finalize (clone moves its
+  // checkout in), write the report directory, then publish the results by rename. Anything failing before the
+  // report is in place leaves no report, no result and (via discard) no stage state behind.
+  const staged: { tmp: string; path: string }[] = [];
+  try {
+    checkResults(stage, outcome.results);
+    for (const [name, path] of Object.entries(inv.resultPaths)) {
+      const raw = outcome.results[name];
+      if (raw !== undefined) staged.push({ tmp: await stageFile(path, raw), path });
+    }
+    await outcome.finalize?.();
+  } catch (err) {
+    await Promise.all(staged.map((s) => rm(s.tmp, { force: true })));
+    await outcome.discard?.();
+    throw err;
+  }
+  try {
+    await writeDirAtomic(reportDir, { ...outcome.files, 'report.json': JSON.stringify(report, null, 2) + '\n' });
+    for (const s of staged) await rename(s.tmp, s.path);
+  } catch (err) {
+    await Promise.all(staged.map((s) => rm(s.tmp, { force: true })));
+    throw err instanceof VouchError ? err : new VouchError('STAGE_IO', `cannot write results: ${errorMessage(err)}`, { cause: err });
   }
   if (outcome.gate.passed) log.info({ reasons: outcome.gate.reasons, reportDir }, `stage ${stage.name}: passed`);
   else log.error({ reasons: outcome.gate.reasons, reportDir }, `stage ${stage.name}: FAILED: ${outcome.gate.reasons.join('; ')}`);
@@ -167,12 +178,23 @@ function checkResults(stage: Stage, results: Record<string, string>): void {
   }
 }
 
-/** Writes a file via a temporary sibling and a rename, so readers never see half of it. */
-export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+/** Writes content to a temporary sibling of `path` and returns its name (rename it to `path` to publish). */
+async function stageFile(path: string, content: string | Uint8Array): Promise<string> {
   const tmp = `${path}.tmp-${String(process.pid)}-${Math.random().toString(36).slice(2)}`;
   try {
     await mkdir(dirname(path), { recursive: true });
     await writeFile(tmp, content);
+    return tmp;
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw new VouchError('STAGE_IO', `cannot write ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** Writes a file via a temporary sibling and a rename, so readers never see half of it. */
+export async function writeFileAtomic(path: string, content: string | Uint8Array): Promise<void> {
+  const tmp = await stageFile(path, content);
+  try {
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });

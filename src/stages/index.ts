@@ -22,8 +22,9 @@
 //   reasons, results, ...report}); the directory is built beside and renamed into place (old one replaced).
 // - gate: `passed: false` makes `vouch task` exit 1 after writing everything; the reasons go to the log (error
 //   level) and to report.json. Errors are VouchError (STAGE_* codes, POLICY_INVALID) and write nothing.
-// - `finalize` runs after the checks and before the writes (e.g. clone moves its checkout in); `discard` cleans up
-//   when the checks fail.
+// - order: results checked -> result files staged beside their paths -> `finalize` (e.g. clone moves its checkout
+//   in) -> report directory renamed into place -> results renamed into place. A failure before the report leaves
+//   nothing (`discard` cleans the stage's temporary state).
 // Helpers: testOutput()/outcomeOf() build TEST_OUTPUT in the Konflux convention; git.ts has runGit/git,
 // resolveCommit, changedFiles, diffText, addedLines (added lines with head line numbers) and policyAtBase (the
 // policy of the base revision, never the working tree; docs/policy.md).

@@ -114,6 +114,26 @@ describe('stage framework', () => {
     expect(existsSync(d.source)).to.equal(false);
   });
 
+  it('a result that cannot be written: STAGE_IO, no report and no other result appear', async () => {
+    const d = fresh();
+    writeFileSync(join(d.results, 'blocker'), 'a file where a directory is needed');
+    const calls: string[] = [];
+    const stage = stageReturning(() => ({
+      results: { TEST_OUTPUT: 'x', digest: 'y' },
+      gate: { passed: true, reasons: [] },
+      files: {},
+      report: {},
+      finalize: () => Promise.resolve(void calls.push('finalize')),
+      discard: () => Promise.resolve(void calls.push('discard')),
+    }));
+    const err = await rejects(runStage(stage, { params: { 'head-revision': 'h' }, source: d.source, resultPaths: { TEST_OUTPUT: join(d.results, 'TEST_OUTPUT'), digest: join(d.results, 'blocker', 'digest') } }));
+    expect(isVouchError(err, 'STAGE_IO'), String(err)).to.equal(true);
+    // the stage never finalized (clone would not have moved its checkout in)
+    expect(calls).to.deep.equal(['discard']);
+    expect(readdirSync(d.results)).to.deep.equal(['blocker']);
+    expect(existsSync(join(d.source, '.vouch/reports/probe'))).to.equal(false);
+  });
+
   it('just under the limit is accepted (the limit counts the whole termination message, as Tekton does)', async () => {
     const d = fresh();
     // [{"key":"digest","value":"…","type":1},{"key":"StartedAt","value":"1970-01-01T00:00:00.000Z","type":3}]
