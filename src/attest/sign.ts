@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { bundleToJSON, type Bundle, type SerializedBundle } from '@sigstore/bundle';
 import { DSSEBundleBuilder, RekorWitness, type Signer, type Witness } from '@sigstore/sign';
 import { errorMessage, VouchError } from '../common/errors.ts';
-import { IN_TOTO_PAYLOAD_TYPE } from './dsse.ts';
+import { IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from './dsse.ts';
 import { keyId, publicKeyOf, publicKeyPem, signBytes } from './keys.ts';
 import { statementBytes, validateStatement, STATEMENT_TYPE_V1, type Statement } from './statement.ts';
 import { verifyBundle, type VerificationResult } from './verify.ts';
@@ -11,14 +11,6 @@ import { verifyBundle, type VerificationResult } from './verify.ts';
 // (Rekor's REST API, or one the caller plugs in, e.g. the embedded log in-process), packed as a Sigstore bundle
 // v0.3 by @sigstore/sign. The witness trusts whatever the log answers, so the bundle is verified here before it is
 // handed out whenever the log's key is known.
-
-/** A @sigstore/sign Signer over a long-lived key: the DSSE keyid and the bundle's key hint are our key id. */
-export function keySigner(privateKey: KeyObject, hint: string = keyId(privateKey)): Signer {
-  const publicKey = publicKeyPem(privateKey);
-  return {
-    sign: (data: Buffer) => Promise.resolve({ signature: signBytes(privateKey, data), key: { $case: 'publicKey', publicKey, hint } }),
-  };
-}
 
 export interface RekorWitnessOptions {
   /** base URL of a Rekor v1 compatible log, e.g. https://rekor.sigstore.dev */
@@ -59,15 +51,55 @@ export interface SignedStatement {
   verification?: VerificationResult;
 }
 
+/** A statement's exact bytes and the signature over their DSSE PAE: what a caller may keep before logging. */
+export interface SignedPayload {
+  payload: Buffer;
+  signature: Buffer;
+}
+
 /** Signs a statement (validated first: every subject needs a name and a sha256), logs it, returns the bundle. */
 export async function signStatement(options: SignStatementOptions): Promise<SignedStatement> {
-  const statement = validateStatement(options.statement, 'statement', { requireSha256: true, requireName: true, versions: [STATEMENT_TYPE_V1] });
-  if (options.privateKey.type !== 'private') throw new VouchError('KEY_INVALID', 'signing needs a private key');
+  return logSignedPayload({ ...options, signed: signPayload(options.statement, options.privateKey) });
+}
+
+/**
+ * Validates and serialises a statement and signs its DSSE PAE, without logging it. ECDSA signatures differ on every
+ * call, so a caller that must be able to retry logging without creating a second log entry (the sidecar, across
+ * crashes) keeps this result durably and hands the same bytes to logSignedPayload on every attempt.
+ */
+export function signPayload(statement: unknown, privateKey: KeyObject): SignedPayload {
+  const valid = validateStatement(statement, 'statement', { requireSha256: true, requireName: true, versions: [STATEMENT_TYPE_V1] });
+  if (privateKey.type !== 'private') throw new VouchError('KEY_INVALID', 'signing needs a private key');
+  const payload = statementBytes(valid);
+  return { payload, signature: signBytes(privateKey, preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload)) };
+}
+
+export interface LogSignedPayloadOptions {
+  signed: SignedPayload;
+  /** the signer's key (its public half is what the bundle names and the log checks the signature with) */
+  privateKey: KeyObject;
+  witness: Witness;
+  logTrustedRoot?: unknown;
+}
+
+/**
+ * Logs an envelope of already signed bytes and packs the Sigstore bundle; the same bytes logged twice give the
+ * existing entry (409), not a second one. With the log's trusted root, the bundle is verified before it is returned.
+ */
+export async function logSignedPayload(options: LogSignedPayloadOptions): Promise<SignedStatement> {
+  const { payload, signature } = options.signed;
   const id = keyId(options.privateKey);
-  const builder = new DSSEBundleBuilder({ signer: keySigner(options.privateKey, id), witnesses: [options.witness] });
+  const publicKey = publicKeyPem(options.privateKey);
+  const pae = preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload);
+  const signer: Signer = {
+    sign: (data: Buffer) =>
+      data.equals(pae)
+        ? Promise.resolve({ signature, key: { $case: 'publicKey', publicKey, hint: id } })
+        : Promise.reject(new VouchError('INTERNAL', 'the bundle builder asked to sign other bytes than the signed statement')),
+  };
   let bundle: Bundle;
   try {
-    bundle = await builder.create({ data: statementBytes(statement), type: IN_TOTO_PAYLOAD_TYPE });
+    bundle = await new DSSEBundleBuilder({ signer, witnesses: [options.witness] }).create({ data: payload, type: IN_TOTO_PAYLOAD_TYPE });
   } catch (err) {
     throw logError(err);
   }
@@ -79,6 +111,7 @@ export async function signStatement(options: SignStatementOptions): Promise<Sign
   }
   const result: SignedStatement = { bundle, json, keyId: id };
   if (options.logTrustedRoot !== undefined) {
+    const statement = validateStatement(JSON.parse(payload.toString('utf8')), 'signed statement', { requireSha256: true });
     const first = statement.subject[0]!.digest!['sha256']!;
     try {
       result.verification = verifyBundle({

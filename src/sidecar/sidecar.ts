@@ -1,13 +1,11 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
-import { DSSEBundleBuilder, type Signer, type Witness } from '@sigstore/sign';
+import type { SerializedBundle } from '@sigstore/bundle';
+import type { Witness } from '@sigstore/sign';
 import type { CloudEventV1 } from 'cloudevents';
 import { buildProvenance, isSignable, SLSA_PROVENANCE_V1 } from '../attest/provenance.ts';
-import { IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from '../attest/dsse.ts';
-import { keyId, publicKeyOf, publicKeyPem, signBytes } from '../attest/keys.ts';
-import { rekorWitness } from '../attest/sign.ts';
-import { statementBytes, validateStatement, STATEMENT_TYPE_V1, type Statement } from '../attest/statement.ts';
-import { prepareTrustedRoot, verifyBundle, type PreparedTrustedRoot } from '../attest/verify.ts';
+import { logSignedPayload, rekorWitness, signPayload } from '../attest/sign.ts';
+import type { Statement } from '../attest/statement.ts';
+import { prepareTrustedRoot, type PreparedTrustedRoot } from '../attest/verify.ts';
 import { VouchError, errorMessage, isVouchError, type ErrorCode } from '../common/errors.ts';
 import { writeFileDurable } from '../common/durable.ts';
 import { frameRecord, Journal } from '../common/journal.ts';
@@ -155,9 +153,6 @@ export class Sidecar {
   private readonly witness: Witness;
   private readonly trustedRoot: PreparedTrustedRoot;
   private readonly logUrl: string;
-  private readonly publicKey: KeyObject;
-  private readonly publicKeyPem: string;
-  private readonly keyId: string;
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -186,9 +181,6 @@ export class Sidecar {
       },
     });
     if (options.privateKey.type !== 'private') throw new VouchError('KEY_INVALID', 'the sidecar signs: it needs a private key');
-    this.publicKey = publicKeyOf(options.privateKey);
-    this.publicKeyPem = publicKeyPem(options.privateKey);
-    this.keyId = keyId(options.privateKey);
     if ('embedded' in options.tlog) {
       const root = trustedRootFor(options.tlog.embedded);
       this.witness = new EmbeddedLogWitness(options.tlog.embedded, 'dsse');
@@ -493,11 +485,10 @@ export class Sidecar {
           await this.giveUp(w, `provenance cannot be signed: ${result.warnings.map((x) => x.code).join(', ')}`, 'failed');
           return;
         }
-        const statement = validateStatement(result.statement, 'statement', { requireSha256: true, requireName: true, versions: [STATEMENT_TYPE_V1] });
-        const payload = statementBytes(statement);
-        const sig = signBytes(this.opts.privateKey, preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload));
-        await this.append({ t: 's', w: w.id, payload: payload.toString('base64'), sig: sig.toString('base64') });
-        signed = { payload, sig };
+        // journaled before logging, so that a retry (also after a crash) logs these very bytes: one entry, not two
+        const { payload, signature } = signPayload(result.statement, this.opts.privateKey);
+        await this.append({ t: 's', w: w.id, payload: payload.toString('base64'), sig: signature.toString('base64') });
+        signed = { payload, sig: signature };
         this.signed.set(w.id, signed);
       }
       const { json, entry } = await this.logEnvelope(signed);
@@ -577,31 +568,14 @@ export class Sidecar {
     return { prUid: run.prUid, pipelineRun: pr, taskRuns };
   }
 
-  /** Logs the fixed envelope (a second submission of the same one gets the existing entry) and verifies the answer. */
+  /** Logs the journaled envelope (a second submission of the same one gets the existing entry) and verifies the answer. */
   private async logEnvelope(signed: Signed): Promise<{ json: SerializedBundle; entry: LogEntryRef }> {
-    const pae = preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, signed.payload);
-    const signer: Signer = {
-      sign: (data: Buffer) => {
-        if (!data.equals(pae)) return Promise.reject(new VouchError('INTERNAL', 'the bundle builder asked to sign other bytes than the journaled statement'));
-        return Promise.resolve({ signature: signed.sig, key: { $case: 'publicKey', publicKey: this.publicKeyPem, hint: this.keyId } });
-      },
-    };
-    let json: SerializedBundle;
-    try {
-      const bundle = await new DSSEBundleBuilder({ signer, witnesses: [this.witness] }).create({ data: signed.payload, type: IN_TOTO_PAYLOAD_TYPE });
-      json = bundleToJSON(bundle);
-    } catch (err) {
-      if (isVouchError(err)) throw err;
-      const cause = (err as { cause?: { message?: string } }).cause;
-      throw new VouchError('TLOG_UNAVAILABLE', `cannot log the attestation: ${cause?.message ?? errorMessage(err)}`, { cause: err });
-    }
-    const statement = JSON.parse(signed.payload.toString('utf8')) as Statement;
-    const first = statement.subject[0]?.digest?.['sha256'] ?? '';
-    try {
-      verifyBundle({ bundle: json, artifact: { sha256: first }, policy: { publicKey: this.publicKey }, trustedRoot: this.trustedRoot });
-    } catch (err) {
-      throw new VouchError('TLOG_REJECTED', `the log's answer does not verify against its trusted root; not stored: ${errorMessage(err)}`, { cause: err });
-    }
+    const { json } = await logSignedPayload({
+      signed: { payload: signed.payload, signature: signed.sig },
+      privateKey: this.opts.privateKey,
+      witness: this.witness,
+      logTrustedRoot: this.trustedRoot,
+    });
     const tle = json.verificationMaterial.tlogEntries[0]!;
     const body = Buffer.from(tle.canonicalizedBody, 'base64');
     const uuid = createHash('sha256').update(Buffer.from([0])).update(body).digest('hex');

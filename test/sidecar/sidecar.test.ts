@@ -107,6 +107,7 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     // the PipelineRun's end first, children's ends reversed, starts last
     const order = [events.at(-1)!, ...events.slice(4, 7).reverse(), ...events.slice(0, 4)];
     for (const ev of order) expect(await post(h.url, ev)).to.be.oneOf([200, 202]);
+    await h.sidecar.idle(); // the attestation's own journal records are written; from here on nothing may change it
     const size = journalSize(h);
     for (const ev of events) expect(await post(h.url, ev)).to.equal(200); // same ids
     for (const run of [...set.trs, set.pr]) expect(await post(h.url, eventFor(run))).to.equal(200); // fresh ids, same uid + state
