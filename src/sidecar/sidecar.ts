@@ -2,7 +2,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import type { SerializedBundle } from '@sigstore/bundle';
 import type { Witness } from '@sigstore/sign';
 import type { CloudEventV1 } from 'cloudevents';
-import { buildProvenance, isSignable, SLSA_PROVENANCE_V1 } from '../attest/provenance.ts';
+import { BLOCKING_WARNINGS, buildProvenance, isSignable, SLSA_PROVENANCE_V1 } from '../attest/provenance.ts';
 import { logSignedPayload, rekorWitness, signPayload } from '../attest/sign.ts';
 import type { Statement } from '../attest/statement.ts';
 import { prepareTrustedRoot, type PreparedTrustedRoot } from '../attest/verify.ts';
@@ -172,7 +172,7 @@ export class Sidecar {
       now: Date.now,
       ...options,
     };
-    this.log = (options.logger ?? logger()).child({ room: 'sidecar' });
+    this.log = (options.logger ?? logger()).child({ component: 'sidecar' });
     this.correlator = new Correlator({
       attestFailedRuns: this.opts.attestFailedRuns,
       log: this.log,
@@ -482,7 +482,7 @@ export class Sidecar {
         const result = buildProvenance({ pipelineRun: source.pipelineRun, taskRuns: source.taskRuns });
         for (const warning of result.warnings) this.log.warn({ ...where, warning }, 'provenance warning');
         if (!isSignable(result)) {
-          await this.giveUp(w, `provenance cannot be signed: ${result.warnings.map((x) => x.code).join(', ')}`, 'failed');
+          await this.giveUp(w, `provenance cannot be signed: ${result.warnings.filter((x) => BLOCKING_WARNINGS.includes(x.code)).map((x) => `${x.code} (${x.message})`).join('; ')}`, 'failed');
           return;
         }
         // journaled before logging, so that a retry (also after a crash) logs these very bytes: one entry, not two

@@ -181,6 +181,9 @@ describe('sidecar: Chains e2e examples run with vouch run + in-process sidecar (
       expect(r.code, r.stderr).to.equal(0);
       // deliberate (docs/provenance.md #11): what Enterprise Contract's schema rejects is not signed
       expect(r.stderr).to.include('resolvedDependencies/0/digest/sha1: must be lowercase hex').and.include('not attested: provenance cannot be signed');
+      // the reason names what blocks signing, not the warnings that do not (steps without image digests)
+      const reason = r.stderr.split('\n').find((l) => l.includes('not attested: provenance cannot be signed')) ?? '';
+      expect(reason).to.include('SCHEMA_INVALID').and.not.include('STEP_IMAGE_UNKNOWN');
       expect(existsSync(join(dir, 'store'))).to.equal(false);
     });
 
