@@ -1,7 +1,7 @@
 import { envelopeToJSON, type TransparencyLogEntry } from '@sigstore/bundle';
 import type { SignatureBundle, VerificationMaterial, Witness } from '@sigstore/sign';
 import { VouchError } from '../common/errors.ts';
-import { proposeDsse, proposeIntoto } from './entries.ts';
+import { proposeDsse, proposeHashedrekord, proposeIntoto } from './entries.ts';
 import type { LogEntry } from './types.ts';
 
 // A @sigstore/sign Witness that logs through a function instead of HTTP: pass EmbeddedLog#submit for the in-process
@@ -21,7 +21,13 @@ export class LogWitness implements Witness {
   }
 
   async testify(content: SignatureBundle, publicKey: string): Promise<VerificationMaterial> {
-    if (content.$case !== 'dsseEnvelope') throw new VouchError('TLOG_ENTRY_INVALID', 'this log takes DSSE envelopes only (dsse or intoto entries)');
+    if (content.$case === 'messageSignature') {
+      // a signature over a digest (cosign image signatures): hashedrekord, as RekorWitness sends it
+      const { messageDigest, signature } = content.messageSignature;
+      if (messageDigest === undefined) throw new VouchError('TLOG_ENTRY_INVALID', 'a message signature needs its digest to be logged');
+      const { entry } = await this.submit(proposeHashedrekord(signature, publicKey, Buffer.from(messageDigest.digest).toString('hex')));
+      return { tlogEntries: [toTransparencyLogEntry(entry)] };
+    }
     const env = content.dsseEnvelope;
     const proposed =
       this.entryType === 'dsse'
