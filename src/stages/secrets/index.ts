@@ -7,11 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { isAbsolute, matchesGlob, relative, resolve } from 'node:path';
 import { lintSource } from '@secretlint/core';
 import { creator as recommendedPreset } from '@secretlint/secretlint-rule-preset-recommend';
-import { pathToFileURL } from 'node:url';
 import type { Log as SarifLog, ReportingDescriptor, Result as SarifResult } from 'sarif';
 import { VouchError, errorMessage } from '../../common/errors.ts';
 import { outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { addedLines, policyAtBase, resolveCommit } from '../git.ts';
+import { SRCROOT_BASE, artifactLocation, sarifLog } from '../sarif.ts';
 import { BUILTIN_RULES, matchLine, policyRules, type LineRule } from './rules.ts';
 
 export interface Finding {
@@ -100,8 +100,6 @@ function dedupe(findings: Finding[]): Finding[] {
   return kept;
 }
 
-const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';
-
 /** SARIF 2.1.0: one run, rules for every rule id that fired, no snippets (they would hold the secret). */
 export function toSarif(findings: readonly Finding[], rules: readonly LineRule[]): SarifLog {
   const ids = [...new Set(findings.map((f) => f.ruleId))].sort();
@@ -117,23 +115,19 @@ export function toSarif(findings: readonly Finding[], rules: readonly LineRule[]
     locations: [
       {
         physicalLocation: {
-          artifactLocation: isAbsolute(f.path) ? { uri: pathToFileURL(f.path).href } : { uri: f.path.split('/').map(encodeURIComponent).join('/'), uriBaseId: 'SRCROOT' },
+          artifactLocation: artifactLocation(f.path),
           region: { startLine: f.line, startColumn: f.column, endLine: f.line, endColumn: f.column + f.length },
         },
       },
     ],
   }));
-  return {
-    $schema: SARIF_SCHEMA,
-    version: '2.1.0',
-    runs: [
-      {
-        tool: { driver: { name: 'vouch-secrets', informationUri: 'https://github.com/secretlint/secretlint', version: '0.1.0', rules: descriptors } },
-        originalUriBaseIds: { SRCROOT: { description: { text: 'the root of the scanned repository' } } },
-        results,
-      },
-    ],
-  };
+  return sarifLog([
+    {
+      tool: { driver: { name: 'vouch-secrets', informationUri: 'https://github.com/secretlint/secretlint', version: '0.1.0', rules: descriptors } },
+      originalUriBaseIds: SRCROOT_BASE,
+      results,
+    },
+  ]);
 }
 
 async function run(ctx: StageContext): Promise<StageOutcome> {
