@@ -64,21 +64,27 @@ export interface ScaPolicySection {
   'packages-allow-new-direct': string[];
 }
 
-/** Gate of the lint stage (src/stages/lint). */
-export interface LintPolicySection {
-  /** which error-level findings fail: those on lines the change added, all of them, or none (report only) */
-  gate: 'touched-lines' | 'all' | 'none';
-  /** warning-level findings fail too (where `gate` says errors would) */
-  'fail-on-warnings': boolean;
-  /** run `tsc --noEmit` when the repository has a tsconfig.json */
-  typecheck: boolean;
+/** How the test stage runs the project's tests and reads their results (src/stages/test). */
+export interface TestPolicySection {
+  /** shell command (sh -c) run in the source workspace; empty: the Task's `command` param must give one */
+  command: string;
+  /** report files the command writes (relative to the workspace); empty: its stdout is read as TAP */
+  reports: string[];
+  /** format of the report files: junit, tap, or auto (by content) */
+  format: string;
+  /** a test the change deletes does not fail the gate */
+  'allow-deleted-tests': boolean;
+  /** a test the change marks skipped does not fail the gate */
+  'allow-skipped-tests': boolean;
+  /** the command is stopped after this many seconds */
+  'timeout-seconds': number;
 }
 
 export interface Policy {
   clone: ClonePolicy;
   secrets: SecretsPolicy;
   sca: ScaPolicySection;
-  lint: LintPolicySection;
+  test: TestPolicySection;
 }
 
 const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
@@ -146,11 +152,6 @@ export const SECTIONS: Record<string, SectionSpec> = {
     },
     'allow-paths': { kind: 'strings', default: [], doc: 'globs of files not scanned (e.g. test/fixtures/**)' },
   },
-  lint: {
-    gate: { kind: 'string', default: 'touched-lines', oneOf: ['touched-lines', 'all', 'none'], doc: 'which error-level findings fail: on lines the change added, all, or none' },
-    'fail-on-warnings': { kind: 'boolean', default: false, doc: 'warning-level findings fail too' },
-    typecheck: { kind: 'boolean', default: true, doc: 'run tsc --noEmit when tsconfig.json exists' },
-  },
   sca: {
     'fail-on': { kind: 'strings', default: ['critical', 'high'], doc: 'severities that fail the gate', check: (v) => (SEVERITY_WORDS.includes(v) ? undefined : `must be one of ${SEVERITY_WORDS.join(', ')}`) },
     'max-database-age-days': { kind: 'number', default: 0, min: 0, doc: 'fail when the vulnerability database is older (days); 0: no bound' },
@@ -160,6 +161,14 @@ export const SECTIONS: Record<string, SectionSpec> = {
     'licenses-unknown': { kind: 'string', default: 'warn', oneOf: ['warn', 'fail'], doc: 'a missing or non-SPDX license: warn or fail' },
     'packages-deny': { kind: 'strings', default: [], doc: 'packages denied: name or name@semver-range', check: (v) => (/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(@.+)?$/i.test(v) ? undefined : 'must be a package name, optionally @range') },
     'packages-allow-new-direct': { kind: 'strings', default: [], doc: 'when not empty: the only direct dependencies a change may add' },
+  },
+  test: {
+    command: { kind: 'string', default: '', doc: 'test command (sh -c), run in the source workspace' },
+    reports: { kind: 'strings', default: [], doc: 'report files the command writes (JUnit XML or TAP); empty: its stdout is TAP', check: (v) => (v !== '' && !v.startsWith('/') && !v.split('/').includes('..') ? undefined : 'must be a relative path inside the workspace') },
+    format: { kind: 'string', default: 'auto', oneOf: ['auto', 'junit', 'tap'], doc: 'report format' },
+    'allow-deleted-tests': { kind: 'boolean', default: false, doc: 'tests the change deletes do not fail the gate' },
+    'allow-skipped-tests': { kind: 'boolean', default: false, doc: 'tests the change marks skipped do not fail the gate' },
+    'timeout-seconds': { kind: 'number', default: 1800, integer: true, min: 1, doc: 'the test command is stopped after this long' },
   },
 };
 
