@@ -80,10 +80,21 @@ export interface TestPolicySection {
   'timeout-seconds': number;
 }
 
+/** Gate of the lint stage (src/stages/lint). */
+export interface LintPolicySection {
+  /** which error-level findings fail: those on lines the change added, all of them, or none (report only) */
+  gate: 'touched-lines' | 'all' | 'none';
+  /** warning-level findings fail too (where `gate` says errors would) */
+  'fail-on-warnings': boolean;
+  /** run `tsc --noEmit` when the repository has a tsconfig.json */
+  typecheck: boolean;
+}
+
 export interface Policy {
   clone: ClonePolicy;
   secrets: SecretsPolicy;
   sca: ScaPolicySection;
+  lint: LintPolicySection;
   test: TestPolicySection;
 }
 
@@ -151,6 +162,11 @@ export const SECTIONS: Record<string, SectionSpec> = {
       },
     },
     'allow-paths': { kind: 'strings', default: [], doc: 'globs of files not scanned (e.g. test/fixtures/**)' },
+  },
+  lint: {
+    gate: { kind: 'string', default: 'touched-lines', oneOf: ['touched-lines', 'all', 'none'], doc: 'which error-level findings fail: on lines the change added, all, or none' },
+    'fail-on-warnings': { kind: 'boolean', default: false, doc: 'warning-level findings fail too' },
+    typecheck: { kind: 'boolean', default: true, doc: 'run tsc --noEmit when tsconfig.json exists' },
   },
   sca: {
     'fail-on': { kind: 'strings', default: ['critical', 'high'], doc: 'severities that fail the gate', check: (v) => (SEVERITY_WORDS.includes(v) ? undefined : `must be one of ${SEVERITY_WORDS.join(', ')}`) },

@@ -34,12 +34,13 @@ import { cloneStage } from './clone/index.ts';
 import { secretsStage } from './secrets/index.ts';
 import { sbomStage } from './sbom/index.ts';
 import { scaStage } from './sca/index.ts';
+import { lintStage } from './lint/index.ts';
 import { testStage } from './test/index.ts';
 
 export * from './framework.ts';
 
 /** Every stage `vouch task` knows, by name. */
-export const STAGES: readonly Stage[] = [cloneStage, secretsStage, sbomStage, scaStage, testStage];
+export const STAGES: readonly Stage[] = [cloneStage, secretsStage, sbomStage, scaStage, testStage, lintStage];
 
 export function findStage(name: string): Stage | undefined {
   return STAGES.find((s) => s.name === name);
