@@ -1,11 +1,11 @@
 import type { KeyObject } from 'node:crypto';
 import { bundleToJSON, type Bundle, type SerializedBundle } from '@sigstore/bundle';
-import { DSSEBundleBuilder, RekorWitness, type Signer, type Witness } from '@sigstore/sign';
+import { DSSEBundleBuilder, MessageSignatureBundleBuilder, RekorWitness, type Signer, type Witness } from '@sigstore/sign';
 import { errorMessage, VouchError } from '../common/errors.ts';
 import { IN_TOTO_PAYLOAD_TYPE, preAuthEncoding } from './dsse.ts';
 import { keyId, publicKeyOf, publicKeyPem, signBytes } from './keys.ts';
 import { statementBytes, validateStatement, STATEMENT_TYPE_V1, type Statement } from './statement.ts';
-import { verifyBundle, type VerificationResult } from './verify.ts';
+import { verifyBundle, type ArtifactInput, type VerificationResult } from './verify.ts';
 
 // Signing: an in-toto statement into a DSSE envelope (signed by a long-lived ECDSA P-256 key), logged by a witness
 // (Rekor's REST API, or one the caller plugs in, e.g. the embedded log in-process), packed as a Sigstore bundle
@@ -88,18 +88,49 @@ export interface LogSignedPayloadOptions {
  */
 export async function logSignedPayload(options: LogSignedPayloadOptions): Promise<SignedStatement> {
   const { payload, signature } = options.signed;
-  const id = keyId(options.privateKey);
-  const publicKey = publicKeyPem(options.privateKey);
-  const pae = preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload);
-  const signer: Signer = {
+  const signer = journaledSigner(preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload), signature, options.privateKey);
+  return finishBundle(options, () => new DSSEBundleBuilder({ signer, witnesses: [options.witness] }).create({ data: payload, type: IN_TOTO_PAYLOAD_TYPE }), () => {
+    const statement = validateStatement(JSON.parse(payload.toString('utf8')), 'signed statement', { requireSha256: true });
+    return { sha256: statement.subject[0]!.digest!['sha256']! };
+  });
+}
+
+/**
+ * Signs bytes as they are (no DSSE): a message signature, e.g. cosign's simple signing payload for an image. Like
+ * signPayload, the result is what a caller keeps durably before logging it with logSignedMessage.
+ */
+export function signMessage(message: Buffer, privateKey: KeyObject): SignedPayload {
+  if (privateKey.type !== 'private') throw new VouchError('KEY_INVALID', 'signing needs a private key');
+  if (message.length === 0) throw new VouchError('INPUT_INVALID', 'nothing to sign: the message is empty');
+  return { payload: message, signature: signBytes(privateKey, message) };
+}
+
+/**
+ * Logs a message signature (a Rekor hashedrekord entry over sha256 of the message) and packs the Sigstore bundle;
+ * the same signature logged twice gives the existing entry. With the log's trusted root, the bundle is verified first.
+ */
+export async function logSignedMessage(options: LogSignedPayloadOptions): Promise<SignedStatement> {
+  const { payload, signature } = options.signed;
+  const signer = journaledSigner(payload, signature, options.privateKey);
+  return finishBundle(options, () => new MessageSignatureBundleBuilder({ signer, witnesses: [options.witness] }).create({ data: payload }), () => payload);
+}
+
+/** A Signer that hands out a signature made (and kept) earlier, for exactly the bytes it was made over. */
+function journaledSigner(signed: Buffer, signature: Buffer, privateKey: KeyObject): Signer {
+  const hint = keyId(privateKey);
+  const publicKey = publicKeyPem(privateKey);
+  return {
     sign: (data: Buffer) =>
-      data.equals(pae)
-        ? Promise.resolve({ signature, key: { $case: 'publicKey', publicKey, hint: id } })
-        : Promise.reject(new VouchError('INTERNAL', 'the bundle builder asked to sign other bytes than the signed statement')),
+      data.equals(signed)
+        ? Promise.resolve({ signature, key: { $case: 'publicKey', publicKey, hint } })
+        : Promise.reject(new VouchError('INTERNAL', 'the bundle builder asked to sign other bytes than the signed ones')),
   };
+}
+
+async function finishBundle(options: LogSignedPayloadOptions, build: () => Promise<Bundle>, artifact: () => ArtifactInput): Promise<SignedStatement> {
   let bundle: Bundle;
   try {
-    bundle = await new DSSEBundleBuilder({ signer, witnesses: [options.witness] }).create({ data: payload, type: IN_TOTO_PAYLOAD_TYPE });
+    bundle = await build();
   } catch (err) {
     throw logError(err);
   }
@@ -109,14 +140,12 @@ export async function logSignedPayload(options: LogSignedPayloadOptions): Promis
   } catch (err) {
     throw new VouchError('TLOG_REJECTED', `the log's answer cannot be put in a bundle: ${errorMessage(err)}`);
   }
-  const result: SignedStatement = { bundle, json, keyId: id };
+  const result: SignedStatement = { bundle, json, keyId: keyId(options.privateKey) };
   if (options.logTrustedRoot !== undefined) {
-    const statement = validateStatement(JSON.parse(payload.toString('utf8')), 'signed statement', { requireSha256: true });
-    const first = statement.subject[0]!.digest!['sha256']!;
     try {
       result.verification = verifyBundle({
         bundle: json,
-        artifact: { sha256: first },
+        artifact: artifact(),
         policy: { publicKey: publicKeyOf(options.privateKey) },
         trustedRoot: options.logTrustedRoot,
       });

@@ -3,7 +3,7 @@ import type { SerializedBundle } from '@sigstore/bundle';
 import type { Witness } from '@sigstore/sign';
 import type { CloudEventV1 } from 'cloudevents';
 import { BLOCKING_WARNINGS, buildProvenance, isSignable, SLSA_PROVENANCE_V1 } from '../attest/provenance.ts';
-import { logSignedPayload, rekorWitness, signPayload } from '../attest/sign.ts';
+import { logSignedMessage, logSignedPayload, rekorWitness, signMessage, signPayload } from '../attest/sign.ts';
 import type { Statement } from '../attest/statement.ts';
 import { prepareTrustedRoot, type PreparedTrustedRoot } from '../attest/verify.ts';
 import { VouchError, errorMessage, isVouchError, type ErrorCode } from '../common/errors.ts';
@@ -11,6 +11,7 @@ import { writeFileDurable } from '../common/durable.ts';
 import { frameRecord, Journal } from '../common/journal.ts';
 import { logger, type Logger } from '../common/log.ts';
 import type { KubeClient } from '../kube/client.ts';
+import { FanOutStore, OciStore, isImageReference, parseImageReference, rekorBundleOf, repositoryName, simpleSigningPayload } from '../store/index.ts';
 import type { AttestationStore, LogEntryRef } from '../store/types.ts';
 import { eventTypeFor, parseEventData, TektonEventType } from '../tekton/events.ts';
 import type { PipelineRun, TaskRun } from '../tekton/types.ts';
@@ -29,7 +30,9 @@ import { Metrics } from './metrics.ts';
 //                                            before the event is acknowledged
 //   {t:"s", w, payload, sig}                 the statement and its signature, fixed before the log sees them: a retry
 //                                            after a crash re-submits the very same envelope, which the log answers
-//                                            with the existing entry (409) instead of logging it twice
+//                                            with the existing entry (409) instead of logging it twice. With an OCI
+//                                            store, each image subject's cosign simple signing payload and signature
+//                                            too (w: "<pr uid> cosign <repo>@sha256:<hex>"), logged as hashedrekord
 //   {t:"d", pr, w, logIndex}                 attested: logged, verified and stored
 //   {t:"x", pr, reason}                      given up for good (failed run not attested, unsignable, expired)
 //   {t:"f", list: [[pr, outcome], …]}        finished runs, as compaction writes them
@@ -108,6 +111,14 @@ type JournalRecord =
 const PERMANENT: readonly ErrorCode[] = ['STATEMENT_INVALID', 'PROVENANCE_INPUT_INVALID', 'STORE_INPUT_INVALID', 'KEY_INVALID'];
 
 const workId = (prUid: string): string => `${prUid} ${SLSA_PROVENANCE_V1}`;
+const imageSignatureId = (prUid: string, repository: string, sha256: string): string => `${prUid} cosign ${repository}@sha256:${sha256}`;
+
+/** The OCI stores among the configured ones: image subjects get a cosign image signature there. */
+function ociStoresOf(store: AttestationStore): OciStore[] {
+  if (store instanceof OciStore) return [store];
+  if (store instanceof FanOutStore) return store.stores.flatMap(ociStoresOf);
+  return [];
+}
 
 /**
  * What the inbox keeps of an event's run: all of a finished run (it is attested from), only the metadata
@@ -145,7 +156,9 @@ export class Sidecar {
   private readonly log: Logger;
   private readonly correlator: Correlator;
   private journal!: Journal;
+  /** journaled signatures not logged and stored yet, by work id (attestation) or image signature id */
   private readonly signed = new Map<string, Signed>();
+  private readonly ociStores: OciStore[];
   private readonly work = new Map<string, Work>();
   /** dedup keys of events being made durable: a concurrent duplicate waits for the first */
   private readonly inFlight = new Map<string, Promise<IngestOutcome>>();
@@ -181,6 +194,7 @@ export class Sidecar {
       },
     });
     if (options.privateKey.type !== 'private') throw new VouchError('KEY_INVALID', 'the sidecar signs: it needs a private key');
+    this.ociStores = ociStoresOf(options.store);
     if ('embedded' in options.tlog) {
       const root = trustedRootFor(options.tlog.embedded);
       this.witness = new EmbeddedLogWitness(options.tlog.embedded, 'dsse');
@@ -246,20 +260,25 @@ export class Sidecar {
         break;
       case 'd':
         this.correlator.finish(rec.pr, 'attested');
-        this.signed.delete(rec.w);
+        this.forgetSigned(rec.pr);
         break;
       case 'x':
         this.correlator.finish(rec.pr, rec.reason);
-        this.signed.delete(workId(rec.pr));
+        this.forgetSigned(rec.pr);
         break;
       case 'f':
         for (const [pr, outcome] of rec.list) this.correlator.finish(pr, outcome);
         break;
       case 'r':
         this.correlator.drop(rec.pr);
-        this.signed.delete(workId(rec.pr));
+        this.forgetSigned(rec.pr);
         break;
     }
+  }
+
+  /** Drops a run's journaled signatures (its attestation's and its images') once the run is finished or forgotten. */
+  private forgetSigned(prUid: string): void {
+    for (const id of [...this.signed.keys()]) if (id.startsWith(`${prUid} `)) this.signed.delete(id);
   }
 
   /** A journal file holding only the live state: finished runs' outcomes, unfinished runs' events, pending signatures. */
@@ -505,12 +524,13 @@ export class Sidecar {
           run: { kind: 'PipelineRun', namespace: pr.metadata.namespace ?? '', name: pr.metadata.name ?? '', uid: run.prUid },
         });
       }
+      const images = await this.signImages(run.prUid, statement);
       await this.append({ t: 'd', pr: run.prUid, w: w.id, logIndex: entry.logIndex });
       this.correlator.finish(run.prUid, 'attested');
-      this.signed.delete(w.id);
+      this.forgetSigned(run.prUid);
       this.work.delete(w.id);
       this.metrics.inc('vouch_sidecar_attestations_signed_total');
-      this.log.info({ ...where, logIndex: entry.logIndex, subjects: statement.subject.length }, 'PipelineRun attested');
+      this.log.info({ ...where, logIndex: entry.logIndex, subjects: statement.subject.length, imageSignatures: images }, 'PipelineRun attested');
     } catch (err) {
       if (isVouchError(err) && PERMANENT.includes(err.code)) {
         const recorded = await this.giveUp(w, errorMessage(err), 'failed').then(
@@ -568,6 +588,41 @@ export class Sidecar {
     return { prUid: run.prUid, pipelineRun: pr, taskRuns };
   }
 
+  /**
+   * With an OCI store: a cosign image signature for every image subject (as Chains signs TaskRun images), so that
+   * `cosign verify --key` works on the image. The simple signing payload and its signature are journaled before the
+   * log sees them (one hashedrekord entry across retries and restarts); putSignature is idempotent. Returns how many.
+   */
+  private async signImages(prUid: string, statement: Statement): Promise<number> {
+    if (this.ociStores.length === 0) return 0;
+    let count = 0;
+    for (const subject of statement.subject) {
+      const sha256 = subject.digest?.['sha256'];
+      if (!sha256 || !subject.name || !isImageReference(subject.name)) continue;
+      const repository = repositoryName(parseImageReference(subject.name));
+      const id = imageSignatureId(prUid, repository, sha256);
+      let signed = this.signed.get(id);
+      if (!signed) {
+        const { payload, signature } = signMessage(simpleSigningPayload(repository, sha256), this.opts.privateKey);
+        await this.append({ t: 's', w: id, payload: payload.toString('base64'), sig: signature.toString('base64') });
+        signed = { payload, sig: signature };
+        this.signed.set(id, signed);
+      }
+      const { json } = await logSignedMessage({
+        signed: { payload: signed.payload, signature: signed.sig },
+        privateKey: this.opts.privateKey,
+        witness: this.witness,
+        logTrustedRoot: this.trustedRoot,
+      });
+      const rekorBundle = rekorBundleOf(json);
+      for (const store of this.ociStores) {
+        await store.putSignature({ image: { name: subject.name, sha256 }, payload: signed.payload, signature: signed.sig.toString('base64'), ...(rekorBundle ? { rekorBundle } : {}) });
+      }
+      count++;
+    }
+    return count;
+  }
+
   /** Logs the journaled envelope (a second submission of the same one gets the existing entry) and verifies the answer. */
   private async logEnvelope(signed: Signed): Promise<{ json: SerializedBundle; entry: LogEntryRef }> {
     const { json } = await logSignedPayload({
@@ -587,7 +642,7 @@ export class Sidecar {
   private async giveUp(w: Work, reason: string, metric: 'skipped' | 'failed'): Promise<void> {
     await this.append({ t: 'x', pr: w.run.prUid, reason });
     this.correlator.finish(w.run.prUid, reason);
-    this.signed.delete(w.id);
+    this.forgetSigned(w.run.prUid);
     this.work.delete(w.id);
     this.metrics.inc(metric === 'skipped' ? 'vouch_sidecar_attestations_skipped_total' : 'vouch_sidecar_attestations_failed_total');
     this.log[metric === 'skipped' ? 'info' : 'error']({ pipelineRun: w.run.pipelineRun.metadata.name, uid: w.run.prUid }, `not attested: ${reason}`);
