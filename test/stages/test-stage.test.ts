@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { runVouch } from '../helpers/cli.ts';
+import { REPO_ROOT, runVouch } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { declarationsOf } from '../../src/stages/test/declarations.ts';
 import { parseJUnit, parseTap } from '../../src/stages/test/reports.ts';
@@ -211,6 +211,56 @@ describe('stage test (vouch task test)', function () {
     const r = await runTest(repo, base, head, ['--command', `${TAP_COMMAND}; exit 3`]);
     expect(r.code).to.equal(1);
     expect(r.report?.reasons).to.deep.equal(['the test command exited 3 with no failing test in its report']);
+  });
+});
+
+describe('tasks/test.yaml under vouch run (sandboxed, no network)', function () {
+  this.timeout(120_000);
+  const tmp = tempDirPerSuite('vouch-test-task-');
+  // the sandbox hides /tmp: the upstream repository lives where steps can read it
+  let upstreamRoot = '';
+  let upstream = '';
+
+  before(() => {
+    requireTool('git');
+    requireTool('bwrap');
+    upstreamRoot = mkdtempSync('/var/tmp/vouch-test-task-');
+    upstream = initRepo(join(upstreamRoot, 'upstream'));
+    commit(upstream, { 'package.json': '{"name":"demo","type":"module","private":true}\n', 'src/math.mjs': MATH, 'test/math.test.mjs': MATH_TESTS, '.vouch/policy.yaml': `version: 1\ntest:\n  command: ${JSON.stringify(TAP_COMMAND)}\n` }, 'initial');
+    git(upstream, ['tag', 'base']);
+    commit(upstream, { 'README.md': '# demo\n' }, 'docs');
+    git(upstream, ['branch', 'good']);
+    git(upstream, ['checkout', '--quiet', 'base']);
+    commit(upstream, { 'test/math.test.mjs': MATH_TESTS.replace("it('subtracts'", "it.skip('subtracts'") }, 'agent: skip a test');
+    git(upstream, ['branch', 'skips']);
+    git(upstream, ['checkout', '--quiet', 'base']);
+  });
+  after(() => {
+    if (upstreamRoot) rmSync(upstreamRoot, { recursive: true, force: true });
+  });
+
+  async function pipeline(revision: string): Promise<{ code: number | null; stderr: string; runDir: string; testOutput: { result: string; failures: number; note: string } }> {
+    const runDir = join(tmp(), revision);
+    const r = await runVouch(['run', '--pipeline', join(REPO_ROOT, 'test/stages/fixtures/verify-tests.yaml'), '--tasks', join(REPO_ROOT, 'tasks'), '-p', `url=${upstream}`, '-p', `revision=${revision}`, '-p', 'base-revision=base', '--run-dir', runDir, '--json'], { timeoutMs: 100_000 });
+    const taskRuns = readdirSync(join(runDir, 'taskruns')).map((f) => JSON.parse(readFileSync(join(runDir, 'taskruns', f), 'utf8')) as { metadata: { labels: Record<string, string> }; status: { results?: { name: string; value: string }[] } });
+    const test = taskRuns.find((t) => t.metadata.labels['tekton.dev/pipelineTask'] === 'test');
+    const raw = test?.status.results?.find((x) => x.name === 'TEST_OUTPUT')?.value ?? '{}';
+    return { code: r.code, stderr: r.stderr, runDir, testOutput: JSON.parse(raw) as { result: string; failures: number; note: string } };
+  }
+
+  it('passes a change whose tests pass, running the base policy\'s command in the sandbox', async () => {
+    const r = await pipeline('good');
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.testOutput).to.include({ result: 'SUCCESS', failures: 0 });
+    const predicate = JSON.parse(readFileSync(join(r.runDir, 'workspaces/source/.vouch/reports/test/test-result.json'), 'utf8')) as Predicate;
+    expect(predicate.passedTests).to.have.members(['math > adds', 'math > subtracts']);
+  });
+
+  it('fails the TaskRun when the change skips a test', async () => {
+    const r = await pipeline('skips');
+    expect(r.code).to.not.equal(0);
+    expect(r.testOutput.result).to.equal('FAILURE');
+    expect(r.testOutput.note).to.include('test skipped by the change: math > subtracts');
   });
 });
 
