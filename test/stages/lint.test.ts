@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { REPO_ROOT, runVouch } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
-import { commit, initRepo, requireTool, runTaskInProcess } from './helpers.ts';
+import { commit, git, initRepo, requireTool, runTaskInProcess } from './helpers.ts';
 
 interface SarifResult {
   ruleId: string;
@@ -244,6 +245,50 @@ describe('stage lint (vouch task lint)', function () {
       expect(behind.code).to.equal(2);
       expect(behind.stderr).to.include('[STAGE_INPUT_INVALID]').and.include(`not the head revision ${base}`);
       expect(existsSync(behind.reportDir)).to.equal(false);
+    });
+  });
+
+  describe('under vouch run, sandboxed, no network (tasks/lint.yaml after tasks/clone.yaml)', () => {
+    let upstreamRoot = '';
+    let upstream = '';
+
+    before(() => {
+      requireTool('bwrap');
+      // the sandbox hides /tmp: the upstream repository lives where steps can read it
+      upstreamRoot = mkdtempSync('/var/tmp/vouch-lint-');
+      upstream = initRepo(join(upstreamRoot, 'upstream'));
+      commit(upstream, { 'tsconfig.json': TSCONFIG, 'src/a.ts': 'export const a = 1;\n' }, 'initial');
+      git(upstream, ['tag', 'base']);
+      commit(upstream, { 'src/a.ts': 'export const a = 1;\nexport const b = a + 1;\n' }, 'clean');
+      git(upstream, ['branch', 'clean']);
+      git(upstream, ['checkout', '--quiet', 'base']);
+      commit(upstream, { 'src/a.ts': "export const a = 1;\nexport const b: number = 'two';\n" }, 'type error');
+      git(upstream, ['branch', 'broken']);
+    });
+    after(() => {
+      if (upstreamRoot) rmSync(upstreamRoot, { recursive: true, force: true });
+    });
+
+    async function pipeline(revision: string): Promise<{ code: number | null; stderr: string; runDir: string; status: { conditions: { reason: string }[]; results?: { name: string; value: string }[] } }> {
+      const runDir = join(tmp(), `run-${revision}`);
+      const r = await runVouch(['run', '--pipeline', join(REPO_ROOT, 'test/stages/fixtures/lint-change.yaml'), '--tasks', join(REPO_ROOT, 'tasks'), '-p', `url=${upstream}`, '-p', `revision=${revision}`, '-p', 'base-revision=base', '--run-dir', runDir, '--json'], { timeoutMs: 100_000 });
+      const lintRun = readdirSync(join(runDir, 'taskruns')).map((f) => JSON.parse(readFileSync(join(runDir, 'taskruns', f), 'utf8')) as { metadata: { labels: Record<string, string> }; status: { conditions: { reason: string }[]; results?: { name: string; value: string }[] } }).find((t) => t.metadata.labels['tekton.dev/pipelineTask'] === 'lint');
+      if (!lintRun) throw new Error(`no lint TaskRun: ${r.stderr}`);
+      return { code: r.code, stderr: r.stderr, runDir, status: lintRun.status };
+    }
+
+    it('a clean change succeeds; a type error on a touched line fails the lint TaskRun with the reason in its log', async () => {
+      const ok = await pipeline('clean');
+      expect(ok.code, ok.stderr).to.equal(0);
+      expect(ok.status.conditions[0]?.reason).to.equal('Succeeded');
+      expect(JSON.parse(ok.status.results?.find((x) => x.name === 'TEST_OUTPUT')?.value ?? '{}')).to.include({ result: 'SUCCESS', namespace: 'vouch.lint' });
+
+      const bad = await pipeline('broken');
+      expect(bad.code).to.equal(1);
+      expect(bad.status.conditions[0]?.reason).to.equal('Failed');
+      expect(bad.status.results?.find((x) => x.name === 'errors')?.value).to.equal('1');
+      expect(readFileSync(join(bad.runDir, 'logs/lint/lint.log'), 'utf8')).to.include('src/a.ts:2:14').and.include('TS2322');
+      expect(existsSync(join(bad.runDir, 'workspaces/source/.vouch/reports/lint/lint.sarif'))).to.equal(true);
     });
   });
 });
