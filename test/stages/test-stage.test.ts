@@ -205,6 +205,21 @@ describe('stage test (vouch task test)', function () {
     expect(existsSync(join(repo, '.vouch/reports/test'))).to.equal(false);
   });
 
+  it('stops a command that outlives test.timeout-seconds (with what it started): a clear error and nothing written', async () => {
+    const { repo, base } = project('timeout', 'version: 1\ntest:\n  timeout-seconds: 1\n');
+    const head = commit(repo, { 'README.md': '# demo\n' }, 'docs');
+    const pidFile = join(repo, 'sleeper.pid');
+    const r = await runTest(repo, base, head, ['--command', `sleep 120 & echo $! > sleeper.pid; wait`]);
+    expect(r.code).to.equal(3);
+    expect(r.stderr).to.include('did not finish within 1 s (test.timeout-seconds)');
+    expect(existsSync(r.reportDir)).to.equal(false);
+    expect(r.results).to.deep.equal({});
+    const sleeper = Number(readFileSync(pidFile, 'utf8').trim());
+    // the background child was killed with its process group (gone, or a zombie waiting for its reaper)
+    const state = existsSync(`/proc/${String(sleeper)}/stat`) ? readFileSync(`/proc/${String(sleeper)}/stat`, 'utf8') : 'gone';
+    expect(state === 'gone' || / Z /.test(state), state).to.equal(true);
+  });
+
   it('fails when the command fails without any failing test (e.g. a crash before the tests)', async () => {
     const { repo, base } = project('crash');
     const head = commit(repo, { 'README.md': '# demo\n' }, 'docs');
