@@ -20,7 +20,7 @@ function parseListen(listen: string): { host: string; port: number } {
 export function registerLog(program: Command): void {
   const log = program
     .command('log')
-    .description('the embedded transparency log: a Rekor v1 compatible server (dsse and intoto entries) and its trusted root')
+    .description('the embedded transparency log: a Rekor v1 compatible server (dsse, intoto and hashedrekord entries) and its trusted root')
     .addHelpText(
       'after',
       `
