@@ -201,6 +201,15 @@ describe('stage lint (vouch task lint)', function () {
     expect(r.results['errors']).to.equal('1');
   });
 
+  it('a tsconfig.json the change broke fails on its touched line (tsc reports it there)', async () => {
+    const repo = initRepo(join(tmp(), 'tsconfig'));
+    const base = commit(repo, { 'tsconfig.json': '{\n  "compilerOptions": {\n    "strict": true\n  },\n  "include": ["src"]\n}\n', 'src/a.ts': 'export const a = 1;\n' }, 'initial');
+    const head = commit(repo, { 'tsconfig.json': '{\n  "compilerOptions": {\n    "strict": true,\n    "noSuchOption": true\n  },\n  "include": ["src"]\n}\n' }, 'typo');
+    const r = await lint(repo, base, head);
+    expect(r.code, r.stderr).to.equal(1);
+    expect(r.report!.findings.map((f) => `${f.tool} ${f.ruleId} ${f.path}:${String(f.line)} ${String(f.failing)}`)).to.deep.equal(['tsc TS5023 tsconfig.json:4 true']);
+  });
+
   describe('bad input: clear error, non-zero exit, nothing written', () => {
     it('a missing or malformed SARIF file', async () => {
       const repo = initRepo(join(tmp(), 'bad-sarif'));
@@ -224,6 +233,17 @@ describe('stage lint (vouch task lint)', function () {
       expect(wrong.stderr).to.include('not valid SARIF 2.1.0').and.include('version must be "2.1.0"').and.include('runs[0].tool.driver.name is required').and.include('runs[0].results[0].level');
       expect(existsSync(wrong.reportDir)).to.equal(false);
       expect(wrong.results).to.deep.equal({});
+    });
+
+    it("a repository eslint config that cannot load: the tool's error, nothing written", async () => {
+      const repo = initRepo(join(tmp(), 'broken-config'));
+      const base = commit(repo, { 'eslint.config.mjs': "throw new Error('config exploded');\n", 'a.js': 'export const a = 1;\n' }, 'a');
+      const head = commit(repo, { 'a.js': 'export const a = 2;\n' }, 'b');
+      const r = await lint(repo, base, head);
+      expect(r.code).to.not.equal(0).and.not.equal(1);
+      expect(r.stderr).to.include('[STAGE_TOOL_FAILED]').and.include("repository's eslint.config.mjs").and.include('config exploded');
+      expect(existsSync(r.reportDir)).to.equal(false);
+      expect(r.results).to.deep.equal({});
     });
 
     it('a source that does not exist, a revision that does not exist, a head that is not checked out', async () => {
