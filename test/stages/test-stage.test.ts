@@ -124,6 +124,14 @@ describe('stage test (vouch task test)', function () {
     expect(head).to.not.equal(head2);
   });
 
+  it('fails when the change comments a test out or focuses another with .only', async () => {
+    const { repo, base } = project('commented');
+    const head = commit(repo, { 'test/math.test.mjs': MATH_TESTS.replace("  it('subtracts'", "  // it('subtracts'").replace("    assert.equal(sub(3, 2), 1);\n  });", "    // assert.equal(sub(3, 2), 1);\n  // });").replace("it('adds'", "it.only('adds'") }, 'comment out a test');
+    const r = await runTest(repo, base, head, ['--command', TAP_COMMAND]);
+    expect(r.code, r.stderr).to.equal(1);
+    expect(r.report?.reasons).to.include.members(['test deleted by the change: math > subtracts (test/math.test.mjs)', 'test focused with .only by the change (other tests may not run): math > adds (test/math.test.mjs)']);
+  });
+
   it('allows deleted tests when the base policy says so (the head cannot loosen it)', async () => {
     const { repo, base } = project('deleted-allowed', `version: 1\ntest:\n  command: ${JSON.stringify(JUNIT_COMMAND)}\n  reports: [junit.xml]\n  allow-deleted-tests: true\n`);
     git(repo, ['rm', '--quiet', 'test/string.test.mjs']);
@@ -307,12 +315,21 @@ describe('test reports and declarations', () => {
   it('finds test declarations with their describe path and skip markers', () => {
     const src = "describe('A', () => {\n  it('x', () => { if (a) { b(); } });\n  xit('y', () => {});\n  describe.skip(\"B\", function () {\n    test(`z`, { skip: 'later' }, () => {});\n  });\n});\nit.todo('w');\nconst q = obj.it('not a test');\n";
     expect(declarationsOf(src)).to.deep.equal([
-      { name: 'A', skipped: false },
-      { name: 'A > x', skipped: false },
-      { name: 'A > y', skipped: true },
-      { name: 'A > B', skipped: true },
-      { name: 'A > B > z', skipped: true },
-      { name: 'w', skipped: true },
+      { name: 'A', skipped: false, focused: false },
+      { name: 'A > x', skipped: false, focused: false },
+      { name: 'A > y', skipped: true, focused: false },
+      { name: 'A > B', skipped: true, focused: false },
+      { name: 'A > B > z', skipped: true, focused: false },
+      { name: 'w', skipped: true, focused: false },
+    ]);
+  });
+
+  it('ignores commented-out tests, braces in names and strings, and marks .only', () => {
+    const src = "describe('S {', () => {\n  // it('gone', () => {});\n  /* test('also gone', () => {}); */\n  it.only('t', () => { const s = '}}'; });\n});\nit('after', () => {});\n";
+    expect(declarationsOf(src)).to.deep.equal([
+      { name: 'S {', skipped: false, focused: false },
+      { name: 'S { > t', skipped: false, focused: true },
+      { name: 'after', skipped: false, focused: false },
     ]);
   });
 });

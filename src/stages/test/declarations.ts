@@ -7,6 +7,44 @@ export interface Declaration {
   /** enclosing describe names and its own, joined with " > " */
   name: string;
   skipped: boolean;
+  /** `.only`: the runners that honour it (mocha, jest; node with --test-only) skip every other test */
+  focused: boolean;
+}
+
+/**
+ * The text with comments blanked (and, with `strings`, the inside of string literals too), lengths and newlines
+ * kept, so offsets stay true: a commented-out test is not a test, and braces in names do not count as blocks.
+ * Regular-expression literals are not recognised (a quote in one can hide code up to the next such quote).
+ */
+export function blank(text: string, strings: boolean): string {
+  const out = text.split('');
+  let i = 0;
+  const clear = (from: number, to: number): void => {
+    for (let k = from; k < to && k < out.length; k++) if (out[k] !== '\n') out[k] = ' ';
+  };
+  while (i < text.length) {
+    const c = text[i];
+    const next = text[i + 1];
+    if (c === '/' && next === '/') {
+      const end = text.indexOf('\n', i);
+      const to = end < 0 ? text.length : end;
+      clear(i, to);
+      i = to;
+    } else if (c === '/' && next === '*') {
+      const end = text.indexOf('*/', i + 2);
+      const to = end < 0 ? text.length : end + 2;
+      clear(i, to);
+      i = to;
+    } else if (c === "'" || c === '"' || c === '`') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== c && !(c !== '`' && text[j] === '\n')) j += text[j] === '\\' ? 2 : 1;
+      if (strings) clear(i + 1, j);
+      i = j + 1;
+    } else {
+      i++;
+    }
+  }
+  return out.join('');
 }
 
 export const TEST_SOURCE = /\.(?:[cm]?[jt]s|[jt]sx)$/;
@@ -18,12 +56,14 @@ export function declarationsOf(text: string): Declaration[] {
   const out: Declaration[] = [];
   // open describe blocks: name and the brace depth their body starts at
   const open: { name: string; depth: number }[] = [];
-  const found = [...text.matchAll(DECLARATION)];
+  const code = blank(text, false);
+  const braces = blank(text, true);
+  const found = [...code.matchAll(DECLARATION)];
   let depth = 0;
   let pos = 0;
   const advance = (to: number): void => {
     for (; pos < to; pos++) {
-      const c = text[pos];
+      const c = braces[pos];
       if (c === '{') depth++;
       else if (c === '}') {
         depth--;
@@ -37,10 +77,10 @@ export function declarationsOf(text: string): Declaration[] {
     const own = single ?? double ?? backtick ?? '';
     const name = [...open.map((o) => o.name), own].join(' > ');
     const skipped = x === 'x' || /\.(skip|todo)/.test(modifiers) || /\b(skip|todo)\s*:\s*(true|['"`])/.test(options);
-    out.push({ name, skipped });
+    out.push({ name, skipped, focused: modifiers.includes('.only') });
     if (kind === 'describe' || kind === 'suite' || kind === 'context') {
       // the body's opening brace is the first "{" after the declaration that is not in its options
-      const after = text.indexOf('{', m.index + m[0].length);
+      const after = braces.indexOf('{', m.index + m[0].length);
       if (after >= 0) {
         advance(after + 1);
         open.push({ name: own, depth });
@@ -55,6 +95,8 @@ export interface ChangeFindings {
   deleted: { file: string; name: string }[];
   /** tests skipped at head that were not skipped (or did not exist) at base */
   skipped: { file: string; name: string }[];
+  /** tests focused with `.only` at head that were not at base */
+  focused: { file: string; name: string }[];
 }
 
 /** Compares one file's declarations at base and head (either side may be absent: added or deleted file). */
@@ -63,8 +105,10 @@ export function compareDeclarations(file: string, base: string | undefined, head
   const after = declarationsOf(head ?? '');
   const afterNames = new Set(after.map((d) => d.name));
   const skippedBefore = new Set(before.filter((d) => d.skipped).map((d) => d.name));
+  const focusedBefore = new Set(before.filter((d) => d.focused).map((d) => d.name));
   return {
     deleted: [...new Set(before.map((d) => d.name))].filter((n) => !afterNames.has(n)).map((name) => ({ file, name })),
     skipped: after.filter((d) => d.skipped && !skippedBefore.has(d.name)).map((d) => ({ file, name: d.name })),
+    focused: after.filter((d) => d.focused && !focusedBefore.has(d.name)).map((d) => ({ file, name: d.name })),
   };
 }

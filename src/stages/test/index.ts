@@ -120,6 +120,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   // static: tests the change deleted or newly skipped
   const deleted: { file: string; name: string }[] = [];
   const newlySkipped: { file: string; name: string }[] = [];
+  const newlyFocused: { file: string; name: string }[] = [];
   for (const f of await changedFiles(ctx.source, base, head)) {
     const basePath = f.from ?? f.path;
     if (!TEST_SOURCE.test(f.path) && !TEST_SOURCE.test(basePath)) continue;
@@ -128,6 +129,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     const c = compareDeclarations(f.path, before, after);
     deleted.push(...c.deleted);
     newlySkipped.push(...c.skipped);
+    newlyFocused.push(...c.focused);
   }
 
   // a stale report from an earlier run must not stand in for this one
@@ -160,6 +162,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   if (cases.length === 0) reasons.push('no test ran');
   if (!t['allow-deleted-tests']) for (const d of deleted) reasons.push(`test deleted by the change: ${d.name} (${d.file})`);
   if (!t['allow-skipped-tests']) for (const s of newlySkipped) reasons.push(`test skipped by the change: ${s.name} (${s.file})`);
+  // .only skips every other test under the runners that honour it: the same as skipping them
+  if (!t['allow-skipped-tests']) for (const s of newlyFocused) reasons.push(`test focused with .only by the change (other tests may not run): ${s.name} (${s.file})`);
   const passed = reasons.length === 0;
 
   const configuration: ResourceDescriptor[] = [
@@ -177,7 +181,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     warnedTests,
     failedTests: failed.map((c) => c.name),
   };
-  const failures = failed.length + (t['allow-deleted-tests'] ? 0 : deleted.length) + (t['allow-skipped-tests'] ? 0 : newlySkipped.length) + (ran.code !== 0 && failed.length === 0 ? 1 : 0) + (cases.length === 0 ? 1 : 0);
+  const failures = failed.length + (t['allow-deleted-tests'] ? 0 : deleted.length) + (t['allow-skipped-tests'] ? 0 : newlySkipped.length + newlyFocused.length) + (ran.code !== 0 && failed.length === 0 ? 1 : 0) + (cases.length === 0 ? 1 : 0);
   const note = passed
     ? `${String(passedTests.length)} passed, ${String(warnedTests.length)} skipped`
     : `${String(reasons.length)} problem(s): ${reasons.slice(0, 5).join('; ')}${reasons.length > 5 ? '; …' : ''}`;
@@ -187,7 +191,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     },
     gate: { passed, reasons },
     files: { 'test-result.json': JSON.stringify(predicate, null, 2) + '\n', 'output.log': tail(ran.stdout + (ran.stderr ? '\n--- stderr ---\n' + ran.stderr : '')) },
-    report: { base, head, policy: policySource, command, reports, exitCode: ran.code, predicateType: TEST_RESULT_PREDICATE, tests: cases, deletedTests: deleted, skippedTests: newlySkipped },
+    report: { base, head, policy: policySource, command, reports, exitCode: ran.code, predicateType: TEST_RESULT_PREDICATE, tests: cases, deletedTests: deleted, skippedTests: newlySkipped, focusedTests: newlyFocused },
   };
 }
 
