@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { join } from 'node:path';
 import { REPO_ROOT, runVouch } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
+import { parsePolicy } from '../../src/policy/index.ts';
 import { declarationsOf } from '../../src/stages/test/declarations.ts';
 import { parseJUnit, parseTap } from '../../src/stages/test/reports.ts';
 import { commit, git, initRepo, requireTool, runTaskInProcess } from './helpers.ts';
@@ -288,6 +289,13 @@ describe('tasks/test.yaml under vouch run (sandboxed, no network)', function () 
 });
 
 describe('test reports and declarations', () => {
+  it('the policy\'s test section refuses reports outside the workspace, unknown formats and a zero timeout', () => {
+    expect(parsePolicy('version: 1\ntest:\n  command: npm test\n  reports: [out/junit.xml]\n', 'p.yaml').test).to.deep.include({ command: 'npm test', reports: ['out/junit.xml'], format: 'auto', 'allow-deleted-tests': false, 'timeout-seconds': 1800 });
+    expect(() => parsePolicy('version: 1\ntest:\n  reports: [../junit.xml]\n', 'p.yaml')).to.throw(/test\.reports.*inside the workspace/);
+    expect(() => parsePolicy('version: 1\ntest:\n  format: xunit\n', 'p.yaml')).to.throw(/test\.format/);
+    expect(() => parsePolicy('version: 1\ntest:\n  timeout-seconds: 0\n', 'p.yaml')).to.throw(/test\.timeout-seconds/);
+  });
+
   it('parses JUnit from other producers: nested suites, <error>, <skipped>, a <testsuite> root', () => {
     const xml = `<?xml version="1.0"?><testsuites><testsuite name="pkg"><testsuite name="Calc"><testcase name="a &amp; b"/><testcase name="c"><error message="boom&#10;more"/></testcase><testcase name="d"><skipped/></testcase></testsuite></testsuite></testsuites>`;
     expect(parseJUnit(xml, 'r.xml')).to.deep.equal([

@@ -133,7 +133,13 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   }
 
   // a stale report from an earlier run must not stand in for this one
-  for (const r of reportFiles) await rm(r.path, { force: true });
+  for (const r of reportFiles) {
+    try {
+      await rm(r.path, { force: true });
+    } catch (err) {
+      throw new VouchError('STAGE_INPUT_INVALID', `test report ${r.name} cannot be cleared before the run: ${errorMessage(err)}`);
+    }
+  }
   ctx.log.info({ command, reports, cwd: ctx.source }, 'running the test command');
   const ran = await runCommand(command, ctx.source, t['timeout-seconds']);
   if (ran.timedOut) throw new VouchError('STAGE_TOOL_FAILED', `the test command did not finish within ${String(t['timeout-seconds'])} s (test.timeout-seconds) and was stopped`);
