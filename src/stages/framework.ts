@@ -3,6 +3,7 @@
 // limit, lets the stage finalize (e.g. move a checkout into place), writes the report directory with one rename and
 // each result with write-then-rename. A failure before that point leaves the workspace and results untouched.
 
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { VouchError, errorMessage } from '../common/errors.ts';
@@ -61,6 +62,8 @@ export interface StageOutcome {
 export interface Stage {
   name: string;
   description: string;
+  /** the stage fills an empty or missing workspace (clone); every other stage needs an existing one */
+  createsSource?: boolean;
   params: StageParamSpec[];
   results: StageResultSpec[];
   run(ctx: StageContext): Promise<StageOutcome>;
@@ -119,6 +122,9 @@ export async function runStage(stage: Stage, inv: StageInvocation): Promise<Stag
   }
   if (inv.source === undefined || inv.source === '') throw new VouchError('STAGE_USAGE', `stage ${stage.name}: --source DIR (the source workspace) is required`);
   const source = resolve(inv.source);
+  if (!stage.createsSource && !existsSync(source)) {
+    throw new VouchError('STAGE_REPO_NOT_FOUND', `stage ${stage.name}: the source workspace ${source} does not exist (run the clone stage first)`);
+  }
   const reportDir = join(source, REPORTS_DIR, stage.name);
   const now = inv.now ?? new Date();
 

@@ -54,8 +54,20 @@ describe('stage framework', () => {
   const fresh = (): { source: string; results: string } => {
     const d = join(tmp(), String(++n));
     mkdirSync(join(d, 'results'), { recursive: true });
+    mkdirSync(join(d, 'source')); // a Tekton workspace always exists
     return { source: join(d, 'source'), results: join(d, 'results') };
   };
+
+  it('refuses a source workspace that does not exist, unless the stage creates it (clone)', async () => {
+    const ok = (): StageOutcome => ({ results: {}, gate: { passed: true, reasons: [] }, files: {}, report: {} });
+    const missing = join(tmp(), 'no-such-workspace');
+    const err = await rejects(runStage(stageReturning(ok), { params: { 'head-revision': 'h' }, source: missing, resultPaths: {} }));
+    expect(isVouchError(err, 'STAGE_REPO_NOT_FOUND'), String(err)).to.equal(true);
+    expect((err as Error).message).to.include(missing);
+    expect(existsSync(missing)).to.equal(false);
+    await runStage({ ...stageReturning(ok), createsSource: true }, { params: { 'head-revision': 'h' }, source: missing, resultPaths: {} });
+    expect(existsSync(join(missing, '.vouch', 'reports', 'probe', 'report.json'))).to.equal(true);
+  });
 
   it('writes results verbatim, the report directory with report.json, and applies param defaults', async () => {
     const d = fresh();
@@ -111,7 +123,7 @@ describe('stage framework', () => {
     expect((err as Error).message).to.include(String(MAX_TERMINATION_MESSAGE_BYTES));
     expect([finalized, discarded]).to.deep.equal([false, true]);
     expect(readdirSync(d.results)).to.deep.equal([]);
-    expect(existsSync(d.source)).to.equal(false);
+    expect(readdirSync(d.source), 'nothing written into the workspace').to.deep.equal([]);
   });
 
   it('a result that cannot be written: STAGE_IO, no report and no other result appear', async () => {
@@ -161,7 +173,7 @@ describe('stage framework', () => {
     }
     const undeclared = stageReturning(() => ({ results: { other: 'x' }, gate: { passed: true, reasons: [] }, files: {}, report: {} }));
     expect(isVouchError(await rejects(runStage(undeclared, { params: { 'head-revision': 'h' }, source: d.source, resultPaths: {} })), 'INTERNAL')).to.equal(true);
-    expect(existsSync(d.source)).to.equal(false);
+    expect(readdirSync(d.source), 'nothing written into the workspace').to.deep.equal([]);
   });
 
   it('records params in the report without URL credentials', async () => {

@@ -140,6 +140,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
 
 export const cloneStage: Stage = {
   name: 'clone',
+  createsSource: true,
   description: 'fetch a repository (URL or local path) at a revision into the source workspace; verify commit signatures',
   params: [
     { name: 'url', description: 'repository URL or local path (file:// and paths work offline)', required: true },

@@ -219,7 +219,6 @@ function where(f: LintFinding): string {
 }
 
 async function run(ctx: StageContext): Promise<StageOutcome> {
-  if (!existsSync(ctx.source)) throw new VouchError('STAGE_REPO_NOT_FOUND', `the source workspace ${ctx.source} does not exist (run the clone stage first)`);
   const base = await resolveCommit(ctx.source, ctx.params['base-revision'] ?? '');
   const head = await resolveCommit(ctx.source, ctx.params['head-revision'] ?? '');
   const checkedOut = (await git(['rev-parse', 'HEAD'], { cwd: ctx.source })).trim();
