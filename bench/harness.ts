@@ -1,3 +1,6 @@
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 // A bench module default-exports `async (report) => {...}`; bench/run.ts runs them all in one process, one after
 // another, and prints every row side by side, so ratios compare numbers measured on the same machine in the same run.
 
@@ -37,4 +40,29 @@ export function format(v: number): string {
   if (v >= 100) return Math.round(v).toLocaleString('en-US');
   if (v >= 1) return v.toFixed(2);
   return v.toPrecision(3);
+}
+
+/** One small write + fdatasync, back to back, in `dir`'s file system: what one unbatched durable write costs here. */
+export async function rawFsyncRate(dir: string, ms = 1000): Promise<number> {
+  const fd = openSync(join(dir, 'raw-fsync.bin'), 'w');
+  const buf = Buffer.alloc(256, 1);
+  try {
+    return await rate(() => {
+      writeSync(fd, buf);
+      fdatasyncSync(fd);
+    }, ms);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** node:crypto ECDSA P-256 sign and verify of a 256-byte message: the floor under every signature we make or check. */
+export async function rawEcdsaRates(ms = 1000): Promise<{ sign: number; verify: number }> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const msg = Buffer.alloc(256, 7);
+  const sig = sign('sha256', msg, privateKey);
+  return {
+    sign: await rate(() => sign('sha256', msg, privateKey), ms),
+    verify: await rate(() => verify('sha256', msg, publicKey, sig), ms),
+  };
 }

@@ -2,8 +2,7 @@
 //   events ingested durably per second over HTTP (goal >= 5,000/s), and in-process
 //   PipelineRun-finished -> logged, verified and stored attestation latency p50/p99 (goal p99 <= 50 ms, embedded log)
 //   raw write+fdatasync/s and ECDSA P-256 sign/s (each attestation: one signature, one log entry, a few fsyncs)
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -15,7 +14,7 @@ import { Sidecar, serveSidecar } from '../src/sidecar/index.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { EmbeddedLog } from '../src/tlog/log.ts';
 import { eventFor, eventsOf, makeRun, newKey } from '../test/sidecar/helpers.ts';
-import { rate, type Report } from './harness.ts';
+import { rawEcdsaRates, rawFsyncRate, type Report } from './harness.ts';
 
 const G = 'sidecar';
 const silent = pino({ level: 'silent' });
@@ -27,19 +26,8 @@ function percentile(sorted: number[], p: number): number {
 export default async function (report: Report): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-bench-sidecar-'));
   try {
-    {
-      const fd = openSync(join(dir, 'fsync.bin'), 'w');
-      const buf = Buffer.alloc(256, 1);
-      const perSec = await rate(() => {
-        writeSync(fd, buf);
-        fdatasyncSync(fd);
-      }, 1000);
-      closeSync(fd);
-      report.row(G, 'raw write+fdatasync', perSec, 'ops/s', 'the disk, no batching');
-      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const data = randomBytes(400);
-      report.row(G, 'raw ECDSA P-256 sign', await rate(() => sign('sha256', data, privateKey), 1000), 'ops/s');
-    }
+    report.row(G, 'raw write+fdatasync', await rawFsyncRate(dir), 'ops/s', 'the disk, no batching');
+    report.row(G, 'raw ECDSA P-256 sign', (await rawEcdsaRates()).sign, 'ops/s');
 
     const key = newKey();
     const log = await EmbeddedLog.open(join(dir, 'tlog'), { logger: silent });

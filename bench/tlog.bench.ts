@@ -2,11 +2,10 @@
 //   durable appends/s with group commit (goal >= 10,000/s)  vs  raw write+fdatasync/s of the same disk
 //   inclusion proof time at 10^6 entries (goal <= 1 ms)
 //   raw ECDSA P-256 sign/s and verify/s (each logged entry costs one verify of its envelope and one SET signature)
-import { createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
-import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { mkdtempSync } from 'node:fs';
 import { pino } from 'pino';
 import { keyId } from '../src/attest/keys.ts';
 import { signEnvelope, IN_TOTO_PAYLOAD_TYPE } from '../src/attest/dsse.ts';
@@ -14,34 +13,19 @@ import { EmbeddedLog } from '../src/tlog/log.ts';
 import { MerkleTree, verifyInclusion } from '../src/tlog/merkle.ts';
 import { encodeRecord, LogStorage } from '../src/tlog/storage.ts';
 import { proposeDsse } from '../src/tlog/entries.ts';
-import { rate, type Report } from './harness.ts';
+import { rate, rawEcdsaRates, rawFsyncRate, type Report } from './harness.ts';
 
 const G = 'tlog';
 
 export default async function (report: Report): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'vouch-bench-tlog-'));
   try {
-    // raw fsync rate: one small write + fdatasync, back to back, in the same file system
-    {
-      const fd = openSync(join(dir, 'fsync.bin'), 'w');
-      const buf = Buffer.alloc(256, 1);
-      const perSec = await rate(() => {
-        writeSync(fd, buf);
-        fdatasyncSync(fd);
-      }, 1500);
-      closeSync(fd);
-      report.row(G, 'raw write+fdatasync', perSec, 'ops/s', 'the disk: one durable write each, no batching');
-    }
-
-    // raw ECDSA P-256
+    report.row(G, 'raw write+fdatasync', await rawFsyncRate(dir, 1500), 'ops/s', 'the disk: one durable write each, no batching');
+    const raw = await rawEcdsaRates();
+    report.row(G, 'raw ECDSA P-256 sign', raw.sign, 'ops/s');
+    report.row(G, 'raw ECDSA P-256 verify', raw.verify, 'ops/s');
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const publicKey = createPublicKey(privateKey);
-    {
-      const data = randomBytes(400);
-      const sig = sign('sha256', data, privateKey);
-      report.row(G, 'raw ECDSA P-256 sign', await rate(() => sign('sha256', data, privateKey), 1000), 'ops/s');
-      report.row(G, 'raw ECDSA P-256 verify', await rate(() => verify('sha256', data, publicKey, sig), 1000), 'ops/s');
-    }
 
     // storage alone: durable appends of ready records with group commit (many appends share one write + fdatasync)
     {

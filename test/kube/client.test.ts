@@ -2,22 +2,11 @@ import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
-import { isVouchError } from '../../src/common/errors.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { FakeApiServer, recordedPipelineRun, recordedTaskRun } from './apiserver.ts';
 import { createServer } from 'node:net';
+import { rejectsWith } from '../helpers/errors.ts';
 
-async function rejects(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    expect(isVouchError(err), String(err)).to.equal(true);
-    expect((err as { code: string }).code, (err as Error).message).to.equal(code);
-    if (pattern) expect((err as Error).message).to.match(pattern);
-    return err as Error;
-  }
-  throw new Error(`expected a ${code} error`);
-}
 
 describe('kube: client over a loopback API server', () => {
   const dir = tempDirPerSuite('vouch-kube-');
@@ -71,19 +60,19 @@ describe('kube: client over a loopback API server', () => {
     expect(JSON.parse(req.body)).to.deep.equal({ metadata: { annotations: { 'chains.tekton.dev/signed': 'true', 'example.com/x': 'y' } } });
     const removed = await client.patchAnnotations('PipelineRun', 'default', 'run-0', { 'example.com/x': null });
     expect(removed.metadata.annotations).to.deep.equal({ 'chains.tekton.dev/signed': 'true' });
-    await rejects(client.patchAnnotations('PipelineRun', 'default', 'run-0', { 'bad key!': 'x' }), 'KUBE_REJECTED', /annotation key/);
+    await rejectsWith(client.patchAnnotations('PipelineRun', 'default', 'run-0', { 'bad key!': 'x' }), 'KUBE_REJECTED', /annotation key/);
   });
 
   it('404 is KUBE_NOT_FOUND naming the object', async () => {
-    await rejects(client.getPipelineRun('default', 'gone'), 'KUBE_NOT_FOUND', /PipelineRun default\/gone not found.*pipelineruns\.tekton\.dev "gone" not found/);
-    await rejects(client.patchAnnotations('TaskRun', 'default', 'gone', { a: 'b' }), 'KUBE_NOT_FOUND');
+    await rejectsWith(client.getPipelineRun('default', 'gone'), 'KUBE_NOT_FOUND', /PipelineRun default\/gone not found.*pipelineruns\.tekton\.dev "gone" not found/);
+    await rejectsWith(client.patchAnnotations('TaskRun', 'default', 'gone', { a: 'b' }), 'KUBE_NOT_FOUND');
   });
 
   it('403 and 401 are KUBE_FORBIDDEN with a hint, without the token', async () => {
-    const err = await rejects(client.getPipelineRun('locked', 'x'), 'KUBE_FORBIDDEN', /permission denied \(403\).*RBAC/);
+    const err = await rejectsWith(client.getPipelineRun('locked', 'x'), 'KUBE_FORBIDDEN', /permission denied \(403\).*RBAC/);
     expect(err.message).to.include('cannot get resource "pipelineruns"');
     const wrong = KubeClient.load({ kubeconfig: api.writeKubeconfig(dir(), { token: 'not-the-token-42' }) });
-    const e401 = await rejects(wrong.getPipelineRun('default', pr.metadata.name), 'KUBE_FORBIDDEN', /did not accept our credentials \(401\)/);
+    const e401 = await rejectsWith(wrong.getPipelineRun('default', pr.metadata.name), 'KUBE_FORBIDDEN', /did not accept our credentials \(401\)/);
     expect(e401.message).to.not.include('not-the-token-42');
     expect(e401.message).to.not.include(api.token);
   });
@@ -97,11 +86,11 @@ describe('kube: client over a loopback API server', () => {
       });
     });
     const down = KubeClient.load({ kubeconfig: api.writeKubeconfig(dir(), { server: `http://127.0.0.1:${port}` }) });
-    await rejects(down.getPipelineRun('default', 'x'), 'KUBE_UNAVAILABLE', /unreachable: ECONNREFUSED/);
-    await rejects(down.listPipelineRuns('default'), 'KUBE_UNAVAILABLE');
+    await rejectsWith(down.getPipelineRun('default', 'x'), 'KUBE_UNAVAILABLE', /unreachable: ECONNREFUSED/);
+    await rejectsWith(down.listPipelineRuns('default'), 'KUBE_UNAVAILABLE');
     api.failing = true;
     try {
-      await rejects(client.getTaskRun('default', tr.metadata.name), 'KUBE_UNAVAILABLE', /answered 500.*etcdserver/);
+      await rejectsWith(client.getTaskRun('default', tr.metadata.name), 'KUBE_UNAVAILABLE', /answered 500.*etcdserver/);
     } finally {
       api.failing = false;
     }
@@ -110,8 +99,8 @@ describe('kube: client over a loopback API server', () => {
   it('refuses names that are not DNS-1123 before any request (no path games)', async () => {
     api.requests.length = 0;
     for (const bad of ['../secrets', 'a/b', 'UPPER', '', 'x'.repeat(300)]) {
-      await rejects(client.getPipelineRun('default', bad), 'KUBE_REJECTED', /not a valid/);
-      await rejects(client.listPipelineRuns(bad), 'KUBE_REJECTED', /not a valid namespace/);
+      await rejectsWith(client.getPipelineRun('default', bad), 'KUBE_REJECTED', /not a valid/);
+      await rejectsWith(client.listPipelineRuns(bad), 'KUBE_REJECTED', /not a valid namespace/);
     }
     expect(api.requests).to.deep.equal([]);
   });

@@ -4,26 +4,15 @@ import { OciStore } from '../../src/store/oci.ts';
 import { simpleSigningPayload } from '../../src/store/oci/cosign.ts';
 import { isImageReference, parseImageReference } from '../../src/store/oci/reference.ts';
 import { parseChallenge, resolveImageDigest } from '../../src/store/oci/registry.ts';
-import { isVouchError } from '../../src/common/errors.ts';
 import type { AttestationRecord } from '../../src/store/types.ts';
 import { hex, newSigner, type Signer } from './helpers.ts';
 import { freePort, pushTestImage, RegistryFront, TestRegistry, type PushedImage } from './registry-harness.ts';
+import { rejectsWith } from '../helpers/errors.ts';
 
 // Against a real registry (Debian's docker-registry). The expected layout is cosign's, field by field, as written in
 // its source: pkg/oci/static (annotation keys), pkg/types + cmd/cosign/cli/attest (layer media types, predicateType
 // annotation), pkg/oci/empty (OCI manifest + OCI config media types), pkg/cosign/bundle/rekor.go (RekorBundle JSON).
 
-async function rejects(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    expect(isVouchError(err), String(err)).to.equal(true);
-    expect((err as { code: string }).code, (err as Error).message).to.equal(code);
-    if (pattern) expect((err as Error).message).to.match(pattern);
-    return err as Error;
-  }
-  throw new Error(`expected a ${code} error`);
-}
 
 async function raw(host: string, path: string, accept = 'application/vnd.oci.image.manifest.v1+json'): Promise<{ status: number; body: Buffer; type: string | null }> {
   const res = await fetch(`http://${host}${path}`, { headers: { accept } });
@@ -164,7 +153,7 @@ describe('store: OCI registry (real docker-registry)', function () {
     expect(Buffer.from(listed[0]!.payload).equals(payload)).to.equal(true);
     expect(listed[0]!.rekorBundle).to.deep.equal(rekorBundle);
     // a payload for another digest is refused
-    await rejects(store.putSignature({ image: { name: imageName, sha256: hex(4) }, payload, signature }), 'STORE_INPUT_INVALID', /simple signing payload for sha256:0+4/);
+    await rejectsWith(store.putSignature({ image: { name: imageName, sha256: hex(4) }, payload, signature }), 'STORE_INPUT_INVALID', /simple signing payload for sha256:0+4/);
   });
 
   it('appends to a .att that cosign wrote (Docker media types): keeps its layer and media types; list skips the foreign layer', async () => {
@@ -213,7 +202,7 @@ describe('store: OCI registry (real docker-registry)', function () {
     await store.put(await signer.record({ name, sha256: img.digest, runUid: 'run-1' }));
     const before = await raw(registry.host, `/v2/team/full/manifests/sha256-${img.digest}.att`);
     expect(before.body.length).to.be.below(6000);
-    await rejects(store.put(await signer.record({ name, sha256: img.digest, runUid: 'run-2' })), 'STORE_REJECTED', /over the limit of 6000 \(1 layers already\); nothing was changed/);
+    await rejectsWith(store.put(await signer.record({ name, sha256: img.digest, runUid: 'run-2' })), 'STORE_REJECTED', /over the limit of 6000 \(1 layers already\); nothing was changed/);
     const after = await raw(registry.host, `/v2/team/full/manifests/sha256-${img.digest}.att`);
     expect(after.body.equals(before.body)).to.equal(true);
   });
@@ -221,16 +210,16 @@ describe('store: OCI registry (real docker-registry)', function () {
   it('resolves a tag to its digest with HEAD (what admission needs), and a pinned digest as is', async () => {
     expect((await resolveImageDigest(`${registry.host}/team/app:v1`)).digest).to.equal(image.digest);
     expect((await resolveImageDigest(`${registry.host}/team/app@sha256:${hex(7)}`)).digest).to.equal(hex(7));
-    await rejects(resolveImageDigest(`${registry.host}/team/app:nope`), 'STORE_NOT_FOUND', /does not exist/);
-    await rejects(resolveImageDigest(`${registry.host}/Team/App:v1`), 'STORE_INPUT_INVALID');
+    await rejectsWith(resolveImageDigest(`${registry.host}/team/app:nope`), 'STORE_NOT_FOUND', /does not exist/);
+    await rejectsWith(resolveImageDigest(`${registry.host}/Team/App:v1`), 'STORE_INPUT_INVALID');
   });
 
   it('refuses bad input before any request: non-hex digests, invalid repository names, missing repository', async () => {
     const store = new OciStore({ retries: 0 });
-    await rejects(store.list('sha256:' + image.digest, imageName), 'STORE_INPUT_INVALID', /64 lowercase hex/);
-    await rejects(store.list(image.digest), 'STORE_INPUT_INVALID', /needs the image repository/);
-    await rejects(store.put({ ...provenance, subject: { name: `${registry.host}/../etc`, sha256: image.digest } }), 'STORE_INPUT_INVALID', /repository name/);
-    await rejects(store.put({ ...provenance, subject: { name: imageName, sha256: hex(6) } }), 'STORE_INPUT_INVALID', /no subject with sha256/);
+    await rejectsWith(store.list('sha256:' + image.digest, imageName), 'STORE_INPUT_INVALID', /64 lowercase hex/);
+    await rejectsWith(store.list(image.digest), 'STORE_INPUT_INVALID', /needs the image repository/);
+    await rejectsWith(store.put({ ...provenance, subject: { name: `${registry.host}/../etc`, sha256: image.digest } }), 'STORE_INPUT_INVALID', /repository name/);
+    await rejectsWith(store.put({ ...provenance, subject: { name: imageName, sha256: hex(6) } }), 'STORE_INPUT_INVALID', /no subject with sha256/);
     expect(() => new OciStore({ repository: `${registry.host}/x:tag` })).to.throw(/must not have a tag/);
   });
 
@@ -245,7 +234,7 @@ describe('store: OCI registry (real docker-registry)', function () {
   it('an unreachable registry is STORE_UNAVAILABLE after the retries', async () => {
     const port = await freePort();
     const store = new OciStore({ retries: 2, backoffMs: 5 });
-    await rejects(store.put({ ...provenance, subject: { name: `127.0.0.1:${port}/team/app`, sha256: image.digest } }), 'STORE_UNAVAILABLE', /unreachable.*ECONNREFUSED.*tried 3 times/);
+    await rejectsWith(store.put({ ...provenance, subject: { name: `127.0.0.1:${port}/team/app`, sha256: image.digest } }), 'STORE_UNAVAILABLE', /unreachable.*ECONNREFUSED.*tried 3 times/);
   });
 
   describe('through a front', () => {
@@ -270,7 +259,7 @@ describe('store: OCI registry (real docker-registry)', function () {
         return false;
       };
       const store = new OciStore({ retries: 2, backoffMs: 5 });
-      await rejects(store.put(record), 'STORE_UNAVAILABLE', /registry 127\.0\.0\.1:\d+ (is unreachable|answered 502)/);
+      await rejectsWith(store.put(record), 'STORE_UNAVAILABLE', /registry 127\.0\.0\.1:\d+ (is unreachable|answered 502)/);
       expect(killed).to.equal(true);
       front.onRequest = undefined;
       await registry.start();
@@ -302,7 +291,7 @@ describe('store: OCI registry (real docker-registry)', function () {
     it('a registry that does not answer times out as STORE_UNAVAILABLE', async () => {
       const img = await pushTestImage(registry.host, 'team/slow', 'v1');
       front.onRequest = () => new Promise<boolean>(() => undefined);
-      await rejects(new OciStore({ retries: 1, backoffMs: 5, timeoutMs: 150 }).list(img.digest, `${front.host}/team/slow`), 'STORE_UNAVAILABLE', /timed out; tried 2 times/);
+      await rejectsWith(new OciStore({ retries: 1, backoffMs: 5, timeoutMs: 150 }).list(img.digest, `${front.host}/team/slow`), 'STORE_UNAVAILABLE', /timed out; tried 2 times/);
     });
 
     it('bearer token flow: 401 challenge, token from the realm with service, scope and Basic credentials, then the request again', async () => {
@@ -319,10 +308,10 @@ describe('store: OCI registry (real docker-registry)', function () {
       expect(front.tokenRequests.map((t) => t.scope)).to.include('repository:team/private:pull,push');
 
       const wrong = new OciStore({ credentials: { username: front.user, password: 'wrong-password-123' }, retries: 0 });
-      const err = await rejects(wrong.list(img.digest, name), 'STORE_AUTH_FAILED', /refused the configured credentials/);
+      const err = await rejectsWith(wrong.list(img.digest, name), 'STORE_AUTH_FAILED', /refused the configured credentials/);
       expect(err.message).to.not.include('wrong-password-123');
       const anonymous = new OciStore({ retries: 0 });
-      await rejects(anonymous.list(img.digest, name), 'STORE_AUTH_FAILED', /anonymous/);
+      await rejectsWith(anonymous.list(img.digest, name), 'STORE_AUTH_FAILED', /anonymous/);
     });
 
     it('basic auth: the challenge gets the configured credentials; none configured is a clear error', async () => {
@@ -333,8 +322,8 @@ describe('store: OCI registry (real docker-registry)', function () {
       const store = new OciStore({ credentials: { username: front.user, password: front.password }, retries: 0 });
       await store.put(record);
       expect(await store.list(img.digest, name)).to.have.length(1);
-      await rejects(new OciStore({ retries: 0 }).list(img.digest, name), 'STORE_AUTH_FAILED', /requires a username and password/);
-      const err = await rejects(new OciStore({ credentials: { username: front.user, password: 'nope-secret' }, retries: 0 }).list(img.digest, name), 'STORE_AUTH_FAILED', /refused GET/);
+      await rejectsWith(new OciStore({ retries: 0 }).list(img.digest, name), 'STORE_AUTH_FAILED', /requires a username and password/);
+      const err = await rejectsWith(new OciStore({ credentials: { username: front.user, password: 'nope-secret' }, retries: 0 }).list(img.digest, name), 'STORE_AUTH_FAILED', /refused GET/);
       expect(err.message).to.not.include('nope-secret');
     });
   });

@@ -1,23 +1,12 @@
 import { expect } from 'chai';
 import { KubeClient } from '../../src/kube/client.ts';
 import { TektonStore, attestationAnnotationKey } from '../../src/store/tekton.ts';
-import { isVouchError } from '../../src/common/errors.ts';
 import type { AttestationRecord } from '../../src/store/types.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { FakeApiServer, recordedPipelineRun } from '../kube/apiserver.ts';
 import { hex, newSigner, type Signer } from './helpers.ts';
+import { rejectsWith } from '../helpers/errors.ts';
 
-async function rejects(p: Promise<unknown>, code: string, pattern?: RegExp): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    expect(isVouchError(err), String(err)).to.equal(true);
-    expect((err as { code: string }).code, (err as Error).message).to.equal(code);
-    if (pattern) expect((err as Error).message).to.match(pattern);
-    return err as Error;
-  }
-  throw new Error(`expected a ${code} error`);
-}
 
 describe('store: Tekton annotations (loopback API server)', () => {
   const dir = tempDirPerSuite('vouch-store-tekton-');
@@ -101,25 +90,25 @@ describe('store: Tekton annotations (loopback API server)', () => {
 
   it('never annotates a run re-created under the same name (other uid)', async () => {
     api.requests.length = 0;
-    await rejects(store.put({ ...provenance, runUid: 'old-uid', run: { ...run, uid: 'old-uid' } }), 'STORE_REJECTED', /deleted and re-created/);
+    await rejectsWith(store.put({ ...provenance, runUid: 'old-uid', run: { ...run, uid: 'old-uid' } }), 'STORE_REJECTED', /deleted and re-created/);
     expect(api.requests.map((r) => r.method)).to.deep.equal(['GET']);
   });
 
   it('refuses records without a run, and annotations over the 256 KiB limit, before patching', async () => {
-    await rejects(store.put({ ...provenance, run: undefined }), 'STORE_INPUT_INVALID', /needs record\.run/);
-    await rejects(store.put({ ...provenance, run: { ...run, uid: 'x' } }), 'STORE_INPUT_INVALID', /differs from record\.runUid/);
+    await rejectsWith(store.put({ ...provenance, run: undefined }), 'STORE_INPUT_INVALID', /needs record\.run/);
+    await rejectsWith(store.put({ ...provenance, run: { ...run, uid: 'x' } }), 'STORE_INPUT_INVALID', /differs from record\.runUid/);
     const big = await signer.record({ name: 'x', sha256: hex(0x29), runUid: run.uid, predicateType: 'https://cyclonedx.org/bom', predicate: { blob: 'x'.repeat(300_000) } });
     api.requests.length = 0;
-    await rejects(store.put({ ...big, run }), 'STORE_REJECTED', /over the API server's 262144.*OCI or local store/);
+    await rejectsWith(store.put({ ...big, run }), 'STORE_REJECTED', /over the API server's 262144.*OCI or local store/);
     expect(api.requests.map((r) => r.method)).to.deep.equal(['GET']);
   });
 
   it('API server errors come through as KUBE_* codes (not found, forbidden, unavailable)', async () => {
-    await rejects(store.put({ ...provenance, run: { ...run, name: 'gone' } }), 'KUBE_NOT_FOUND');
-    await rejects(store.put({ ...provenance, run: { ...run, namespace: 'locked' } }), 'KUBE_FORBIDDEN');
+    await rejectsWith(store.put({ ...provenance, run: { ...run, name: 'gone' } }), 'KUBE_NOT_FOUND');
+    await rejectsWith(store.put({ ...provenance, run: { ...run, namespace: 'locked' } }), 'KUBE_FORBIDDEN');
     api.failing = true;
     try {
-      await rejects(store.put(provenance), 'KUBE_UNAVAILABLE');
+      await rejectsWith(store.put(provenance), 'KUBE_UNAVAILABLE');
     } finally {
       api.failing = false;
     }
