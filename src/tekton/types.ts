@@ -180,20 +180,11 @@ export interface Step {
   when?: WhenExpression[];
 }
 
-/** StepTemplate: a Step without name/script/timeout/onError etc. */
-export interface StepTemplate {
-  image?: string;
-  command?: string[];
-  args?: string[];
-  workingDir?: string;
-  env?: EnvVar[];
-  envFrom?: Record<string, unknown>[];
-  computeResources?: ResourceRequirements;
-  volumeMounts?: Record<string, unknown>[];
-  volumeDevices?: Record<string, unknown>[];
-  imagePullPolicy?: string;
-  securityContext?: Record<string, unknown>;
-}
+/** StepTemplate: the fields of a Step that a template may default (Tekton's StepTemplate struct). */
+export type StepTemplate = Pick<
+  Step,
+  'image' | 'command' | 'args' | 'workingDir' | 'env' | 'envFrom' | 'computeResources' | 'volumeMounts' | 'volumeDevices' | 'imagePullPolicy' | 'securityContext'
+>;
 
 /** Sidecar: accepted by the validator, refused by the local runner. */
 export type Sidecar = Record<string, unknown> & { name: string; image?: string; script?: string };

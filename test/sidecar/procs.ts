@@ -9,9 +9,14 @@ export interface Child {
 }
 
 export async function startSidecarProcess(config: string, env: NodeJS.ProcessEnv = {}): Promise<Child> {
-  const proc = spawn(process.execPath, [CLI, '--config', config, 'sidecar'], {
+  return spawnServer(['--config', config, 'sidecar'], { VOUCH_SINK_TOKEN: TOKEN, ...env }, 'sidecar');
+}
+
+/** Starts `vouch ARGS` and resolves with the URL it prints once it listens (rejects if it exits first). */
+async function spawnServer(args: string[], env: NodeJS.ProcessEnv, what: string): Promise<Child> {
+  const proc = spawn(process.execPath, [CLI, ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, VOUCH_LOG_LEVEL: 'error', VOUCH_LOG_FORMAT: 'json', VOUCH_SINK_TOKEN: TOKEN, ...env },
+    env: { ...process.env, VOUCH_LOG_LEVEL: 'error', VOUCH_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -22,7 +27,7 @@ export async function startSidecarProcess(config: string, env: NodeJS.ProcessEnv
       if (m) resolve(m[1]!);
     });
     proc.once('exit', (code) => {
-      reject(new Error(`sidecar exited ${String(code)}: ${out}`));
+      reject(new Error(`${what} exited ${String(code)}: ${out}`));
     });
   });
   return { url, proc };
@@ -41,22 +46,6 @@ export function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise
   });
 }
 
-export async function startLog(dir: string, listen: string): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [CLI, 'log', 'serve', '--data', dir, '--listen', listen], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, VOUCH_LOG_LEVEL: 'error', VOUCH_LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    proc.once('exit', (code) => {
-      reject(new Error(`log exited ${String(code)}: ${out}`));
-    });
-  });
-  return { url, proc };
+export function startLog(dir: string, listen: string): Promise<{ url: string; proc: ChildProcess }> {
+  return spawnServer(['log', 'serve', '--data', dir, '--listen', listen], {}, 'log');
 }
