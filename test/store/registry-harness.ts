@@ -42,10 +42,11 @@ export class TestRegistry {
     return `127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<void> {
+  /** Starts (or restarts) the registry; `samePort` brings it back on the address it had, as after an outage. */
+  async start(samePort = false): Promise<void> {
     requireRegistryBinary();
     this.dir ||= mkdtempSync(join(tmpdir(), 'vouch-registry-'));
-    this.port = await freePort();
+    if (!samePort || this.port === 0) this.port = await freePort();
     const config = join(this.dir, 'config.yml');
     writeFileSync(
       config,
