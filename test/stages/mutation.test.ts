@@ -18,9 +18,13 @@ const TEST_COMMAND = `${NODE} --test 'test/*.test.mjs'`;
 const POSITIVE = 'export function isPositive(x) {\n  return x > 0;\n}\n';
 const WEAK_TESTS = "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { isPositive } from '../src/num.mjs';\n\ntest('positive', () => {\n  assert.equal(isPositive(5), true);\n});\n";
 const STRONG_TESTS = WEAK_TESTS.replace('assert.equal(isPositive(5), true);', 'assert.equal(isPositive(1), true);\n  assert.equal(isPositive(0), false);\n  assert.equal(isPositive(-1), false);');
-/** Already in the base, weakly tested: its survivors must not count against a change that only adds lines elsewhere. */
-const CLAMP = 'export function clamp(x, lo, hi) {\n  if (x < lo) return lo;\n  if (x > hi) return hi;\n  return x;\n}\n';
-const CLAMP_TESTS = "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { clamp } from '../src/num.mjs';\n\ntest('clamp', () => {\n  assert.equal(clamp(5, 0, 10), 5);\n});\n";
+/**
+ * TypeScript (run by node's type stripping, as Stryker's instrumented copy must be too). Already in the base, weakly
+ * tested: its survivors must not count against a change that only adds lines below it.
+ */
+const CLAMP_TS = 'export function clamp(x: number, lo: number, hi: number): number {\n  if (x < lo) return lo;\n  if (x > hi) return hi;\n  return x;\n}\n';
+const POSITIVE_TS = 'export function isPositive(x: number): boolean {\n  return x > 0;\n}\n';
+const CLAMP_TESTS = "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport { clamp } from '../src/num.ts';\n\ntest('clamp', () => {\n  assert.equal(clamp(5, 0, 10), 5);\n});\n";
 
 interface MutationReport {
   passed: boolean;
@@ -73,7 +77,8 @@ describe('stage mutation (vouch task mutation)', function () {
   }
 
   it('fails a surviving mutant under a 100% threshold, naming file, line, mutator and replacement; writes nothing outside its report', async () => {
-    const { repo, base } = project('weak', `version: 1\ntest:\n  command: ${JSON.stringify(TEST_COMMAND)}\nmutation:\n  threshold: 100\n`);
+    // a repository's own Stryker configuration is code from the change's repository: it must not be loaded
+    const { repo, base } = project('weak', `version: 1\ntest:\n  command: ${JSON.stringify(TEST_COMMAND)}\nmutation:\n  threshold: 100\n`, { 'stryker.config.mjs': "import { writeFileSync } from 'node:fs';\nwriteFileSync('config-was-loaded', '');\nexport default { mutate: [] };\n" });
     const head = commit(repo, { 'src/num.mjs': POSITIVE, 'test/num.test.mjs': WEAK_TESTS }, 'agent: isPositive with a weak test');
     const r = await runMutation(repo, base, head);
     expect(r.code, r.stderr).to.equal(1);
@@ -92,14 +97,15 @@ describe('stage mutation (vouch task mutation)', function () {
     expect(strayFiles(repo)).to.deep.equal([]);
   });
 
-  it('passes strong tests, and with scope touched-lines mutates only the lines the change added', async () => {
+  it('passes strong tests of a TypeScript file, and with scope touched-lines mutates only the lines the change added', async () => {
     const policy = `version: 1\ntest:\n  command: ${JSON.stringify(TEST_COMMAND)}\nmutation:\n  threshold: 100\n  scope: touched-lines\n`;
-    const { repo, base } = project('strong', policy, { 'src/num.mjs': CLAMP, 'test/clamp.test.mjs': CLAMP_TESTS });
-    const head = commit(repo, { 'src/num.mjs': CLAMP + POSITIVE, 'test/num.test.mjs': STRONG_TESTS }, 'agent: isPositive, well tested');
+    const { repo, base } = project('strong', policy, { 'src/num.ts': CLAMP_TS, 'test/clamp.test.mjs': CLAMP_TESTS });
+    const head = commit(repo, { 'src/num.ts': CLAMP_TS + POSITIVE_TS, 'test/num.test.mjs': STRONG_TESTS.replace('../src/num.mjs', '../src/num.ts') }, 'agent: isPositive, well tested');
     const r = await runMutation(repo, base, head);
     expect(r.code, JSON.stringify(r.report?.reasons) + r.stderr).to.equal(0);
     // clamp (lines 1-5) has survivors under its weak test, but the change only added lines 6-8
-    expect(r.report?.mutation.mutate).to.deep.equal(['src/num.mjs:6-8']);
+    expect(r.report?.mutation.mutate).to.deep.equal(['src/num.ts:6-8']);
+    expect(r.report?.mutation.survived).to.deep.equal([]);
     expect(r.results['MUTATION_SCORE']).to.equal('100.00');
     expect(r.results['SURVIVED']).to.equal('0');
     expect(JSON.parse(r.results['TEST_OUTPUT'] ?? '')).to.include({ result: 'SUCCESS', successes: 1, failures: 0, warnings: 0 });
@@ -116,14 +122,20 @@ describe('stage mutation (vouch task mutation)', function () {
       'export function safeParse(data) {',
       '  try { parseRecord(data); } catch (err) { if (!(err instanceof RangeError)) throw err; }',
       '}',
+      'export function shortName(s) {',
+      "  if (s.length > 3) throw new Error('name too long');",
+      '}',
+      'export function roundTrip(v) {',
+      '  return JSON.stringify(JSON.parse(JSON.stringify(v))) === JSON.stringify(v);',
+      '}',
       '',
     ].join('\n');
-    const policy = 'version: 1\nmutation:\n  enabled: false\nfuzz:\n  runs: 300\n  timeout-seconds: 20\n  targets:\n    - name: parse-record\n      module: src/record.mjs\n      function: parseRecord\n    - name: safe-parse\n      module: src/record.mjs\n      function: safeParse\n';
+    const policy = 'version: 1\nmutation:\n  enabled: false\nfuzz:\n  runs: 300\n  timeout-seconds: 20\n  targets:\n    - name: parse-record\n      module: src/record.mjs\n      function: parseRecord\n    - name: safe-parse\n      module: src/record.mjs\n      function: safeParse\n    - name: short-name\n      module: src/record.mjs\n      function: shortName\n      input: string\n    - name: round-trip\n      module: src/record.mjs\n      function: roundTrip\n      input: json\n';
     const { repo, base } = project('fuzz', policy);
     const head = commit(repo, { 'src/record.mjs': parser }, 'agent: record parser');
     const r = await runMutation(repo, base, head);
     expect(r.code, r.stderr).to.equal(1);
-    expect(r.results['FUZZ_CRASHES']).to.equal('1');
+    expect(r.results['FUZZ_CRASHES']).to.equal('2');
     expect(r.results['MUTATION_SCORE']).to.equal('');
     const crashed = r.report?.fuzz.find((f) => f.target === 'parse-record');
     expect(crashed).to.include({ status: 'crashed', reproducer: 'fuzz/parse-record.reproducer.json' });
@@ -140,7 +152,27 @@ describe('stage mutation (vouch task mutation)', function () {
     expect(() => {
       mod.parseRecord(raw);
     }).to.throw(RangeError, 'truncated record');
-    expect(JSON.parse(r.results['TEST_OUTPUT'] ?? '')).to.include({ result: 'FAILURE', successes: 1, failures: 1 });
+    // a string counterexample is shrunk to the shortest crashing length and saved as UTF-8
+    const short = JSON.parse(readFileSync(join(r.reportDir, 'fuzz/short-name.reproducer.json'), 'utf8')) as { counterexample: string; inputFile: string; error: string };
+    expect(short.counterexample).to.have.length(4);
+    expect(readFileSync(join(r.reportDir, 'fuzz', short.inputFile), 'utf8')).to.equal(short.counterexample);
+    expect(short.error).to.match(/^Error: name too long/);
+    expect(r.report?.fuzz.find((f) => f.target === 'round-trip')).to.include({ status: 'passed', runs: 300 });
+    expect(JSON.parse(r.results['TEST_OUTPUT'] ?? '')).to.include({ result: 'FAILURE', successes: 2, failures: 2 });
+    expect(strayFiles(repo)).to.deep.equal([]);
+  });
+
+  it('a fuzz target that never returns is stopped at its time bound and counted as a crash', async () => {
+    const policy = 'version: 1\nmutation:\n  enabled: false\nfuzz:\n  timeout-seconds: 1\n  targets:\n    - name: spin\n      module: src/spin.mjs\n';
+    const { repo, base } = project('hang', policy);
+    const head = commit(repo, { 'src/spin.mjs': 'export function fuzz(data) {\n  while (data.length >= 0) {}\n}\n' }, 'agent: a loop');
+    const r = await runMutation(repo, base, head);
+    expect(r.code, r.stderr).to.equal(1);
+    expect(r.results['FUZZ_CRASHES']).to.equal('1');
+    expect(r.report?.fuzz[0]).to.include({ target: 'spin', status: 'crashed', error: 'did not finish within 3 s (an input may make it loop forever)' });
+    const reproducer = JSON.parse(readFileSync(join(r.reportDir, 'fuzz/spin.reproducer.json'), 'utf8')) as Record<string, unknown>;
+    expect(reproducer).to.include({ seed: parseInt(head.slice(0, 8), 16) | 0, path: null });
+    expect(reproducer).to.not.have.property('counterexample');
     expect(strayFiles(repo)).to.deep.equal([]);
   });
 

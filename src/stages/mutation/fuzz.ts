@@ -13,8 +13,10 @@ import { commandEnv, outputTail, runProcess } from '../process.ts';
 import type { FuzzChildResult } from './fuzz-child.ts';
 
 const CHILD = fileURLToPath(new URL('./fuzz-child.ts', import.meta.url));
-/** time the child gets beyond its own limit to finish shrinking and write its result */
-const GRACE_SECONDS = 10;
+/** time the child gets beyond its own limit (which fast-check keeps, shrinking included) to start and report */
+function graceSeconds(timeoutSeconds: number): number {
+  return Math.min(10, Math.max(2, timeoutSeconds));
+}
 
 /** What a crash leaves in the report directory (`fuzz/<target>.reproducer.json`). */
 export interface Reproducer {
@@ -85,10 +87,11 @@ export async function fuzzTarget(o: FuzzOptions): Promise<FuzzRun> {
   const requestPath = join(o.scratch, `fuzz-${t.name}.request.json`);
   const resultPath = join(o.scratch, `fuzz-${t.name}.result.json`);
   await writeFile(requestPath, JSON.stringify({ module: modulePath, function: t.function, input: t.input, runs: o.runs, timeLimitMs: o.timeoutSeconds * 1000, seed: o.seed, resultPath }));
+  const bound = o.timeoutSeconds + graceSeconds(o.timeoutSeconds);
   const ran = await runProcess(process.execPath, [CHILD, requestPath], {
     cwd: o.source,
     env: commandEnv({ TMPDIR: o.scratch, TMP: o.scratch, TEMP: o.scratch }),
-    timeoutSeconds: o.timeoutSeconds + GRACE_SECONDS,
+    timeoutSeconds: bound,
     what: `fuzz target ${t.name}`,
   });
   const output = outputTail(ran.stdout + (ran.stderr ? '\n--- stderr ---\n' + ran.stderr : ''), 64 * 1024);
@@ -109,7 +112,7 @@ export async function fuzzTarget(o: FuzzOptions): Promise<FuzzRun> {
   const error =
     result?.error ??
     (ran.timedOut
-      ? `did not finish within ${String(o.timeoutSeconds + GRACE_SECONDS)} s (an input may make it loop forever)`
+      ? `did not finish within ${String(bound)} s (an input may make it loop forever)`
       : `the fuzzing process ended (exit ${String(ran.code ?? ran.signal)}) before reporting: the target may have exited the process`);
   const reproducer: Reproducer = { ...base, seed: result?.seed ?? o.seed, path: result?.path ?? null, error };
   if (result && 'counterexample' in result) {
