@@ -244,8 +244,8 @@ export const SECTIONS: Record<string, SectionSpec> = {
     include: { kind: 'strings', default: ['**/*.{js,mjs,cjs,jsx,ts,mts,cts,tsx}'], doc: 'globs of changed files that are mutated', check: checkGlob },
     exclude: {
       kind: 'strings',
-      default: ['**/*.d.{ts,mts,cts}', '**/{test,tests,__tests__,spec}/**', '**/*.{test,spec}.*', '**/*.config.*', '**/.*'],
-      doc: 'globs of changed files never mutated',
+      default: ['**/*.d.{ts,mts,cts}', '**/{test,tests,__tests__,spec,fuzz}/**', '**/*.{test,spec,fuzz}.*', '**/*.config.*', '**/.*'],
+      doc: 'globs of changed files never mutated (tests, fuzz harnesses, configuration)',
       check: checkGlob,
     },
     concurrency: { kind: 'number', default: 2, integer: true, min: 1, max: 64, doc: 'test runner processes' },

@@ -256,16 +256,18 @@ describe('tasks/mutation.yaml under vouch run (sandboxed, no network)', function
     requireTool('bwrap');
     upstreamRoot = mkdtempSync('/var/tmp/vouch-mutation-task-');
     upstream = initRepo(join(upstreamRoot, 'upstream'));
-    commit(upstream, { 'package.json': '{"name":"demo","type":"module","private":true}\n', '.vouch/policy.yaml': `version: 1\ntest:\n  command: ${JSON.stringify(TEST_COMMAND)}\nmutation:\n  threshold: 100\n` }, 'initial');
+    const policy = `version: 1\ntest:\n  command: ${JSON.stringify(TEST_COMMAND)}\nmutation:\n  threshold: 100\nfuzz:\n  runs: 100\n  targets:\n    - name: sign\n      module: fuzz/sign.mjs\n`;
+    commit(upstream, { 'package.json': '{"name":"demo","type":"module","private":true}\n', '.vouch/policy.yaml': policy }, 'initial');
     git(upstream, ['tag', 'base']);
-    commit(upstream, { 'src/num.mjs': POSITIVE, 'test/num.test.mjs': WEAK_TESTS }, 'agent: weakly tested');
+    const fuzz = "import { isPositive } from '../src/num.mjs';\nexport function fuzz(data) {\n  if (typeof isPositive(data.length - 1) !== 'boolean') throw new Error('not a boolean');\n}\n";
+    commit(upstream, { 'src/num.mjs': POSITIVE, 'fuzz/sign.mjs': fuzz, 'test/num.test.mjs': WEAK_TESTS }, 'agent: weakly tested');
     git(upstream, ['branch', 'weak']);
   });
   after(() => {
     if (upstreamRoot) rmSync(upstreamRoot, { recursive: true, force: true });
   });
 
-  it('clone then mutation: Stryker runs inside the sandbox and a surviving mutant fails the TaskRun', async () => {
+  it('clone then mutation: Stryker and the fuzz target run inside the sandbox, and a surviving mutant fails the TaskRun', async () => {
     const runDir = join(tmp(), 'weak');
     const r = await runVouch(['run', '--pipeline', join(REPO_ROOT, 'test/stages/fixtures/verify-mutation.yaml'), '--tasks', join(REPO_ROOT, 'tasks'), '-p', `url=${upstream}`, '-p', 'revision=weak', '-p', 'base-revision=base', '--run-dir', runDir, '--json'], { timeoutMs: 100_000 });
     expect(r.code).to.equal(1);
@@ -276,10 +278,15 @@ describe('tasks/mutation.yaml under vouch run (sandboxed, no network)', function
     // the results prove Stryker finished: a score and survivors, not a tool failure
     expect(Number(result('SURVIVED'))).to.be.greaterThan(0);
     expect(Number(result('MUTATION_SCORE'))).to.be.within(0, 99.99);
-    expect(JSON.parse(result('TEST_OUTPUT') ?? '{}')).to.include({ result: 'FAILURE', failures: 1 });
+    expect(result('FUZZ_CRASHES')).to.equal('0');
+    expect(JSON.parse(result('TEST_OUTPUT') ?? '{}')).to.include({ result: 'FAILURE', successes: 1, failures: 1 });
     const ws = join(runDir, 'workspaces/source');
     expect(readFileSync(join(runDir, 'logs/mutation/mutation.log'), 'utf8')).to.include('below the threshold 100%');
     expect(filesUnder(join(ws, '.vouch/reports/mutation')).map((f) => f.slice(ws.length + 1)).sort()).to.deep.equal(['.vouch/reports/mutation/mutation-report.json', '.vouch/reports/mutation/report.json', '.vouch/reports/mutation/stryker.log']);
     expect(existsSync(join(ws, '.vouch/tmp'))).to.equal(false);
+    const report = JSON.parse(readFileSync(join(ws, '.vouch/reports/mutation/report.json'), 'utf8')) as MutationReport;
+    expect(report.fuzz[0]).to.include({ target: 'sign', status: 'passed', runs: 100 });
+    // the fuzz harness is not mutated (default mutation.exclude)
+    expect(report.mutation.mutate).to.deep.equal(['src/num.mjs']);
   });
 });
