@@ -198,6 +198,13 @@ describe('stage mutation (vouch task mutation)', function () {
     expect(r.results).to.deep.equal({});
     expect(existsSync(r.reportDir)).to.equal(false);
     expect(strayFiles(repo)).to.deep.equal([]);
+    // a source file Stryker cannot parse is a tool failure too, not a passing score
+    const unparsable = commit(repo, { 'test/num.test.mjs': WEAK_TESTS, 'src/bad.mjs': 'export function (\n' }, 'a syntax error');
+    const r2 = await runMutation(repo, base, unparsable);
+    expect(r2.code, r2.stderr).to.equal(3);
+    expect(r2.stderr).to.match(/Stryker failed \(exit \d+\): .*src\/bad\.mjs/).and.not.include('initial test run');
+    expect(existsSync(r2.reportDir)).to.equal(false);
+    expect(strayFiles(repo)).to.deep.equal([]);
   });
 
   it('a malformed base policy, a missing test command and a fuzz target without its function are clear errors', async () => {

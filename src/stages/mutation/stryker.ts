@@ -164,7 +164,7 @@ export async function runStryker(o: StrykerOptions): Promise<StrykerRun> {
   if (ran.code !== 0) {
     const errors = output.split('\n').filter((l) => / ERROR /.test(l)).map((l) => l.replace(/^.*? ERROR \S+\s*/, ''));
     const why = errors.length ? errors.join(' / ') : firstLines(ran.stderr || ran.stdout);
-    const initial = /failed tests in the initial test run|initial test run/i.test(output);
+    const initial = /failed tests in the initial test run|tests failed in the initial test run|initial test run timed out/i.test(output);
     throw new VouchError(
       'STAGE_TOOL_FAILED',
       initial
