@@ -90,12 +90,54 @@ export interface LintPolicySection {
   typecheck: boolean;
 }
 
+/** Mutation testing of the changed source files (src/stages/mutation). */
+export interface MutationPolicySection {
+  /** run Stryker on the changed source files */
+  enabled: boolean;
+  /** shell command (sh -c) that runs the tests; empty: test.command */
+  command: string;
+  /** lowest mutation score (percent of valid mutants killed) that passes */
+  threshold: number;
+  /** which changed files are mutated: every line of them, or only the lines the change added */
+  scope: 'files' | 'touched-lines';
+  /** globs (path.matchesGlob) of changed files that are mutated */
+  include: string[];
+  /** globs of changed files never mutated (tests, configuration) */
+  exclude: string[];
+  /** Stryker's test runner processes */
+  concurrency: number;
+  /** Stryker (with every test command it started) is stopped after this many seconds */
+  'timeout-seconds': number;
+}
+
+/** A fuzz target: an exported function of the repository, given generated input; throwing or returning false is a crash. */
+export interface FuzzTarget {
+  name: string;
+  /** module file, relative to the repository root */
+  module: string;
+  /** name of the exported function */
+  function: string;
+  /** what the function is given: bytes (a Buffer), string, or json (any JSON value) */
+  input: 'bytes' | 'string' | 'json';
+}
+
+/** Property-based fuzzing with fast-check (src/stages/mutation/fuzz.ts). */
+export interface FuzzPolicySection {
+  targets: FuzzTarget[];
+  /** generated inputs per target */
+  runs: number;
+  /** time bound per target, shrinking included */
+  'timeout-seconds': number;
+}
+
 export interface Policy {
   clone: ClonePolicy;
   secrets: SecretsPolicy;
   sca: ScaPolicySection;
   lint: LintPolicySection;
   test: TestPolicySection;
+  mutation: MutationPolicySection;
+  fuzz: FuzzPolicySection;
 }
 
 const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
@@ -107,6 +149,14 @@ function checkRegex(v: string): string | undefined {
   } catch (err) {
     return `not a valid regular expression: ${(err as Error).message}`;
   }
+}
+
+function checkGlob(v: string): string | undefined {
+  return v !== '' && !v.startsWith('/') && !v.split('/').includes('..') ? undefined : 'must be a relative glob inside the repository';
+}
+
+function checkRelativePath(v: string): string | undefined {
+  return v !== '' && !v.startsWith('/') && !v.split('/').includes('..') && !v.includes('\\') ? undefined : 'must be a relative path inside the repository';
 }
 
 const SEVERITY_WORDS = ['critical', 'high', 'medium', 'low', 'none', 'unknown'];
@@ -185,6 +235,36 @@ export const SECTIONS: Record<string, SectionSpec> = {
     'allow-deleted-tests': { kind: 'boolean', default: false, doc: 'tests the change deletes do not fail the gate' },
     'allow-skipped-tests': { kind: 'boolean', default: false, doc: 'tests the change marks skipped do not fail the gate' },
     'timeout-seconds': { kind: 'number', default: 1800, integer: true, min: 1, doc: 'the test command is stopped after this long' },
+  },
+  mutation: {
+    enabled: { kind: 'boolean', default: true, doc: 'mutation-test the changed source files' },
+    command: { kind: 'string', default: '', doc: 'test command (sh -c) Stryker runs per mutant; empty: test.command' },
+    threshold: { kind: 'number', default: 80, min: 0, max: 100, doc: 'lowest mutation score (percent) that passes' },
+    scope: { kind: 'string', default: 'files', oneOf: ['files', 'touched-lines'], doc: 'mutate whole changed files or only the lines the change added' },
+    include: { kind: 'strings', default: ['**/*.{js,mjs,cjs,jsx,ts,mts,cts,tsx}'], doc: 'globs of changed files that are mutated', check: checkGlob },
+    exclude: {
+      kind: 'strings',
+      default: ['**/*.d.{ts,mts,cts}', '**/{test,tests,__tests__,spec,fuzz}/**', '**/*.{test,spec,fuzz}.*', '**/*.config.*', '**/.*'],
+      doc: 'globs of changed files never mutated (tests, fuzz harnesses, configuration)',
+      check: checkGlob,
+    },
+    concurrency: { kind: 'number', default: 2, integer: true, min: 1, max: 64, doc: 'test runner processes' },
+    'timeout-seconds': { kind: 'number', default: 1800, integer: true, min: 1, doc: 'Stryker is stopped after this long' },
+  },
+  fuzz: {
+    targets: {
+      kind: 'list',
+      doc: 'exported functions given generated input; throwing or returning false is a crash',
+      unique: 'name',
+      item: {
+        name: { kind: 'string', default: '', required: true, doc: 'target id', check: (v) => (/^[a-z0-9][a-z0-9-]*$/.test(v) ? undefined : 'must be lower-case letters, digits and -') },
+        module: { kind: 'string', default: '', required: true, doc: 'module file relative to the repository root', check: checkRelativePath },
+        function: { kind: 'string', default: 'fuzz', doc: 'exported function name', check: (v) => (/^[A-Za-z_$][\w$]*$/.test(v) ? undefined : 'must be a JavaScript identifier') },
+        input: { kind: 'string', default: 'bytes', oneOf: ['bytes', 'string', 'json'], doc: 'bytes (Buffer), string or json' },
+      },
+    },
+    runs: { kind: 'number', default: 10000, integer: true, min: 1, doc: 'generated inputs per target' },
+    'timeout-seconds': { kind: 'number', default: 60, integer: true, min: 1, doc: 'time bound per target' },
   },
 };
 

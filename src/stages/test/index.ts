@@ -5,13 +5,13 @@
 // The command, report files and what a deleted/skipped test means come from the BASE revision's policy (`test`
 // section); the Task's `command`/`junit` params override the command and the report files.
 
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { VouchError, errorMessage } from '../../common/errors.ts';
 import { outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { changedFiles, git, policyAtBase, resolveCommit, runGit } from '../git.ts';
+import { commandEnv, outputTail as tail, runProcess, type ProcessRun } from '../process.ts';
 import { TEST_SOURCE, compareDeclarations } from './declarations.ts';
 import { parseReport, parseTap, type TestCase } from './reports.ts';
 
@@ -33,56 +33,8 @@ interface ResourceDescriptor {
   annotations?: Record<string, string>;
 }
 
-interface CommandRun {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-/** Kept of the command's output for the report (the tail: failures come last). */
-const OUTPUT_LIMIT = 1024 * 1024;
-
-function tail(text: string): string {
-  return text.length > OUTPUT_LIMIT ? '…(truncated)\n' + text.slice(-OUTPUT_LIMIT) : text;
-}
-
-/** The command's environment: ours, minus what would change how a nested `node --test` reports. */
-function commandEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true', NO_COLOR: '1' };
-  delete env['NODE_TEST_CONTEXT'];
-  return env;
-}
-
-function runCommand(command: string, cwd: string, timeoutSeconds: number): Promise<CommandRun> {
-  return new Promise((resolvePromise, reject) => {
-    // its own process group, so a timeout stops the whole tree the command started
-    const child = spawn('sh', ['-c', command], { cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: commandEnv() });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    }, timeoutSeconds * 1000);
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new VouchError('STAGE_TOOL_FAILED', `cannot run the test command: ${e.message}`, { cause: e }));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
-    });
-  });
+function runCommand(command: string, cwd: string, timeoutSeconds: number): Promise<ProcessRun> {
+  return runProcess('sh', ['-c', command], { cwd, env: commandEnv(), timeoutSeconds, what: 'the test command' });
 }
 
 function sha256(text: string): string {
