@@ -59,6 +59,12 @@ if ! kubectl -n vouch get secret vouch-github-webhook >/dev/null 2>&1; then
   echo "webhook secret: kubectl -n vouch get secret vouch-github-webhook -o jsonpath='{.data.secretToken}' | base64 -d"
 fi
 
+echo "== the OSV database (hack/osv-sync-job.yaml; needs egress to osv.dev's exports)"
+kubectl -n vouch delete job vouch-osv-sync --ignore-not-found
+kubectl -n vouch apply -f hack/osv-sync-job.yaml
+kubectl -n vouch wait --for=condition=complete job/vouch-osv-sync --timeout=600s \
+  || echo "kind-up: the OSV sync did not complete; the sca task fails until it does (kubectl -n vouch logs job/vouch-osv-sync)" >&2
+
 cat <<'DONE'
 
 vouch is up. Start a run (README.md, "On a cluster"):
