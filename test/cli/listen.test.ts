@@ -3,6 +3,7 @@
 // path as `vouch run` (here against a stand-in agent-pr-verify Pipeline that records its params), bad or missing
 // signatures are refused with 401/403 and start nothing, other event types and actions are ignored.
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +11,8 @@ import { loadConfig } from '../../src/common/config.ts';
 import { envSecret, localRuns, type LocalRuns } from '../../src/cli/listen.ts';
 import { startListener, type RunningListener } from '../../src/runner/listener.ts';
 import { loadTriggersDir, signPayload } from '../../src/tekton/triggers.ts';
-import { REPO_ROOT, SHARED, runVouch } from '../helpers/cli.ts';
+import { CLI, REPO_ROOT, SHARED, runVouch } from '../helpers/cli.ts';
+import { stopProcess } from '../sidecar/procs.ts';
 import { requireTool } from '../stages/helpers.ts';
 
 const SECRET = 'listen-test-secret';
@@ -104,5 +106,41 @@ describe('vouch listen (GitHub webhook replay)', function () {
     expect(r.code).to.equal(2);
     expect(r.stderr).to.include('VOUCH_WEBHOOK_SECRET').and.include('[CONFIG_INVALID]');
     expect(r.stderr).to.not.include(SECRET);
+  });
+
+  it('end to end as a user starts it: `vouch listen` serves, a signed delivery runs, SIGTERM stops it cleanly', async () => {
+    const cwd = mkdtempSync(join(root, 'cli-'));
+    const osv = mkdtempSync(join(root, 'osv-cli-'));
+    const args = ['listen', '--address', '127.0.0.1:0', '--pipelines', FIXTURE_PIPELINES, '--host-image', 'docker.io/library/busybox*', '-w', `osv-database=${osv}`];
+    const proc = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, VOUCH_WEBHOOK_SECRET: SECRET, VOUCH_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stderr.resume();
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+          out += d;
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        proc.once('exit', (code) => {
+          reject(new Error(`vouch listen exited ${String(code)}: ${out}`));
+        });
+      });
+      expect((await post(url, 'pull_request.synchronize.json', { secret: 'wrong' })).status).to.equal(403);
+      const reply = await post(url, 'pull_request.synchronize.json');
+      expect(reply.status, JSON.stringify(reply.body)).to.equal(202);
+      const file = join(cwd, '.vouch/runs', reply.body.pipelineRuns![0]!, 'pipelinerun.json');
+      // wait for the run to finish (the test's timeout bounds it)
+      let pr: { status?: { completionTime?: string; conditions?: { reason: string }[] } } = {};
+      while (pr.status?.completionTime === undefined) {
+        await new Promise((r) => setTimeout(r, 200));
+        if (existsSync(file)) pr = JSON.parse(readFileSync(file, 'utf8')) as typeof pr;
+      }
+      expect(pr.status?.conditions?.[0]?.reason).to.equal('Succeeded');
+      // the refused delivery left nothing: one run directory only
+      expect(readdirSync(join(cwd, '.vouch/runs'))).to.have.length(1);
+    } finally {
+      expect(await stopProcess(proc, 'SIGTERM')).to.equal(0);
+    }
   });
 });
