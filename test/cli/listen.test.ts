@@ -14,6 +14,7 @@ import { loadTriggersDir, signPayload } from '../../src/tekton/triggers.ts';
 import { CLI, REPO_ROOT, SHARED, runVouch } from '../helpers/cli.ts';
 import { stopProcess } from '../sidecar/procs.ts';
 import { requireTool } from '../stages/helpers.ts';
+import { rejectsWith } from '../helpers/errors.ts';
 
 const SECRET = 'listen-test-secret';
 const FIXTURE_PIPELINES = fileURLToPath(new URL('./fixtures/listen-pipelines/', import.meta.url));
@@ -99,6 +100,33 @@ describe('vouch listen (GitHub webhook replay)', function () {
     const payload = JSON.parse(readFileSync(join(SHARED, 'fixtures/github/pull_request.opened.json'), 'utf8')) as { number: number; repository: { clone_url: string }; pull_request: { base: { sha: string }; head: { sha: string } } };
     expect(pr.status.results).to.deep.equal([{ name: 'seen', value: `${payload.repository.clone_url} ${payload.pull_request.base.sha} ${payload.pull_request.head.sha} ${String(payload.number)}` }]);
     expect(pr.metadata.labels['vouch.dev/pull-request']).to.equal(String(payload.number));
+  });
+
+  it('a delivery whose PipelineRun cannot be planned is 422 and starts nothing; oversized bodies 413; GET /live 200', async () => {
+    const config = loadConfig({ env: {} });
+    const empty = mkdtempSync(join(root, 'no-pipelines-'));
+    const other = localRuns({ tasksDir: join(REPO_ROOT, 'tasks'), pipelinesDir: empty, workspaces: [], runsDir: join(root, 'runs-422'), config, execute: { hostImage: [], allowNetwork: [], sandbox: true } });
+    const l = await startListener('127.0.0.1', 0, { triggers: await loadTriggersDir(join(REPO_ROOT, 'pipelines/triggers')), listener: 'vouch-github', secrets: () => SECRET, start: (r, id) => other.start(r, id), maxBodyBytes: 64 * 1024 });
+    try {
+      const r = await post(l.url, 'pull_request.reopened.json');
+      expect(r.status).to.equal(422);
+      expect(r.body.message).to.include('agent-pr-verify');
+      expect((await post(l.url, '', { body: Buffer.alloc(65 * 1024, 0x20) })).status).to.equal(413);
+      expect((await fetch(`${l.url}/live`)).status).to.equal(200);
+      expect((await fetch(l.url)).status).to.equal(405);
+      await other.idle();
+      expect(other.finished.size).to.equal(0);
+      expect(existsSync(join(root, 'runs-422'))).to.equal(false);
+    } finally {
+      await l.close();
+    }
+  });
+
+  it('refuses to serve an EventListener with a trigger that does not authenticate first', async () => {
+    const triggers = await loadTriggersDir(join(REPO_ROOT, 'pipelines/triggers'));
+    const trigger = triggers.listeners.get('vouch-github')!.spec.triggers![0]!;
+    trigger.interceptors = trigger.interceptors!.slice(1);
+    await rejectsWith(startListener('127.0.0.1', 0, { triggers, listener: 'vouch-github', secrets: () => SECRET, start: () => Promise.reject(new Error('never')) }), 'CONFIG_INVALID', /github interceptor with a secretRef/);
   });
 
   it('the command refuses to start without the webhook secret (no unsigned mode)', async () => {
