@@ -71,6 +71,7 @@ vouch is up. Start a run (README.md, "On a cluster"):
   tkn -n vouch pipeline start agent-pr-verify \
     -p repo-url=https://github.com/OWNER/REPO.git -p base-revision=BASE_SHA -p head-revision=HEAD_SHA \
     -w name=source,volumeClaimTemplateFile=hack/source-workspace.yaml \
-    -w name=osv-database,claimName=vouch-osv-database --showlog
+    -w name=osv-database,claimName=vouch-osv-database \
+    --pod-template hack/pod-template.yaml --use-param-defaults --showlog
 GitHub webhooks: kubectl -n vouch port-forward svc/el-vouch-github 8080 (or expose it) and point the webhook at it.
 DONE

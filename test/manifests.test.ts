@@ -192,6 +192,8 @@ describe('manifests: every YAML a cluster applies', function () {
       // the Job that fills the OSV database mounts the claim the runs read
       claims.push(...(get(yamlDocs(join(REPO_ROOT, 'hack/osv-sync-job.yaml'))[0], 'spec', 'template', 'spec', 'volumes') as Obj[]).map((v) => get(v, 'persistentVolumeClaim', 'claimName')).filter((c) => c !== undefined));
       expect(claims).to.have.length(2);
+      // `tkn pipeline start --pod-template hack/pod-template.yaml` gives runs the pod template triggered runs get
+      expect(get(run, 'spec', 'taskRunTemplate', 'podTemplate')).to.deep.equal(parse(readFileSync(join(REPO_ROOT, 'hack/pod-template.yaml'), 'utf8')));
       for (const c of claims) expect(pvcs).to.include(c);
     });
   });
