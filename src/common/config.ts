@@ -83,6 +83,13 @@ export interface VouchConfig {
     /** per registry request */
     ociTimeoutSeconds: number;
   };
+  /** `vouch listen`: the local GitHub webhook sink (pipelines/triggers/) */
+  listen: {
+    /** HOST:PORT to listen on (port 0 picks a free one) */
+    address: string;
+    /** name of the environment variable holding the webhook secret the EventListener's secretRef names (never the secret itself) */
+    secretEnv: string;
+  };
 }
 
 type Kind = 'string' | 'number' | 'boolean';
@@ -142,6 +149,10 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     ociPasswordEnv: { kind: 'string', env: 'VOUCH_STORE_OCI_PASSWORD_ENV' },
     ociTimeoutSeconds: { kind: 'number', env: 'VOUCH_STORE_OCI_TIMEOUT_SECONDS' },
   },
+  listen: {
+    address: { kind: 'string', env: 'VOUCH_LISTEN_ADDRESS' },
+    secretEnv: { kind: 'string', env: 'VOUCH_LISTEN_SECRET_ENV' },
+  },
 };
 
 export function defaultConfig(): VouchConfig {
@@ -166,6 +177,7 @@ export function defaultConfig(): VouchConfig {
     },
     kube: { kubeconfig: '', context: '', namespace: 'default', timeoutSeconds: 30 },
     store: { backends: 'local', ociRepository: '', ociUsernameEnv: 'VOUCH_REGISTRY_USERNAME', ociPasswordEnv: 'VOUCH_REGISTRY_PASSWORD', ociTimeoutSeconds: 30 },
+    listen: { address: '127.0.0.1:8080', secretEnv: 'VOUCH_WEBHOOK_SECRET' },
   };
 }
 

@@ -53,6 +53,8 @@ export const ErrorCodes = {
   TEKTON_INVALID: ExitCode.usage,
   TEKTON_RESULT_INVALID: ExitCode.failed,
   TEKTON_SUBSTITUTION_FAILED: ExitCode.failed,
+  /** a fired trigger's binding or template could not be resolved from the event (vouch listen) */
+  TRIGGER_FAILED: ExitCode.failed,
   // runner (vouch run)
   SANDBOX_UNAVAILABLE: ExitCode.unavailable,
   STEP_IMAGE_REFUSED: ExitCode.usage,

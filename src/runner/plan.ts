@@ -14,6 +14,8 @@ export interface PlanInput {
   pipelineRunFile?: string;
   pipelineFile?: string;
   pipelineName?: string;
+  /** a PipelineRun object made elsewhere (e.g. by a TriggerTemplate), `source` naming where for messages */
+  pipelineRunObject?: { resource: Record<string, unknown>; source: string };
   /** directory of Task YAML for taskRef (default ./tasks when it exists) */
   tasksDir?: string;
   /** directory searched by --pipeline-name (default ./pipelines) */
@@ -81,7 +83,7 @@ async function loadAll(path: string): Promise<Loaded[]> {
 
 /** Loads, builds and validates the PipelineRun to execute. Throws TEKTON_INVALID / USAGE before anything runs. */
 export async function planRun(input: PlanInput): Promise<Plan> {
-  const given = [input.pipelineRunFile, input.pipelineFile, input.pipelineName].filter((x) => x !== undefined);
+  const given = [input.pipelineRunFile, input.pipelineFile, input.pipelineName, input.pipelineRunObject].filter((x) => x !== undefined);
   if (given.length !== 1) throw new VouchError('USAGE', 'give exactly one of --pipelinerun FILE, --pipeline FILE, --pipeline-name NAME');
 
   const tasksDir = input.tasksDir ?? (existsSync('tasks') ? 'tasks' : undefined);
@@ -97,13 +99,14 @@ export async function planRun(input: PlanInput): Promise<Plan> {
 
   let runDoc: Loaded<PipelineRun>;
   let source: string;
-  if (input.pipelineRunFile !== undefined) {
-    const docs = await loadAll(input.pipelineRunFile);
+  if (input.pipelineRunFile !== undefined || input.pipelineRunObject !== undefined) {
+    const from = input.pipelineRunObject?.source ?? input.pipelineRunFile!;
+    const docs = input.pipelineRunObject ? loadText(stringify(input.pipelineRunObject.resource), from) : await loadAll(from);
     addDocs(docs);
     const runs = docs.filter((d) => d.kind === 'PipelineRun');
-    if (runs.length !== 1) throw new VouchError('USAGE', `${input.pipelineRunFile}: expected one PipelineRun, found ${runs.length}`);
+    if (runs.length !== 1) throw new VouchError('USAGE', `${from}: expected one PipelineRun, found ${runs.length}`);
     runDoc = runs[0] as Loaded<PipelineRun>;
-    source = input.pipelineRunFile;
+    source = from;
     const ref = runDoc.resource.spec?.pipelineRef?.name;
     if (ref && !pipelines.has(ref)) await addPipelinesDir(input.pipelinesDir ?? 'pipelines', pipelines);
   } else {
@@ -144,7 +147,7 @@ export async function planRun(input: PlanInput): Promise<Plan> {
   }
 
   const pr = runDoc.resource;
-  if (input.pipelineRunFile !== undefined && (input.params?.length ?? 0) > 0) {
+  if ((input.pipelineRunFile !== undefined || input.pipelineRunObject !== undefined) && (input.params?.length ?? 0) > 0) {
     throw new VouchError('USAGE', '-p is for --pipeline/--pipeline-name; a PipelineRun file carries its own spec.params');
   }
   if (input.timeout !== undefined) (pr.spec.timeouts ??= {}).pipeline = input.timeout;

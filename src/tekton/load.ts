@@ -194,7 +194,7 @@ function resolveAlias(aliases: Map<string, FieldPath>, path: FieldPath): FieldPa
   return path;
 }
 
-interface Locator {
+export interface Locator {
   where(path: FieldPath): { file: string; line: number; col: number };
 }
 
@@ -217,7 +217,8 @@ function clipAtEndOfInput(doc: Document, text: string): void {
   });
 }
 
-function makeLocator(doc: Document, lineCounter: LineCounter, file: string): Locator {
+/** Maps a field path of a parsed document to file:line:col (also used for the Triggers objects, triggers.ts). */
+export function makeLocator(doc: Document, lineCounter: LineCounter, file: string): Locator {
   return {
     where(path) {
       let node: unknown = doc.contents;

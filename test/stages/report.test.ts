@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { REPORTS_DIR } from '../../src/stages/framework.ts';
 import { collectStageReports, parseTestOutput } from '../../src/stages/report/collect.ts';
 import { esc, renderRunReport, type RunReport } from '../../src/stages/report/html.ts';
+import { runStage } from '../../src/stages/index.ts';
+import { reportStage } from '../../src/stages/report/index.ts';
+import { rejectsWith } from '../helpers/errors.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { requireTool, runTaskInProcess } from './helpers.ts';
 
@@ -85,7 +88,7 @@ describe('stages/report: the reviewer HTML report', () => {
     writeStageReport(source, 'agent-run', { passed: true, reasons: [], results: { RUN_ID: 'run-42', MODEL: 'claude-sonnet' }, rationale: `I changed the login check. ${HOSTILE}` });
     const resultDir = join(tmp(), 'results');
     mkdirSync(resultDir);
-    const r = await runTaskInProcess('report', ['--source', source, '--pipeline-run', 'agent-pr-verify-x7k2p', '--pipeline-status', 'Failed', '--repo-url', 'https://github.com/acme/shop', '--result', `FAILED_STAGES=${join(resultDir, 'failed')}`, '--result', `REPORT_PATH=${join(resultDir, 'path')}`]);
+    const r = await runTaskInProcess('report', ['--source', source, '--pipeline-run', 'agent-pr-verify-x7k2p', '--aggregate-status', 'Failed', '--repo-url', 'https://github.com/acme/shop', '--result', `FAILED_STAGES=${join(resultDir, 'failed')}`, '--result', `REPORT_PATH=${join(resultDir, 'path')}`]);
     expect(r.code, r.stderr).to.equal(0);
     expect(readFileSync(join(resultDir, 'failed'), 'utf8')).to.equal('1');
     const file = join(source, readFileSync(join(resultDir, 'path'), 'utf8'));
@@ -140,5 +143,59 @@ describe('stages/report: the reviewer HTML report', () => {
     expect(html).to.match(/DENIED<\/span> <code>registry.local\/other:latest/);
     expect(html).to.contain('signature does not verify');
     expect(renderRunReport(report)).to.equal(html);
+  });
+});
+
+describe("stages/report: Tekton's task statuses beside the stages' own reports", () => {
+  const tmp = tempDirPerSuite('vouch-report-status-');
+  let n = 0;
+  function workspace(reports: Record<string, string>): string {
+    const source = join(tmp(), `ws-${String(++n)}`);
+    for (const [stage, text] of Object.entries(reports)) {
+      mkdirSync(join(source, REPORTS_DIR, stage), { recursive: true });
+      writeFileSync(join(source, REPORTS_DIR, stage, 'report.json'), text);
+    }
+    mkdirSync(source, { recursive: true });
+    return source;
+  }
+
+  it("summarises each task's Tekton status with its stage's verdict, never overruled by it, and passes even when the run failed", async () => {
+    const source = workspace({
+      clone: JSON.stringify({ stage: 'clone', passed: true, reasons: [] }),
+      lint: JSON.stringify({ stage: 'lint', passed: false, reasons: ['src/a.ts:3: no-eval | error'] }),
+      // a report claiming success for a task Tekton says failed: shown as the stage's words, the status stays Failed
+      test: JSON.stringify({ stage: 'test', passed: true, reasons: [] }),
+      sbom: 'not json',
+    });
+    const results = join(source, 'summary.txt');
+    const s = await runStage(reportStage, {
+      params: { 'aggregate-status': 'Failed', 'task-statuses': 'clone=Succeeded agent-run=None\n lint=Failed test=Failed sbom=Succeeded gate=None' },
+      source,
+      resultPaths: { summary: results },
+    });
+    expect(s.passed).to.equal(true);
+    expect(readFileSync(results, 'utf8')).to.equal('Failed; failed: lint, test');
+    const summary = JSON.parse(readFileSync(join(source, REPORTS_DIR, 'report', 'summary.json'), 'utf8')) as { failed: string[]; skipped: string[]; stages: { stage: string; passed: boolean }[]; unreadable: { stage: string }[] };
+    expect(summary.failed).to.deep.equal(['lint', 'test']);
+    expect(summary.skipped).to.deep.equal(['agent-run', 'gate']);
+    expect(summary.stages.find((t) => t.stage === 'test')?.passed).to.equal(true);
+    expect(summary.unreadable.map((u) => u.stage)).to.deep.equal(['sbom']);
+    const md = readFileSync(join(source, REPORTS_DIR, 'report', 'summary.md'), 'utf8');
+    expect(md).to.include('# agent-pr-verify: Failed').and.include('Failed: lint, test.').and.include('| lint | Failed | failed: src/a.ts:3: no-eval \\| error |');
+    expect(md).to.include('| test | Failed | passed |').and.include('| gate | None | no report |');
+    // the page shows Tekton's FAILED next to the stage's own claim
+    const html = readFileSync(join(source, REPORTS_DIR, 'report', 'index.html'), 'utf8');
+    expect(html).to.match(/<code>test<\/code><\/td><td><span class="badge fail">FAILED<\/span><\/td><td><span class="badge pass">PASSED/);
+    expect(html).to.match(/<code>gate<\/code><\/td><td><span class="badge skip">NOT RUN/);
+  });
+
+  it("refuses statuses that are not Tekton's, and a task named twice; writes nothing", async () => {
+    const source = workspace({});
+    const run = (aggregate: string, statuses: string): Promise<unknown> => runStage(reportStage, { params: { 'aggregate-status': aggregate, 'task-statuses': statuses }, source, resultPaths: {} });
+    await rejectsWith(run('Done', 'clone=Succeeded'), 'STAGE_USAGE', /aggregate-status/);
+    await rejectsWith(run('Succeeded', 'clone=$(tasks.clone.status)'), 'STAGE_USAGE', /name=Succeeded\|Failed\|None/);
+    await rejectsWith(run('Succeeded', 'clone'), 'STAGE_USAGE');
+    await rejectsWith(run('Succeeded', 'clone=Succeeded clone=Failed'), 'STAGE_USAGE', /twice/);
+    expect(() => readFileSync(join(source, REPORTS_DIR, 'report', 'summary.json'))).to.throw();
   });
 });

@@ -4,31 +4,12 @@
 
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parse } from 'yaml';
 import { loadText } from '../../src/tekton/load.ts';
 import { formatPath, type FieldPath } from '../../src/tekton/problems.ts';
 import { checkStructure, pruneNulls, resourceSchemas } from '../../src/tekton/schema.ts';
-import { SHARED } from '../helpers/cli.ts';
+import { crdValidator } from '../helpers/crd.ts';
 
-type Json = Record<string, unknown>;
-
-/** Kubernetes prunes or rejects unknown fields unless a schema preserves them; ajv needs that said explicitly. */
-function strict(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(strict);
-  if (typeof schema !== 'object' || schema === null) return schema;
-  const out: Json = {};
-  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([pk, pv]) => [pk, strict(pv)])) : strict(v);
-  if (out['properties'] && !out['x-kubernetes-preserve-unknown-fields'] && out['additionalProperties'] === undefined) out['additionalProperties'] = false;
-  return out;
-}
-
-function crdValidator(ajv: Ajv, file: string): ValidateFunction {
-  const crd = parse(readFileSync(join(SHARED, 'fixtures/tekton/crds', file), 'utf8')) as { spec: { versions: { name: string; schema: { openAPIV3Schema: unknown } }[] } };
-  const v1 = crd.spec.versions.find((v) => v.name === 'v1')!;
-  return ajv.compile(strict(v1.schema.openAPIV3Schema) as Json);
-}
 
 /** ajv errors as our field paths: unknown fields at the field itself, the rest at the value. */
 function ajvPaths(errors: ErrorObject[] | null | undefined): string[] {

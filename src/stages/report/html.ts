@@ -60,6 +60,8 @@ export interface AdmissionView {
 export interface RunReport {
   generatedAt: Date;
   run: RunInfo;
+  /** Tekton's status of each pipeline task, in pipeline order, when the finally task was given them */
+  taskStatuses?: { task: string; status: string }[];
   stages: StageSummary[];
   unreadable: UnreadableReport[];
   provenance?: ProvenanceView;
@@ -170,16 +172,33 @@ function riskSection(stages: readonly StageSummary[]): string {
 <p>Why:</p>${list(reasons)}${gatePart}</section>`;
 }
 
-function gatesSection(stages: readonly StageSummary[], unreadable: readonly UnreadableReport[]): string {
-  const rows = stages.map((s) => {
+function tektonStatusBadge(status: string | undefined): string {
+  if (status === undefined) return '';
+  return status === 'None' ? badge('NOT RUN', 'skip') : badge(status.toUpperCase(), outcomeClass(status));
+}
+
+/** One row per pipeline task (Tekton's status first, authoritative) and per stage report, in pipeline order. */
+function gatesSection(r: RunReport): string {
+  const statuses = r.taskStatuses ?? [];
+  const names = [...statuses.map((t) => t.task), ...[...r.stages.map((s) => s.stage), ...r.unreadable.map((u) => u.stage)].filter((n) => !statuses.some((t) => t.task === n)).sort()];
+  const withTekton = statuses.length > 0;
+  const rows = names.map((name) => {
+    const tekton = withTekton ? `<td>${tektonStatusBadge(statuses.find((t) => t.task === name)?.status)}</td>` : '';
+    const s = r.stages.find((x) => x.stage === name);
+    const u = r.unreadable.find((x) => x.stage === name);
+    if (!s) {
+      const why = u ? esc(u.problem) : '<span class="note">no report</span>';
+      return `<tr><td><code>${esc(name)}</code></td>${tekton}<td>${u ? badge('NO REPORT', 'fail') : ''}</td><td></td><td>${why}</td></tr>`;
+    }
     const verdict = stageVerdict(s);
     const counts = s.testOutput ? `${String(s.testOutput.successes)} / ${String(s.testOutput.failures)} / ${String(s.testOutput.warnings)}` : '';
     const why = s.reasons.length ? list(s.reasons) : s.testOutput?.note ? esc(s.testOutput.note) : '';
-    return `<tr><td><code>${esc(s.stage)}</code></td><td>${badge(verdict, outcomeClass(verdict))}</td><td class="mono">${esc(counts)}</td><td>${why}</td></tr>`;
+    return `<tr><td><code>${esc(name)}</code></td>${tekton}<td>${badge(verdict, outcomeClass(verdict))}</td><td class="mono">${esc(counts)}</td><td>${why}</td></tr>`;
   });
-  const broken = unreadable.map((u) => `<tr><td><code>${esc(u.stage)}</code></td><td>${badge('NO REPORT', 'fail')}</td><td></td><td>${esc(u.problem)}</td></tr>`);
-  const body = rows.length + broken.length === 0 ? '<p class="note">No stage left a report in the workspace.</p>' : `<table><thead><tr><th>stage</th><th>verdict</th><th>successes / failures / warnings</th><th>reasons</th></tr></thead><tbody>${[...rows, ...broken].join('')}</tbody></table>`;
-  return `<section id="gates"><h2>Gates</h2>${body}</section>`;
+  const head = `<tr><th>stage</th>${withTekton ? '<th>Tekton status</th>' : ''}<th>the stage's report</th><th>successes / failures / warnings</th><th>reasons</th></tr>`;
+  const body = rows.length === 0 ? '<p class="note">No stage left a report in the workspace.</p>' : `<table><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
+  const note = withTekton ? "<p class=\"note\">Tekton's status is authoritative; a stage's report is what the stage wrote in the workspace.</p>" : '';
+  return `<section id="gates"><h2>Gates</h2>${body}${note}</section>`;
 }
 
 function agentSection(stages: readonly StageSummary[]): string {
@@ -278,7 +297,7 @@ export function renderRunReport(r: RunReport): string {
 <body>${header(r)}<main>
 <p class="note">This page summarises what the run's stages reported. It is a reading aid, not evidence: the signed statements in the transparency log are (check them with <code>vouch verify</code>).</p>
 ${riskSection(r.stages)}
-${gatesSection(r.stages, r.unreadable)}
+${gatesSection(r)}
 ${agentSection(r.stages)}
 ${provenanceSection(r)}
 ${admissionSection(r.admission)}

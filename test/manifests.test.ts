@@ -1,0 +1,345 @@
+// Every YAML a cluster applies, validated offline, and the references between the files checked:
+// - Tekton (tasks/, pipelines/): the runner's own validator (src/tekton/validate.ts) and, strictly, Tekton's CRD
+//   schemas (../shared/fixtures/tekton/crds, ajv); the TriggerTemplate's PipelineRun, rendered from a real GitHub
+//   payload, validated against the Pipeline it names.
+// - Kubernetes (sidecar/, pipelines/triggers/): the OpenAPI schemas of Kubernetes as the npm package
+//   kubernetes-models ships them (types, required fields, enums: its validate()) plus its TypeScript declarations
+//   compiled with excess-property checks, so an unknown field (a typo) is an error as with --validate=strict.
+// - references: task names, params, results, workspaces, images, ServiceAccounts, Secrets, volumes, ports, probes,
+//   the Service behind Tekton's CloudEvents sink, the kustomization's resource list, the sidecar's config keys.
+import { expect } from 'chai';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import ts from 'typescript';
+import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig } from '../src/common/config.ts';
+import { loadFile, loadTasksDir, loadText, validatePipeline, validatePipelineRun, type Loaded, type Pipeline, type PipelineRun, type Task } from '../src/tekton/index.ts';
+import { loadTriggersDir, processEvent, signPayload } from '../src/tekton/triggers.ts';
+import { REPO_ROOT, SHARED } from './helpers/cli.ts';
+import { crdValidator } from './helpers/crd.ts';
+import { tempDirPerSuite } from './helpers/tmp.ts';
+
+type Obj = Record<string, unknown>;
+const CONTRACT_TASKS = join(REPO_ROOT, 'test/manifests/contract-tasks');
+const IMAGE = 'ghcr.io/vouch-dev/vouch:0.1.0';
+
+function yamlDocs(file: string): Obj[] {
+  return parseAllDocuments(readFileSync(file, 'utf8'), { version: '1.1' })
+    .map((d) => d.toJS() as unknown)
+    .filter((d): d is Obj => typeof d === 'object' && d !== null);
+}
+const yamlFiles = (dir: string): string[] => readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+const get = (o: unknown, ...path: (string | number)[]): unknown => path.reduce<unknown>((cur, k) => (cur as Record<string | number, unknown> | undefined)?.[k], o);
+
+// ---- Kubernetes OpenAPI checks (kubernetes-models) ----
+
+const require = createRequire(import.meta.url);
+/** apiVersion + kind -> the kubernetes-models module of that type, e.g. apps/v1 Deployment -> kubernetes-models/apps/v1/Deployment */
+const modelModule = (apiVersion: string, kind: string): string => `kubernetes-models/${apiVersion}/${kind}`;
+
+/** The typed model's validate(): the Kubernetes OpenAPI schema (types, required, enums, formats). */
+async function openApiErrors(doc: Obj): Promise<string[]> {
+  const mod = (await import(modelModule(String(doc['apiVersion']), String(doc['kind'])))) as Record<string, new (o: Obj) => { validate(): void }>;
+  const Model = mod[String(doc['kind'])]!;
+  try {
+    new Model(doc).validate();
+    return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
+}
+
+/** Compiles `const x: I<Kind> = <doc>` against kubernetes-models' declarations: excess properties are errors. */
+function typeErrors(docs: Obj[]): string[] {
+  const files = new Map<string, string>();
+  docs.forEach((doc, i) => {
+    const kind = String(doc['kind']);
+    // virtual files beside node_modules, so that the package resolves; nothing is written
+    files.set(join(REPO_ROOT, `.vouch-manifest-doc${String(i)}.ts`), `import type { I${kind} } from '${modelModule(String(doc['apiVersion']), kind)}';\nexport const doc: I${kind} = ${JSON.stringify(doc, null, 1)};\n`);
+  });
+  const options: ts.CompilerOptions = { strict: true, noEmit: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, skipLibCheck: true, types: [] };
+  const host = ts.createCompilerHost(options);
+  const readFile = host.readFile.bind(host);
+  const fileExists = host.fileExists.bind(host);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.readFile = (f) => files.get(f) ?? readFile(f);
+  host.fileExists = (f) => files.has(f) || fileExists(f);
+  host.getSourceFile = (f, lang, ...rest) => (files.has(f) ? ts.createSourceFile(f, files.get(f)!, lang) : getSourceFile(f, lang, ...rest));
+  host.getCurrentDirectory = () => join(REPO_ROOT);
+  const program = ts.createProgram([...files.keys()], options, host);
+  return ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? d.file.fileName : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+}
+
+async function kubeErrors(docs: Obj[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of docs) out.push(...(await openApiErrors(d)).map((e) => `${String(d['kind'])}/${String(get(d, 'metadata', 'name'))}: ${e}`));
+  return [...out, ...typeErrors(docs)];
+}
+
+describe('manifests: every YAML a cluster applies', function () {
+  this.timeout(60_000);
+  const tmp = tempDirPerSuite('vouch-manifests-');
+
+  let tasks: Map<string, Loaded<Task>>;
+  let fromContract: string[];
+  let pipeline: Loaded<Pipeline>;
+  before(async () => {
+    // the real Tasks win; a contract Task stands in only for one tasks/ does not have yet
+    tasks = await loadTasksDir(join(REPO_ROOT, 'tasks'));
+    fromContract = [];
+    for (const [name, t] of await loadTasksDir(CONTRACT_TASKS)) {
+      if (tasks.has(name)) continue;
+      tasks.set(name, t);
+      fromContract.push(name);
+    }
+    const docs = await loadFile(join(REPO_ROOT, 'pipelines/agent-pr-verify.yaml'));
+    expect(docs.map((d) => d.kind)).to.deep.equal(['Pipeline']);
+    pipeline = docs[0] as Loaded<Pipeline>;
+  });
+
+  describe('Tekton', () => {
+    it("pipelines/agent-pr-verify.yaml passes the runner's validator, every taskRef resolving (contract Tasks only for tasks/' gaps)", () => {
+      const v = validatePipeline(pipeline, (n) => tasks.get(n));
+      const names = [...v.tasks, ...v.finally].map((t) => `${t.section === 'finally' ? 'finally:' : ''}${t.pipelineTask.name}=${t.taskName ?? '?'}`);
+      expect(names).to.deep.equal([
+        'clone=vouch-clone', 'agent-run=vouch-agent-run', 'classify=vouch-classify', 'lint=vouch-lint', 'test=vouch-test', 'secrets=vouch-secrets',
+        'mutation=vouch-mutation', 'sbom=vouch-sbom', 'sca=vouch-sca', 'build=vouch-build', 'gate=vouch-gate', 'finally:report=vouch-report',
+      ]);
+      // which Tasks are still stand-ins is visible in the test output, so nobody mistakes them for the real ones
+      if (fromContract.length > 0) console.log(`      (contract Tasks standing in: ${fromContract.join(', ')})`);
+      for (const c of fromContract) expect(existsSync(join(REPO_ROOT, 'tasks', `${c.replace(/^vouch-/, '')}.yaml`)), c).to.equal(false);
+    });
+
+    it('the mission order: agent-run only with a prompt, the checks after classify, sca after sbom, build after all checks, gate last', () => {
+      const byName = new Map((pipeline.resource.spec.tasks ?? []).map((t) => [t.name, t]));
+      expect(byName.get('agent-run')?.when).to.deep.equal([{ input: '$(params.prompt)', operator: 'notin', values: [''] }]);
+      expect(byName.get('classify')?.runAfter).to.deep.equal(['agent-run']);
+      for (const t of ['lint', 'test', 'secrets', 'mutation', 'sbom']) expect(byName.get(t)?.runAfter, t).to.deep.equal(['classify']);
+      expect(byName.get('sca')?.runAfter).to.deep.equal(['sbom']);
+      expect(byName.get('build')?.runAfter).to.have.members(['lint', 'test', 'secrets', 'mutation', 'sca']);
+      expect(byName.get('gate')?.runAfter).to.deep.equal(['build']);
+      // `tkn pipeline start` / `vouch run --pipeline-name` need exactly these three; the rest default to ""
+      const params = pipeline.resource.spec.params ?? [];
+      expect(params.map((p) => p.name)).to.deep.equal(['repo-url', 'base-revision', 'head-revision', 'pr-number', 'agent', 'prompt', 'prompt-version']);
+      expect(params.filter((p) => p.default === undefined).map((p) => p.name)).to.deep.equal(['repo-url', 'base-revision', 'head-revision']);
+      expect(pipeline.resource.spec.workspaces?.map((w) => w.name)).to.deep.equal(['source', 'osv-database']);
+    });
+
+    it("the report task's statuses name every pipeline task exactly once", () => {
+      const report = pipeline.resource.spec.finally?.find((t) => t.name === 'report');
+      const value = report?.params?.find((p) => p.name === 'task-statuses')?.value;
+      if (typeof value !== 'string') return expect.fail('report has no task-statuses string param');
+      const listed = [...value.matchAll(/(\S+)=\$\(tasks\.(\S+)\.status\)/g)].map((m) => { expect(m[1]).to.equal(m[2]); return m[1]; });
+      expect(listed).to.deep.equal((pipeline.resource.spec.tasks ?? []).map((t) => t.name));
+    });
+
+    it("every Task, the Pipeline, the contract Tasks and the template's PipelineRun pass Tekton's CRD schemas strictly", () => {
+      const ajv = new Ajv({ strict: false, allErrors: true, logger: false });
+      const task = crdValidator(ajv, '300-task.yaml');
+      const pipe = crdValidator(ajv, '300-pipeline.yaml');
+      const run = crdValidator(ajv, '300-pipelinerun.yaml');
+      const failures: string[] = [];
+      const check = (v: typeof task, doc: unknown, what: string): void => {
+        if (!v(doc)) failures.push(`${what}: ${ajv.errorsText(v.errors)}`);
+      };
+      for (const dir of [join(REPO_ROOT, 'tasks'), CONTRACT_TASKS]) for (const f of yamlFiles(dir)) for (const d of yamlDocs(join(dir, f))) check(task, d, f);
+      for (const d of yamlDocs(join(REPO_ROOT, 'pipelines/agent-pr-verify.yaml'))) check(pipe, d, 'agent-pr-verify.yaml');
+      const tt = yamlDocs(join(REPO_ROOT, 'pipelines/triggers/triggertemplate.yaml'))[0]!;
+      for (const rt of get(tt, 'spec', 'resourcetemplates') as Obj[]) check(run, rt, 'triggertemplate.yaml resourcetemplate');
+      // the oracle is not vacuous: a typo is caught
+      check(pipe, { ...yamlDocs(join(REPO_ROOT, 'pipelines/agent-pr-verify.yaml'))[0], spek: {} }, 'typo probe');
+      expect(failures).to.have.length(1);
+      expect(failures[0]).to.match(/^typo probe: .*additional properties/);
+    });
+
+    it('a real pull_request delivery, through the Triggers, becomes a PipelineRun that validates against agent-pr-verify', async () => {
+      const secret = 's3cret';
+      const body = readFileSync(join(SHARED, 'fixtures/github/pull_request.synchronize.json'));
+      const triggers = await loadTriggersDir(join(REPO_ROOT, 'pipelines/triggers'));
+      const [o] = processEvent(triggers, 'vouch-github', { headers: { 'x-github-event': 'pull_request', 'x-hub-signature-256': signPayload(body, secret) }, body, requestURL: 'http://el/' }, () => secret);
+      if (!o?.fired) return expect.fail('the trigger did not fire');
+      const [runDoc] = loadText(JSON.stringify(o.resources[0]), 'rendered.yaml') as Loaded<PipelineRun>[];
+      const v = validatePipelineRun(runDoc!, { resolveTask: (n) => tasks.get(n), resolvePipeline: (n) => (n === 'agent-pr-verify' ? pipeline : undefined), locallyBound: new Set(['osv-database']) });
+      expect(v.pipeline.name).to.equal('agent-pr-verify');
+      // the template's params are the Pipeline's, by name
+      const declared = new Set((pipeline.resource.spec.params ?? []).map((p) => p.name));
+      for (const p of runDoc!.resource.spec.params ?? []) expect(declared.has(p.name), p.name).to.equal(true);
+    });
+
+    it('every step of every Task, and the sidecar, run the one vouch image that Dockerfile and hack/kind-up.sh build', () => {
+      for (const t of tasks.values()) for (const s of t.resource.spec.steps ?? []) expect(s.image, t.resource.metadata.name).to.equal(IMAGE);
+      const deployment = yamlDocs(join(REPO_ROOT, 'sidecar/deployment.yaml'))[0]!;
+      expect(get(deployment, 'spec', 'template', 'spec', 'containers', 0, 'image')).to.equal(IMAGE);
+      expect(readFileSync(join(REPO_ROOT, 'hack/kind-up.sh'), 'utf8')).to.include(`IMAGE=${IMAGE}\n`);
+    });
+  });
+
+  describe('Triggers references', () => {
+    it('the EventListener runs as the ServiceAccount beside it, the template binds a claim that exists, and names the Pipeline', () => {
+      const dir = join(REPO_ROOT, 'pipelines/triggers');
+      const all = yamlFiles(dir).flatMap((f) => yamlDocs(join(dir, f)));
+      const el = all.find((d) => d['kind'] === 'EventListener')!;
+      const sa = all.filter((d) => d['kind'] === 'ServiceAccount').map((d) => get(d, 'metadata', 'name'));
+      expect(sa).to.include(get(el, 'spec', 'serviceAccountName'));
+      for (const b of all.filter((d) => String(d['kind']).endsWith('RoleBinding'))) expect(get(b, 'subjects', 0, 'name')).to.equal(get(el, 'spec', 'serviceAccountName'));
+      const tt = all.find((d) => d['kind'] === 'TriggerTemplate')!;
+      const run = get(tt, 'spec', 'resourcetemplates', 0);
+      expect(get(run, 'spec', 'pipelineRef', 'name')).to.equal(pipeline.resource.metadata?.name);
+      const claims = (get(run, 'spec', 'workspaces') as Obj[]).map((w) => get(w, 'persistentVolumeClaim', 'claimName')).filter((c) => c !== undefined);
+      const pvcs = all.filter((d) => d['kind'] === 'PersistentVolumeClaim').map((d) => get(d, 'metadata', 'name'));
+      // the Job that fills the OSV database mounts the claim the runs read
+      claims.push(...(get(yamlDocs(join(REPO_ROOT, 'hack/osv-sync-job.yaml'))[0], 'spec', 'template', 'spec', 'volumes') as Obj[]).map((v) => get(v, 'persistentVolumeClaim', 'claimName')).filter((c) => c !== undefined));
+      expect(claims).to.have.length(2);
+      // `tkn pipeline start --pod-template hack/pod-template.yaml` gives runs the pod template triggered runs get
+      expect(get(run, 'spec', 'taskRunTemplate', 'podTemplate')).to.deep.equal(parse(readFileSync(join(REPO_ROOT, 'hack/pod-template.yaml'), 'utf8')));
+      for (const c of claims) expect(pvcs).to.include(c);
+    });
+  });
+
+  describe('Kubernetes (OpenAPI schemas offline)', () => {
+    const sidecarDir = join(REPO_ROOT, 'sidecar');
+    const kustomization = parse(readFileSync(join(sidecarDir, 'kustomization.yaml'), 'utf8')) as { resources: string[]; namespace?: string };
+    const present = kustomization.resources.filter((f) => existsSync(join(sidecarDir, f)));
+    const docs = (): Obj[] => present.flatMap((f) => yamlDocs(join(sidecarDir, f)));
+    const find = (kind: string): Obj => docs().find((d) => d['kind'] === kind)!;
+
+    it('the checker is not vacuous: a typo, a wrong type and a missing required field are errors', async () => {
+      const d = structuredClone(find('Deployment'));
+      (get(d, 'spec', 'template', 'spec', 'containers', 0) as Obj)['imagee'] = 'x';
+      const svc = structuredClone(find('Service'));
+      (get(svc, 'spec', 'ports', 0) as Obj)['port'] = 'eighty';
+      const role = structuredClone(find('Role'));
+      Reflect.deleteProperty(get(role, 'rules', 0) as Obj, 'verbs');
+      const errors = (await kubeErrors([d, svc, role])).join('\n');
+      expect(errors).to.include("'\"imagee\"' does not exist in type 'IContainer'");
+      expect(errors).to.match(/port.*(must be integer|not assignable to type 'number')/s);
+      expect(errors).to.match(/verbs/);
+    });
+
+    it('sidecar/ (every resource of the kustomization) and the Kubernetes objects of pipelines/triggers/ are valid', async () => {
+      const triggers = join(REPO_ROOT, 'pipelines/triggers');
+      const kube = yamlFiles(triggers).flatMap((f) => yamlDocs(join(triggers, f))).filter((d) => !String(d['apiVersion']).startsWith('triggers.tekton.dev/'));
+      const all = [...docs(), ...kube, ...yamlDocs(join(REPO_ROOT, 'hack/osv-sync-job.yaml'))];
+      expect(all.map((d) => d['kind'])).to.include.members(['Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'PersistentVolumeClaim', 'Deployment', 'Service', 'ClusterRoleBinding', 'Job']);
+      expect(await kubeErrors(all)).to.deep.equal([]);
+    });
+
+    it('the kustomization lists every manifest in sidecar/, each file exists, and moves nothing to another namespace', () => {
+      expect(kustomization.namespace, 'a namespace transformer would move resources').to.equal(undefined);
+      const manifests = yamlFiles(sidecarDir).filter((f) => f !== 'kustomization.yaml' && f !== 'config-events-patch.yaml');
+      expect(kustomization.resources).to.include.members(manifests);
+      const missing = kustomization.resources.filter((f) => !present.includes(f));
+      // webhook.yaml (the ValidatingWebhookConfiguration) comes from the admission branch
+      expect(missing.filter((f) => f !== 'webhook.yaml'), 'listed but missing').to.deep.equal([]);
+      for (const d of docs()) {
+        if (['Namespace', 'ValidatingWebhookConfiguration', 'ClusterRole', 'ClusterRoleBinding'].includes(String(d['kind']))) continue;
+        expect(get(d, 'metadata', 'namespace'), `${String(d['kind'])} ${String(get(d, 'metadata', 'name'))}`).to.equal('vouch');
+      }
+    });
+
+    it('webhook.yaml, listed in the kustomization, exists (it comes from the admission branch)', function () {
+      if (!present.includes('webhook.yaml')) this.skip();
+      expect(docs().map((d) => d['kind'])).to.include('ValidatingWebhookConfiguration');
+    });
+
+    it('the Deployment: non-root, read-only root, no privilege escalation, resources, probes on the paths the sidecar serves', () => {
+      const d = find('Deployment');
+      const pod = get(d, 'spec', 'template', 'spec') as Obj;
+      const c = get(pod, 'containers', 0) as Obj;
+      expect(get(pod, 'securityContext', 'runAsNonRoot')).to.equal(true);
+      expect(get(pod, 'securityContext', 'runAsUser')).to.be.a('number').and.above(0);
+      expect(get(c, 'securityContext')).to.deep.include({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+      expect(get(c, 'securityContext', 'capabilities', 'drop')).to.deep.equal(['ALL']);
+      for (const k of ['requests', 'limits']) expect(Object.keys(get(c, 'resources', k) as Obj), k).to.have.members(['cpu', 'memory']);
+      expect(get(c, 'livenessProbe', 'httpGet', 'path')).to.equal('/healthz');
+      expect(get(c, 'readinessProbe', 'httpGet', 'path')).to.equal('/readyz');
+      const ports = (get(c, 'ports') as Obj[]).map((p) => p['name']);
+      expect(ports).to.include(get(c, 'livenessProbe', 'httpGet', 'port')).and.include(get(c, 'readinessProbe', 'httpGet', 'port'));
+      const server = readFileSync(join(REPO_ROOT, 'src/sidecar/server.ts'), 'utf8');
+      for (const path of ['/healthz', '/readyz', '/events']) expect(server, path).to.match(new RegExp(`app\\.(get|post)\\(\\s*'${path}'`));
+      // the root filesystem is read-only: every path the config writes to is a mounted volume
+      expect((get(c, 'volumeMounts') as Obj[]).map((m) => m['mountPath'])).to.include.members(['/tmp', '/var/lib/vouch']);
+    });
+
+    it("the config ConfigMap is a valid vouch config whose paths are the Deployment's mounts and port", () => {
+      const cm = find('ConfigMap');
+      const file = join(tmp(), 'vouch.yaml');
+      writeFileSync(file, String(get(cm, 'data', 'vouch.yaml')));
+      const config = loadConfig({ file, env: {} });
+      expect(config.sidecar.mode).to.equal('cluster');
+      const d = find('Deployment');
+      const pod = get(d, 'spec', 'template', 'spec') as Obj;
+      const c = get(pod, 'containers', 0) as Obj;
+      const mounts = new Map((get(c, 'volumeMounts') as Obj[]).map((m) => [String(m['name']), String(m['mountPath'])]));
+      const volumes = new Map((get(pod, 'volumes') as Obj[]).map((v) => [String(v['name']), v]));
+      // VOUCH_CONFIG points into the ConfigMap's volume, at the key that holds the config
+      const env = new Map((get(c, 'env') as Obj[]).map((e) => [String(e['name']), e]));
+      expect(get(env.get('VOUCH_CONFIG'), 'value')).to.equal(`${mounts.get('config')!}/vouch.yaml`);
+      expect(get(volumes.get('config'), 'configMap', 'name')).to.equal(get(cm, 'metadata', 'name'));
+      // the signing key: a file of the Secret volume; its password (if any) in the env var the config names
+      const keyVolume = volumes.get('signing-key')!;
+      const items = (get(keyVolume, 'secret', 'items') as Obj[]).map((i) => `${mounts.get('signing-key')!}/${String(i['path'])}`);
+      expect(items).to.include(config.signing.key);
+      expect(get(env.get(config.signing.passwordEnv), 'valueFrom', 'secretKeyRef', 'name')).to.equal(get(keyVolume, 'secret', 'secretName'));
+      for (const p of [config.sidecar.data, config.sidecar.store, config.tlog.data]) expect(p.startsWith(`${mounts.get('data')!}/`), p).to.equal(true);
+      expect(get(volumes.get('data'), 'persistentVolumeClaim', 'claimName')).to.equal(get(find('PersistentVolumeClaim'), 'metadata', 'name'));
+      const port = Number(config.sidecar.listen.split(':').pop());
+      expect((get(c, 'ports') as Obj[]).map((p) => p['containerPort'])).to.include(port);
+      expect(config.kube.namespace).to.equal(get(d, 'metadata', 'namespace'));
+    });
+
+    it('RBAC: the sidecar may get, list, watch and patch TaskRuns and PipelineRuns, and nothing more', () => {
+      const role = find('Role');
+      expect(get(role, 'rules')).to.deep.equal([{ apiGroups: ['tekton.dev'], resources: ['pipelineruns', 'taskruns'], verbs: ['get', 'list', 'watch', 'patch'] }]);
+      const binding = find('RoleBinding');
+      expect(get(binding, 'roleRef')).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: get(role, 'metadata', 'name') });
+      const sa = find('ServiceAccount');
+      expect(get(binding, 'subjects')).to.deep.equal([{ kind: 'ServiceAccount', name: get(sa, 'metadata', 'name'), namespace: get(sa, 'metadata', 'namespace') }]);
+      expect(get(find('Deployment'), 'spec', 'template', 'spec', 'serviceAccountName')).to.equal(get(sa, 'metadata', 'name'));
+    });
+
+    it("Tekton's config-events sink, patched, points at the sidecar Service's /events and stays a valid ConfigMap", async () => {
+      const patch = parse(readFileSync(join(sidecarDir, 'config-events-patch.yaml'), 'utf8')) as { data: Record<string, string> };
+      const upstream = parse(readFileSync(join(SHARED, 'fixtures/tekton/config-events.yaml'), 'utf8')) as Obj;
+      const merged = { ...upstream, data: { ...(upstream['data'] as Obj), ...patch.data } };
+      expect(await kubeErrors([merged])).to.deep.equal([]);
+      expect(patch.data['formats']).to.equal('tektonv1');
+      const svc = find('Service');
+      const d = find('Deployment');
+      const podLabels = get(d, 'spec', 'template', 'metadata', 'labels') as Obj;
+      for (const [k, v] of Object.entries(get(svc, 'spec', 'selector') as Obj)) expect(podLabels[k], k).to.equal(v);
+      const port = (get(svc, 'spec', 'ports') as Obj[])[0]!;
+      const containerPorts = (get(d, 'spec', 'template', 'spec', 'containers', 0, 'ports') as Obj[]).map((p) => p['name']);
+      expect(containerPorts).to.include(port['targetPort']);
+      const host = `${String(get(svc, 'metadata', 'name'))}.${String(get(svc, 'metadata', 'namespace'))}.svc.cluster.local`;
+      expect(patch.data['sink']).to.equal(`http://${host}${port['port'] === 80 ? '' : `:${String(port['port'])}`}/events`);
+    });
+
+    it('the ValidatingWebhookConfiguration (when present) calls a Service of this kustomization', function () {
+      const hook = docs().find((d) => d['kind'] === 'ValidatingWebhookConfiguration');
+      if (!hook) this.skip();
+      const services = docs().filter((d) => d['kind'] === 'Service').map((d) => `${String(get(d, 'metadata', 'namespace'))}/${String(get(d, 'metadata', 'name'))}`);
+      for (const w of get(hook, 'webhooks') as Obj[]) expect(services).to.include(`${String(get(w, 'clientConfig', 'service', 'namespace'))}/${String(get(w, 'clientConfig', 'service', 'name'))}`);
+    });
+  });
+
+  describe('Dockerfile', () => {
+    const text = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+    it('multi-stage from Node 24 slim pinned by digest, production dependencies only, non-root, runs the vouch CLI', () => {
+      const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(text)?.[1];
+      expect(base).to.match(/^node:24-[a-z]+-slim@sha256:[0-9a-f]{64}$/);
+      expect(text.match(/^FROM \$\{NODE_IMAGE\}/gm)).to.have.length(2);
+      expect(text).to.match(/npm ci --omit=dev/);
+      const user = /^USER (\S+)$/m.exec(text)?.[1] ?? '';
+      expect(user.split(':')[0]).to.match(/^[1-9][0-9]*$/);
+      expect(text).to.include('ENTRYPOINT ["node", "/opt/vouch/src/cli/main.ts"]');
+      for (const dir of ['src', 'tasks', 'pipelines']) expect(text).to.include(`COPY ${dir} ./${dir}`);
+      // what the image runs at run time is in "dependencies", not devDependencies
+      const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+      for (const dep of ['typescript', 'yaml', 'commander', '@bufbuild/cel']) expect(pkg.dependencies, dep).to.have.property(dep);
+      expect(require.resolve('kubernetes-models/package.json')).to.be.a('string');
+    });
+  });
+});
