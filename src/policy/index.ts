@@ -90,12 +90,27 @@ export interface LintPolicySection {
   typecheck: boolean;
 }
 
+/** The reproducible build of the build stage (src/stages/build): what to build and what it outputs. */
+export interface BuildPolicySection {
+  /** shell command (sh -c) run twice, each time in a fresh copy of the head tree; empty: no build */
+  command: string;
+  /** globs (relative to the tree) of the files the build writes; every match is compared; the first glob's single match is the artifact */
+  outputs: string[];
+  /** Containerfile (relative to the tree) built with buildah after the command; empty: no image */
+  containerfile: string;
+  /** build context of the image, relative to the tree */
+  context: string;
+  /** each build (and each image build) is stopped after this many seconds */
+  'timeout-seconds': number;
+}
+
 export interface Policy {
   clone: ClonePolicy;
   secrets: SecretsPolicy;
   sca: ScaPolicySection;
   lint: LintPolicySection;
   test: TestPolicySection;
+  build: BuildPolicySection;
 }
 
 const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
@@ -186,7 +201,18 @@ export const SECTIONS: Record<string, SectionSpec> = {
     'allow-skipped-tests': { kind: 'boolean', default: false, doc: 'tests the change marks skipped do not fail the gate' },
     'timeout-seconds': { kind: 'number', default: 1800, integer: true, min: 1, doc: 'the test command is stopped after this long' },
   },
+  build: {
+    command: { kind: 'string', default: '', doc: 'build command (sh -c), run twice in fresh copies of the head tree' },
+    outputs: { kind: 'strings', default: [], doc: 'globs of the files the build writes (the first must match exactly one file: the artifact)', check: relativeInside },
+    containerfile: { kind: 'string', default: '', doc: 'Containerfile built with buildah after the command; empty: no image', check: (v) => (v === '' ? undefined : relativeInside(v)) },
+    context: { kind: 'string', default: '.', doc: 'image build context', check: (v) => (v === '.' ? undefined : relativeInside(v)) },
+    'timeout-seconds': { kind: 'number', default: 1800, integer: true, min: 1, doc: 'each build is stopped after this long' },
+  },
 };
+
+function relativeInside(v: string): string | undefined {
+  return v !== '' && !v.startsWith('/') && !v.split('/').includes('..') ? undefined : 'must be a relative path inside the tree';
+}
 
 /** Parses a policy file's text; `file` names it in errors (e.g. "<commit>:.vouch/policy.yaml"). Throws POLICY_INVALID. */
 export function parsePolicy(text: string, file: string): Policy {
