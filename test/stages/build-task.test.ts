@@ -5,10 +5,12 @@
 // step sandbox drops: there it fails saying so, and with `--no-sandbox` (the step as a host process, as a privileged
 // buildah pod on a cluster) the stage sandboxes each build itself and pushes.
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, runVouch } from '../helpers/cli.ts';
+import { BUILD_PATH } from '../../src/stages/build/sandbox.ts';
 import { TestRegistry } from '../store/registry-harness.ts';
 import { commit, git, initRepo, requireTool } from './helpers.ts';
 
@@ -22,7 +24,7 @@ describe('tasks/build.yaml under vouch run', function () {
   let root = '';
   before(() => {
     requireTool('bwrap');
-    requireTool('npm');
+    if (spawnSync('sh', ['-c', 'command -v npm'], { env: { PATH: BUILD_PATH } }).status !== 0) throw new Error(`npm must be on ${BUILD_PATH} for the build tests (Debian: apt-get install npm; .ci/run installs it)`);
     // the step sandbox hides /tmp: the repository lives where steps can see it
     root = mkdtempSync('/var/tmp/vouch-build-task-');
   });

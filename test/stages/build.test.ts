@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUILD_PATH } from '../../src/stages/build/sandbox.ts';
 import { subjectsFromResults, type ProvenanceWarning } from '../../src/attest/typehints.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { TestRegistry, freePort } from '../store/registry-harness.ts';
@@ -50,8 +51,9 @@ describe('vouch task build (reproducible build)', function () {
 
   before(() => {
     requireTool('bwrap');
-    requireTool('npm');
     requireTool('git');
+    // the builds see only the system PATH, not node_modules/.bin
+    if (spawnSync('sh', ['-c', 'command -v npm'], { env: { PATH: BUILD_PATH } }).status !== 0) throw new Error(`npm must be on ${BUILD_PATH} for the build tests (Debian: apt-get install npm; .ci/run installs it)`);
   });
 
   async function build(repo: string, extra: string[] = []): Promise<{ code: number; stderr: string; stdout: string; results: Record<string, string>; report: BuildReport | undefined }> {
