@@ -83,4 +83,15 @@ describe('bundled OSV excerpt (sca without --osv-database)', function () {
     expect(r.stderr).to.not.include('BUNDLED EXCERPT');
     expect(r.testOutput).to.include({ result: 'SUCCESS' });
   });
+
+  it('tasks/sca.yaml with the osv-database workspace unbound (vouch run, sandboxed) scans against the excerpt and says so', async () => {
+    const { dir, base } = repo('4.17.20');
+    const runDir = join(tmp(), 'run');
+    const r = await runVouch(['run', '--pipeline', join(REPO_ROOT, 'test/stages/fixtures/sbom-sca-excerpt.yaml'), '--tasks', join(REPO_ROOT, 'tasks'), '-p', `base-revision=${base}`, '-w', `source=${dir}`, '--run-dir', runDir], { timeoutMs: 100_000 });
+    expect(r.code, r.stderr).to.equal(1);
+    expect(readFileSync(join(runDir, 'logs/sca/scan.log'), 'utf8')).to.include('BUNDLED EXCERPT of 2 advisories');
+    const sca = JSON.parse(readFileSync(join(dir, '.vouch/reports/sca/sca.json'), 'utf8')) as ScaJson;
+    expect(sca.database).to.include({ bundledExcerpt: true, records: 2 });
+    expect(sca.vulnerabilities.map((v) => v.id)).to.deep.equal(['GHSA-35jh-r3h4-6jhm']);
+  });
 });
