@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILD_PATH } from '../../src/stages/build/sandbox.ts';
@@ -168,6 +168,32 @@ describe('vouch task build (reproducible build)', function () {
       await expectNothingWritten(repo, [], 2, /nothing to build/);
       commit(repo, { '.vouch/policy.yaml': 'version: 1\nbuild:\n  command: make\n  outputs: [../outside.tgz]\n' }, 'outside');
       await expectNothingWritten(repo, [], 2, /build\.outputs\[0\]: must be a relative path inside the tree \[POLICY_INVALID\]/);
+    });
+
+    it('a build past timeout-seconds is stopped with everything it started', async () => {
+      const { repo } = project(join(tmp(), 'slow'), '', '', {});
+      commit(repo, { '.vouch/policy.yaml': 'version: 1\nbuild:\n  command: "sleep 60 & sleep 60"\n  outputs: [dist/*.tgz]\n  timeout-seconds: 1\n' }, 'slow build');
+      await expectNothingWritten(repo, [], 1, /the build command failed in the first build \(stopped after 1 s\)/);
+      expect(spawnSync('pgrep', ['-f', 'sleep 60 & sleep 60']).status, 'no build process left').to.equal(1);
+    });
+
+    it('an output that is a symbolic link (or behind a linked directory) is refused: no host file reaches the report', async () => {
+      const secretDir = mkdtempSync('/var/tmp/vouch-build-secret-');
+      try {
+        writeFileSync(join(secretDir, 'key.tgz'), 'PRIVATE KEY MATERIAL');
+        const { repo } = project(join(tmp(), 'symlink'), '', '', {});
+        commit(repo, { '.vouch/policy.yaml': `version: 1\nbuild:\n  command: "mkdir -p dist && ln -s ${secretDir}/key.tgz dist/app.tgz"\n  outputs: [dist/*.tgz]\n` }, 'link');
+        await expectNothingWritten(repo, [], 2, /build output dist\/app\.tgz is a symbolic link/);
+        commit(repo, { '.vouch/policy.yaml': `version: 1\nbuild:\n  command: "ln -s ${secretDir} dist"\n  outputs: [dist/*.tgz]\n` }, 'linked dir');
+        await expectNothingWritten(repo, [], 2, /build output dist\/key\.tgz lies outside the tree/);
+      } finally {
+        rmSync(secretDir, { recursive: true, force: true });
+      }
+    });
+
+    it('a Containerfile the tree does not have', async () => {
+      const { repo } = project(join(tmp(), 'no-containerfile'), '', '  containerfile: Containerfile\n');
+      await expectNothingWritten(repo, ['--image', '127.0.0.1:1/demo/app:1', '--tls-verify', 'false'], 2, /the Containerfile Containerfile \(build\.containerfile\) is not in the tree \[BUILD_OUTPUT_MISSING\]/);
     });
 
     it('an image build without --image', async () => {

@@ -8,9 +8,9 @@
 // as a Chains `ARTIFACT_OUTPUTS` object result, the image pushed and recorded as `IMAGE_URL`/`IMAGE_DIGEST`.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { globSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { globSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { VouchError } from '../../common/errors.ts';
 import { outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
@@ -62,11 +62,24 @@ function extractTree(repo: string, commit: string, dir: string): void {
   if (tar.error !== undefined || tar.status !== 0) throw new VouchError('STAGE_TOOL_FAILED', `cannot extract the tree of ${commit}: ${tar.error?.message ?? tar.stderr.toString('utf8').trim()}`);
 }
 
+/**
+ * A regular file inside the tree, never through a symbolic link: the stage reads outputs with more access than the
+ * build had, so a link the build planted (dist/app.tgz -> ~/.ssh/id_ed25519) must not copy a host file into the report.
+ */
+function isOutputFile(tree: string, rel: string): boolean {
+  const path = join(tree, rel);
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) throw new VouchError('STAGE_INPUT_INVALID', `build output ${rel} is a symbolic link; outputs must be regular files inside the tree`);
+  if (!st.isFile()) return false;
+  if (!realpathSync(path).startsWith(realpathSync(tree) + sep)) throw new VouchError('STAGE_INPUT_INVALID', `build output ${rel} lies outside the tree (through a linked directory)`);
+  return true;
+}
+
 /** Files matching the output globs in a build's tree; a glob matching nothing is an error naming it. */
 function collectOutputs(tree: string, globs: readonly string[], label: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const pattern of globs) {
-    const matches = globSync(pattern, { cwd: tree }).filter((p) => statSync(join(tree, p)).isFile()).sort();
+    const matches = globSync(pattern, { cwd: tree }).filter((p) => isOutputFile(tree, p)).sort();
     if (matches.length === 0) throw new VouchError('BUILD_OUTPUT_MISSING', `the ${label} build wrote no file matching build.outputs "${pattern}"`);
     for (const m of matches) out.set(m, join(tree, m));
   }

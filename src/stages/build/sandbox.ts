@@ -7,6 +7,7 @@
 // This repeats the core of src/runner/sandbox.ts on purpose: stages may not import runner/ (DESIGN.md §2). The two
 // should move into one shared module (follow-up noted in docs/build.md).
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { VouchError } from '../../common/errors.ts';
 
 export type Isolation = 'bwrap' | 'process';
@@ -16,6 +17,27 @@ export const BUILD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 /** Home directories hide credentials (.ssh, .docker, .npmrc...): a build sees empty ones. */
 const HIDDEN_DIRS = ['/root', '/home'];
+
+/** Secrets of the machine itself, readable by root (which the stage may be running as). */
+const SYSTEM_SECRETS = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d'];
+
+function hiddenArgs(): string[] {
+  let hostKeys: string[] = [];
+  try {
+    hostKeys = readdirSync('/etc/ssh').filter((f) => /^ssh_host_.*_key$/.test(f)).map((f) => `/etc/ssh/${f}`);
+  } catch {
+    // no sshd here
+  }
+  const args = HIDDEN_DIRS.filter((d) => existsSync(d)).flatMap((d) => ['--tmpfs', d]);
+  for (const path of [...SYSTEM_SECRETS, ...hostKeys]) {
+    try {
+      args.push(...(statSync(path).isDirectory() ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
+    } catch {
+      // not there
+    }
+  }
+  return args;
+}
 
 let probed: Isolation | undefined;
 
@@ -49,7 +71,7 @@ function baseArgs(o: BaseOptions): string[] {
     '--proc', '/proc',
     // a read-only mount does not stop connect() on a unix socket (docker.sock, dbus): /run goes
     '--tmpfs', '/run',
-    ...HIDDEN_DIRS.flatMap((d) => ['--tmpfs', d]),
+    ...hiddenArgs(),
   ];
 }
 
