@@ -140,6 +140,27 @@ describe('vouch task build (reproducible build)', function () {
     }
   });
 
+  it('each varied property is really varied: a build that records it is caught', async () => {
+    const probes: Record<string, string> = {
+      'working directory': 'pwd',
+      hostname: 'cat /proc/sys/kernel/hostname',
+      'time zone': 'date +%z',
+      umask: 'umask',
+      locale: 'echo $LC_ALL',
+      user: 'echo $USER',
+      'environment noise': 'env | sort',
+      clock: 'date +%s',
+    };
+    for (const [what, probe] of Object.entries(probes)) {
+      const repo = initRepo(join(tmp(), `probe-${String(n++)}`));
+      commit(repo, { '.vouch/policy.yaml': `version: 1\nbuild:\n  command: ${JSON.stringify(`mkdir -p out && ${probe} > out/probe.txt`)}\n  outputs: [out/probe.txt]\n` }, what);
+      const r = await build(repo, ['--diffoscope', 'never']);
+      expect(r.code, `${what}: ${r.stderr}`).to.equal(1);
+      expect(r.report?.reasons, what).to.have.length(1);
+      expect(r.report?.reasons[0], what).to.match(/^not reproducible: out\/probe\.txt: /);
+    }
+  });
+
   describe('bad input: a clear error and nothing written', () => {
     async function expectNothingWritten(repo: string, extra: string[], code: number, message: RegExp): Promise<void> {
       const r = await build(repo, extra);
