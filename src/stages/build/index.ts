@@ -6,7 +6,7 @@
 // (and the image's manifest digest); otherwise the gate fails naming what differs (the members of an archive or
 // layer, and diffoscope's report where it is installed). Only a reproducible result is published: the file artifact
 // as a Chains `ARTIFACT_OUTPUTS` object result, the image pushed and recorded as `IMAGE_URL`/`IMAGE_DIGEST`.
-import { spawnSync } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { globSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,14 +52,29 @@ function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-/** The head commit's tree, exactly as committed (`git archive`), extracted into `dir`. */
-function extractTree(repo: string, commit: string, dir: string): void {
+/** The head commit's tree, exactly as committed (`git archive`), streamed into `tar -x` in `dir`. */
+async function extractTree(repo: string, commit: string, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const env = { PATH: process.env['PATH'] ?? BUILD_PATH, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: dir };
-  const archive = spawnSync('git', ['-c', 'safe.directory=*', 'archive', '--format=tar', commit], { cwd: repo, env, maxBuffer: 2 * 1024 * 1024 * 1024 });
-  if (archive.error !== undefined || archive.status !== 0) throw new VouchError('STAGE_TOOL_FAILED', `git archive ${commit} failed: ${archive.error?.message ?? archive.stderr.toString('utf8').trim()}`);
-  const tar = spawnSync('tar', ['-x', '-C', dir], { input: archive.stdout, env });
-  if (tar.error !== undefined || tar.status !== 0) throw new VouchError('STAGE_TOOL_FAILED', `cannot extract the tree of ${commit}: ${tar.error?.message ?? tar.stderr.toString('utf8').trim()}`);
+  const tar = spawn('tar', ['-x', '-C', dir], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const archive = spawn('git', ['-c', 'safe.directory=*', 'archive', '--format=tar', commit], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // a tar that dies early closes the pipe: its exit status reports that, not an EPIPE crash here
+  tar.stdin.on('error', () => undefined);
+  archive.stdout.pipe(tar.stdin);
+  const finished = (child: ChildProcess, name: string): Promise<void> => {
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
+    return new Promise((resolvePromise, reject) => {
+      child.on('error', (e) => {
+        reject(new VouchError('STAGE_TOOL_FAILED', `cannot run ${name}: ${e.message}`, { cause: e }));
+      });
+      child.on('close', (code) => {
+        if (code === 0) resolvePromise();
+        else reject(new VouchError('STAGE_TOOL_FAILED', `${name} failed extracting the tree of ${commit} (exit ${String(code)}): ${stderr.trim()}`));
+      });
+    });
+  };
+  await Promise.all([finished(archive, 'git archive'), finished(tar, 'tar')]);
 }
 
 /**
@@ -122,7 +137,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       const work = join(scratch, variant.dir);
       const tree = join(work, variant.tree);
       for (const d of ['home', 'tmp']) mkdirSync(join(work, d), { recursive: true });
-      extractTree(ctx.source, head, tree);
+      await extractTree(ctx.source, head, tree);
       const env: Record<string, string> = {
         PATH: BUILD_PATH,
         HOME: join(work, 'home'),
