@@ -217,6 +217,13 @@ describe('vouch task build (reproducible build)', function () {
       await expectNothingWritten(repo, ['--image', '127.0.0.1:1/demo/app:1', '--tls-verify', 'false'], 2, /the Containerfile Containerfile \(build\.containerfile\) is not in the tree \[BUILD_OUTPUT_MISSING\]/);
     });
 
+    it('a head revision that does not exist, or a bad flag value', async () => {
+      const { repo } = project(join(tmp(), 'bad-flags'), '');
+      await expectNothingWritten(repo, ['--head-revision', 'no-such-branch'], 2, /no-such-branch/);
+      await expectNothingWritten(repo, ['--diffoscope', 'sometimes'], 2, /--diffoscope sometimes: auto or never/);
+      await expectNothingWritten(repo, ['--image', 'https://registry.example/app'], 2, /without scheme or digest/);
+    });
+
     it('an image build without --image', async () => {
       const { repo } = project(join(tmp(), 'no-image-ref'), '', '  containerfile: Containerfile\n', { Containerfile: 'FROM scratch\nCOPY src/ /app/\n' });
       await expectNothingWritten(repo, [], 2, /--image \(the repository to push it to\) is required/);
