@@ -95,6 +95,12 @@ export const ErrorCodes = {
   OSV_RECORD_INVALID: ExitCode.usage,
   OSV_DATABASE_UNAVAILABLE: ExitCode.unavailable,
   SCA_POLICY_INVALID: ExitCode.usage,
+  // stages: build (src/stages/build): the build command failed, declared outputs are missing, the image could not be
+  // built or pushed (a build that is not reproducible is the gate saying no, not an error)
+  BUILD_COMMAND_FAILED: ExitCode.failed,
+  BUILD_OUTPUT_MISSING: ExitCode.usage,
+  BUILD_IMAGE_FAILED: ExitCode.unavailable,
+  BUILD_PUSH_FAILED: ExitCode.unavailable,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

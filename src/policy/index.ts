@@ -130,6 +130,20 @@ export interface FuzzPolicySection {
   'timeout-seconds': number;
 }
 
+/** The reproducible build of the build stage (src/stages/build): what to build and what it outputs. */
+export interface BuildPolicySection {
+  /** shell command (sh -c) run twice, each time in a fresh copy of the head tree; empty: no build */
+  command: string;
+  /** globs (relative to the tree) of the files the build writes; every match is compared; the first glob's single match is the artifact */
+  outputs: string[];
+  /** Containerfile (relative to the tree) built with buildah after the command; empty: no image */
+  containerfile: string;
+  /** build context of the image, relative to the tree */
+  context: string;
+  /** each build (and each image build) is stopped after this many seconds */
+  'timeout-seconds': number;
+}
+
 export interface Policy {
   clone: ClonePolicy;
   secrets: SecretsPolicy;
@@ -138,6 +152,7 @@ export interface Policy {
   test: TestPolicySection;
   mutation: MutationPolicySection;
   fuzz: FuzzPolicySection;
+  build: BuildPolicySection;
 }
 
 const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
@@ -266,7 +281,18 @@ export const SECTIONS: Record<string, SectionSpec> = {
     runs: { kind: 'number', default: 10000, integer: true, min: 1, doc: 'generated inputs per target' },
     'timeout-seconds': { kind: 'number', default: 60, integer: true, min: 1, doc: 'time bound per target' },
   },
+  build: {
+    command: { kind: 'string', default: '', doc: 'build command (sh -c), run twice in fresh copies of the head tree' },
+    outputs: { kind: 'strings', default: [], doc: 'globs of the files the build writes (the first must match exactly one file: the artifact)', check: relativeInside },
+    containerfile: { kind: 'string', default: '', doc: 'Containerfile built with buildah after the command; empty: no image', check: (v) => (v === '' ? undefined : relativeInside(v)) },
+    context: { kind: 'string', default: '.', doc: 'image build context', check: (v) => (v === '.' ? undefined : relativeInside(v)) },
+    'timeout-seconds': { kind: 'number', default: 1800, integer: true, min: 1, doc: 'each build is stopped after this long' },
+  },
 };
+
+function relativeInside(v: string): string | undefined {
+  return v !== '' && !v.startsWith('/') && !v.split('/').includes('..') ? undefined : 'must be a relative path inside the tree';
+}
 
 /** Parses a policy file's text; `file` names it in errors (e.g. "<commit>:.vouch/policy.yaml"). Throws POLICY_INVALID. */
 export function parsePolicy(text: string, file: string): Policy {

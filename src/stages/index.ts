@@ -37,12 +37,13 @@ import { scaStage } from './sca/index.ts';
 import { lintStage } from './lint/index.ts';
 import { testStage } from './test/index.ts';
 import { mutationStage } from './mutation/index.ts';
+import { buildStage } from './build/index.ts';
 import { reportStage } from './report/index.ts';
 
 export * from './framework.ts';
 
 /** Every stage `vouch task` knows, by name. */
-export const STAGES: readonly Stage[] = [cloneStage, secretsStage, sbomStage, scaStage, testStage, lintStage, mutationStage, reportStage];
+export const STAGES: readonly Stage[] = [cloneStage, secretsStage, sbomStage, scaStage, testStage, lintStage, mutationStage, buildStage, reportStage];
 
 export function findStage(name: string): Stage | undefined {
   return STAGES.find((s) => s.name === name);

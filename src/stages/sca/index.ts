@@ -4,6 +4,7 @@
 // it in, the advisory and the fix, and says how old and how big the database is; the vulnerability predicate
 // (https://in-toto.io/attestation/vulns/v0.1) is written beside it for the sidecar to sign.
 import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ScaPolicySection } from '../../policy/index.ts';
 import { outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { policyAtBase } from '../git.ts';
@@ -31,6 +32,12 @@ export function scaPolicyFrom(section: ScaPolicySection): ScaPolicy {
   };
 }
 
+/**
+ * The small, labelled excerpt of real advisories shipped in the repository (data/osv-excerpt/SOURCE.md), used only
+ * when no database is configured. It is NOT a vulnerability database, and every use says so loudly.
+ */
+export const BUNDLED_OSV_EXCERPT = fileURLToPath(new URL('../../../data/osv-excerpt/', import.meta.url)).replace(/\/$/, '');
+
 /** Days after which the database's age is logged as a warning even when the policy sets no bound. */
 const STALE_WARNING_DAYS = 7;
 
@@ -44,7 +51,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const sbomPath = insideSource(ctx.source, ctx.params['sbom'] ?? '', 'sbom');
   const sbom = await readSbom(sbomPath, { validate: true });
   const dbParam = ctx.params['osv-database'] ?? '';
-  const dbDir = isAbsolute(dbParam) ? dbParam : resolve(ctx.source, dbParam);
+  const bundled = dbParam === '';
+  const dbDir = bundled ? BUNDLED_OSV_EXCERPT : isAbsolute(dbParam) ? dbParam : resolve(ctx.source, dbParam);
   const db = loadOsvDatabase(dbDir);
 
   const lockParam = ctx.params['lockfile'] ?? 'package-lock.json';
@@ -58,9 +66,12 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const dbLine = `OSV database ${dbDir}: ${String(db.records)} records, newest modified ${db.newestModified ?? 'never'}${age === undefined ? '' : ` (${age.toFixed(1)} days old)`}`;
   if (age === undefined || age > STALE_WARNING_DAYS) ctx.log.warn({ records: db.records, newestModified: db.newestModified, ageDays: age }, `${dbLine}: advisories published since are not known to this scan`);
   else ctx.log.info({ records: db.records, ageDays: age }, dbLine);
+  const excerptLine = `WARNING: no OSV database configured (--osv-database / the osv-database workspace): scanned against the BUNDLED EXCERPT of ${String(db.records)} advisories${age === undefined ? '' : `, ${age.toFixed(0)} days old`}. It is NOT a vulnerability database: almost every known vulnerability is missing from it. Fill a real one with vouch osv sync.`;
+  if (bundled) ctx.log.warn({ records: db.records, newestModified: db.newestModified, ageDays: age, dir: dbDir }, excerptLine);
 
   const failing = report.vulnerabilities.filter((v) => v.failing).length + report.licenses.filter((l) => l.failing).length + report.packages.length;
-  const warnings = report.vulnerabilities.filter((v) => !v.failing && !v.ignored).length + report.licenses.filter((l) => !l.failing).length;
+  // scanning against the excerpt is never a clean SUCCESS: it counts as a warning
+  const warnings = report.vulnerabilities.filter((v) => !v.failing && !v.ignored).length + report.licenses.filter((l) => !l.failing).length + (bundled ? 1 : 0);
   const predicate = vulnsPredicate(report, { uri: 'pkg:github/vouch-dev/vouch', version: '0.1.0', dbUri: `file://${dbDir}` }, { startedOn, finishedOn: new Date() });
   return {
     results: {
@@ -71,17 +82,17 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
         successes: report.components - new Set([...report.vulnerabilities, ...report.licenses, ...report.packages].map((f) => `${f.package}@${f.version ?? ''}`)).size,
         failures: failing,
         warnings,
-        note: `${String(report.vulnerabilities.length)} vulnerabilities in ${String(report.components)} components; ${dbLine}`.slice(0, 1000),
+        note: `${bundled ? `${excerptLine} ` : ''}${String(report.vulnerabilities.length)} vulnerabilities in ${String(report.components)} components; ${dbLine}`.slice(0, 1000),
         timestamp: ctx.now,
       }),
       findings: String(report.vulnerabilities.length + report.licenses.length + report.packages.length),
     },
-    gate: { passed: report.verdict === 'pass', reasons: [...report.reasons, dbLine] },
+    gate: { passed: report.verdict === 'pass', reasons: [...(bundled ? [excerptLine] : []), ...report.reasons, dbLine] },
     files: {
-      'sca.json': JSON.stringify(report, null, 2) + '\n',
+      'sca.json': JSON.stringify({ ...report, database: { ...report.database, bundledExcerpt: bundled } }, null, 2) + '\n',
       'vulns-predicate.json': JSON.stringify({ predicateType: VULNS_PREDICATE_TYPE, predicate }, null, 2) + '\n',
     },
-    report: { policy: policySource, sbom: sbomPath.slice(ctx.source.length + 1), database: report.database, summary: { components: report.components, scanned: report.scanned, vulnerabilities: report.vulnerabilities.length, licenses: report.licenses.length, packages: report.packages.length } },
+    report: { policy: policySource, sbom: sbomPath.slice(ctx.source.length + 1), database: { ...report.database, bundledExcerpt: bundled }, summary: { components: report.components, scanned: report.scanned, vulnerabilities: report.vulnerabilities.length, licenses: report.licenses.length, packages: report.packages.length } },
   };
 }
 
@@ -89,7 +100,7 @@ export const scaStage: Stage = {
   name: 'sca',
   description: 'known vulnerabilities (OSV database on disk), licenses and dependency policy of the SBOM',
   params: [
-    { name: 'osv-database', description: 'OSV export directory (<dir>/<Ecosystem>/<id>.json), absolute or relative to the source workspace', required: true },
+    { name: 'osv-database', description: 'OSV export directory (<dir>/<Ecosystem>/<id>.json), absolute or relative to the source workspace; empty: the bundled excerpt of 2 advisories, with a loud warning (data/osv-excerpt/SOURCE.md)', default: '' },
     { name: 'sbom', description: 'the CycloneDX SBOM, relative to the source workspace', default: '.vouch/reports/sbom/sbom.cdx.json' },
     { name: 'base-revision', description: 'the base commit: its policy file applies, and packages new since it are flagged; empty for none', default: '' },
     { name: 'lockfile', description: 'package-lock.json relative to the source workspace (read at the base revision)', default: 'package-lock.json' },

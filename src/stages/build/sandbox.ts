@@ -1,0 +1,153 @@
+// One build run in its own sandbox. Where bubblewrap can create namespaces (the stage on a host, or in a pod that
+// allows user namespaces) each run gets a read-only view of the host, a private /tmp, /dev, /proc and hostname, write
+// access to its own directory only, an environment made only of what we set, and no network unless asked (the image
+// push). Inside `vouch run`'s step sandbox, nested namespaces are refused by the kernel: the runs are then plain
+// child processes in their own directories with the same clean environment, and the report says so (`isolation`).
+//
+// This repeats the core of src/runner/sandbox.ts on purpose: stages may not import runner/ (DESIGN.md §2). The two
+// should move into one shared module (follow-up noted in docs/build.md).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { VouchError } from '../../common/errors.ts';
+
+export type Isolation = 'bwrap' | 'process';
+
+/** The PATH a build gets (what a typical container image declares). */
+export const BUILD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Home directories hide credentials (.ssh, .docker, .npmrc...): a build sees empty ones. */
+const HIDDEN_DIRS = ['/root', '/home'];
+
+/** Secrets of the machine itself, readable by root (which the stage may be running as). */
+const SYSTEM_SECRETS = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d'];
+
+function hiddenArgs(): string[] {
+  let hostKeys: string[] = [];
+  try {
+    hostKeys = readdirSync('/etc/ssh').filter((f) => /^ssh_host_.*_key$/.test(f)).map((f) => `/etc/ssh/${f}`);
+  } catch {
+    // no sshd here
+  }
+  const args = HIDDEN_DIRS.filter((d) => existsSync(d)).flatMap((d) => ['--tmpfs', d]);
+  for (const path of [...SYSTEM_SECRETS, ...hostKeys]) {
+    try {
+      args.push(...(statSync(path).isDirectory() ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
+    } catch {
+      // not there
+    }
+  }
+  return args;
+}
+
+let probed: Isolation | undefined;
+
+/** bwrap when it can make the namespaces we use here, else plain processes (checked once per process). */
+export function availableIsolation(): Isolation {
+  if (probed !== undefined) return probed;
+  const probe = spawnSync('bwrap', [...baseArgs({ network: false, keepCaps: false, hostname: 'probe' }), '--', '/bin/true'], { timeout: 10_000 });
+  probed = probe.error === undefined && probe.status === 0 ? 'bwrap' : 'process';
+  return probed;
+}
+
+interface BaseOptions {
+  network: boolean;
+  /** buildah needs its capabilities inside the user namespace (vfs storage, chroot); a build command does not */
+  keepCaps: boolean;
+  hostname: string;
+}
+
+function baseArgs(o: BaseOptions): string[] {
+  return [
+    '--unshare-all',
+    ...(o.network ? ['--share-net'] : []),
+    ...(o.keepCaps ? [] : ['--cap-drop', 'ALL']),
+    '--hostname', o.hostname,
+    '--die-with-parent',
+    '--new-session',
+    '--clearenv',
+    '--ro-bind', '/', '/',
+    '--tmpfs', '/tmp',
+    '--dev', '/dev',
+    '--proc', '/proc',
+    // a read-only mount does not stop connect() on a unix socket (docker.sock, dbus): /run goes
+    '--tmpfs', '/run',
+    ...hiddenArgs(),
+  ];
+}
+
+export interface SandboxedRun {
+  argv: string[];
+  /** the complete environment */
+  env: Record<string, string>;
+  cwd: string;
+  /** the one directory the run may write (bound read-write at the same path) */
+  writable: string;
+  network: boolean;
+  keepCaps: boolean;
+  hostname: string;
+  /** octal, e.g. 0o022; applied by a shell wrapper since bwrap has no umask option */
+  umask: number;
+  timeoutSeconds: number;
+  isolation: Isolation;
+  /** bytes of output kept (the tail) */
+  outputLimit?: number;
+}
+
+export interface SandboxedOutcome {
+  code: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  /** stdout and stderr interleaved, the tail */
+  output: string;
+}
+
+/** Runs argv in a sandbox; never throws for the run's own failure (that is the outcome's code). */
+export function runSandboxed(r: SandboxedRun): Promise<SandboxedOutcome> {
+  const umask = r.umask.toString(8).padStart(4, '0');
+  // umask is inherited across exec: set it in a shell, then exec the real command
+  const wrapped = ['/bin/sh', '-c', `umask ${umask} && exec "$@"`, 'sh', ...r.argv];
+  let file: string;
+  let args: string[];
+  if (r.isolation === 'bwrap') {
+    file = 'bwrap';
+    args = [...baseArgs(r), '--bind', r.writable, r.writable];
+    for (const [k, v] of Object.entries(r.env)) args.push('--setenv', k, v);
+    args.push('--chdir', r.cwd, '--', ...wrapped);
+  } else {
+    [file, ...args] = wrapped as [string, ...string[]];
+  }
+  const limit = r.outputLimit ?? 256 * 1024;
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(file, args, { cwd: r.isolation === 'bwrap' ? '/' : r.cwd, env: r.isolation === 'bwrap' ? {} : r.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let timedOut = false;
+    const killTree = (): void => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killTree();
+    }, r.timeoutSeconds * 1000);
+    const onData = (c: Buffer): void => {
+      output += c.toString('utf8');
+      if (output.length > 2 * limit) output = output.slice(-limit);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new VouchError('STAGE_TOOL_FAILED', `cannot start ${file}: ${e.message}`, { cause: e }));
+    });
+    // leftovers of the build in its group would hold the pipes open
+    child.on('exit', killTree);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code, signal, timedOut, output: output.length > limit ? '…(truncated)\n' + output.slice(-limit) : output });
+    });
+  });
+}
