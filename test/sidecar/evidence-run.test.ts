@@ -1,7 +1,8 @@
 // Gate evidence end to end: the test, sbom and sca Tasks of tasks/ and a stand-in build run for real under
 // `vouch run --store --log-data --key` (sandboxed steps, in-process sidecar, embedded log). Every stored bundle
 // verifies with `vouch verify-bundle` and the log's trusted root; the evidence statements carry the provenance's
-// subjects and the very predicate files the stages wrote; the provenance lists them in its byproducts.
+// subjects and the very predicate files the stages wrote; the provenance lists them in its byproducts; a step's claim
+// outside the run's workspaces is refused.
 import { expect } from 'chai';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -88,6 +89,10 @@ describe('sidecar: gate evidence from a real vouch run (test, sbom, sca stages)'
     for (const [, predicateType, file] of files) expect(statements.get(predicateType)!.predicate).to.deep.equal(JSON.parse(readFileSync(file, 'utf8')));
     expect((statements.get(TEST_RESULT_V01)!.predicate as { passedTests: string[] }).passedTests).to.deep.equal(['adds', 'subtracts']);
 
+    // the forged claim (a step naming /etc/passwd with its true digest) was refused: the roots are the workspaces
+    const forger = readdirSync(join(root, 'run', 'taskruns')).map((f) => JSON.parse(readFileSync(join(root, 'run', 'taskruns', f), 'utf8')) as { metadata: { labels: Record<string, string> }; status: { results?: { name: string; value: unknown }[] } }).find((t) => t.metadata.labels['tekton.dev/pipelineTask'] === 'forger');
+    expect(forger?.status.results?.find((x) => x.name === 'FORGED_EVIDENCE')?.value).to.deep.include({ uri: 'file:///etc/passwd' });
+    expect(r.stderr).to.include('gate evidence forger/FORGED_EVIDENCE refused, not attested: /etc/passwd is outside the evidence roots');
     // the log holds each statement once
     const log = await EmbeddedLog.open(tlog, { logger: quiet });
     try {
