@@ -4,11 +4,11 @@
 
 /** SLSA Provenance v1 (https://slsa.dev/spec/v1.0/provenance). */
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
-/** in-toto test result v0.1 (in-toto/attestation spec/predicates/test-result.md). */
+/** in-toto test result predicate v0.1. */
 export const TEST_RESULT_V01 = 'https://in-toto.io/attestation/test-result/v0.1';
 /** CycloneDX SBOM, the predicate being the BOM itself (as cosign `--type cyclonedx` and in-toto name it). */
 export const CYCLONEDX_BOM = 'https://cyclonedx.org/bom';
-/** in-toto vulnerability scan v0.1 (in-toto/attestation spec/predicates/vulns_02.md's predecessor, v0.1). */
+/** in-toto vulnerability scan predicate v0.1. */
 export const VULNS_V01 = 'https://in-toto.io/attestation/vulns/v0.1';
 /** SLSA Verification Summary Attestation v1. */
 export const SLSA_VSA_V1 = 'https://slsa.dev/verification_summary/v1';
