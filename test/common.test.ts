@@ -45,6 +45,12 @@ describe('common', () => {
       expect(c.tlog.url).to.equal('http://127.0.0.1:3000');
       expect(loadConfig({ env: {} }).tlog.url).to.equal('');
     });
+    it('resolves each path of a path list (sidecar.evidenceRoots) against the config file', () => {
+      const f = join(dir(), 'roots.yaml');
+      writeFileSync(f, 'sidecar:\n  evidenceRoots: "ws/a, /abs/b,,"\n');
+      expect(loadConfig({ file: f, env: {} }).sidecar.evidenceRoots).to.equal(`${join(dir(), 'ws/a')},/abs/b`);
+      expect(loadConfig({ env: {} }).sidecar.evidenceRoots).to.equal('');
+    });
     it('rejects unknown sections and settings with file:line', () => {
       const f = join(dir(), 'bad.yaml');
       writeFileSync(f, 'log:\n  level: info\n  colour: blue\n');

@@ -22,6 +22,7 @@
 
 import { VouchError } from '../common/errors.ts';
 import { checkProvenanceSchema } from './provenance/schema.ts';
+import { SLSA_PROVENANCE_V1 } from './predicates.ts';
 import { STATEMENT_TYPE_V1, validateStatement } from './statement.ts';
 import {
   appendArtifacts,
@@ -42,7 +43,7 @@ import {
 export type { ProvenanceWarning, ProvenanceWarningCode, ResultLike, DigestSet } from './typehints.ts';
 export { checkProvenanceSchema } from './provenance/schema.ts';
 
-export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
+export { SLSA_PROVENANCE_V1 };
 /** Chains' default buildType (`slsa`): generic SLSA verifiers. */
 export const BUILD_TYPE_SLSA = 'https://tekton.dev/chains/v2/slsa';
 /** Chains' `slsa-tekton` buildType: adds labels/annotations and each child TaskRun (base64) to the provenance. */
@@ -158,6 +159,16 @@ export interface ProvenanceResourceDescriptor {
   /** base64 */
   content?: string;
   mediaType?: string;
+  annotations?: Record<string, string>;
+}
+
+/** A gate evidence file the sidecar checked and attests beside the provenance (see ProvenanceOptions.evidence). */
+export interface EvidenceByproduct {
+  /** `<pipelineTask>/<RESULT>` */
+  name: string;
+  uri: string;
+  sha256: string;
+  predicateType: string;
 }
 
 export interface SlsaProvenanceV1 {
@@ -195,6 +206,12 @@ export interface ProvenanceOptions {
   buildType?: BuildType;
   /** PipelineRuns: child TaskRuns' subjects, byproducts and type-hinted inputs too (Chains' deep inspection). vouch default: on */
   deepInspection?: boolean;
+  /**
+   * PipelineRuns: gate evidence files attested beside this provenance, listed last in runDetails.byproducts as
+   * `{name, uri, digest: {sha256}, annotations: {predicateType}}` (CONTRACTS.md). Not in Chains: the caller (the
+   * sidecar) passes only evidence it has read and checked.
+   */
+  evidence?: readonly EvidenceByproduct[];
 }
 
 // ---- entry points ------------------------------------------------------------------------------------------------
@@ -287,6 +304,7 @@ export function buildPipelineRunProvenance(pipelineRun: PipelineRunLike, taskRun
 
   const byproducts = resultsByproducts(status?.results ?? [], (r) => `pipelineRunResults/${prName}/${r}`);
   if (config.deepInspection) for (const tr of executed) byproducts.push(...taskRunByproducts(tr));
+  for (const e of options.evidence ?? []) byproducts.push({ name: e.name, uri: e.uri, digest: { sha256: e.sha256 }, annotations: { predicateType: e.predicateType } });
 
   return finish({
     subjects,

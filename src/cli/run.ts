@@ -106,6 +106,7 @@ export async function executeRun(plan: Plan, opts: ExecuteOptions, config: Vouch
         'your files and reach the network. Use only for code you trust.\n\n',
     );
   }
+  const runDir = resolve(opts.runDir ?? join('.vouch', 'runs', plan.pipelineRun.metadata.name!));
   const sinks: EventSink[] = [];
   const sinkUrl = opts.sink ?? (config.runner.sink || undefined);
   if (sinkUrl) {
@@ -121,13 +122,14 @@ export async function executeRun(plan: Plan, opts: ExecuteOptions, config: Vouch
     if (keyFile === '') throw new VouchError('USAGE', '--store needs a signing key: --key FILE or signing.key in the config');
     keyPaths.push(resolve(keyFile), resolve(opts.logData ?? config.tlog.data));
     const privateKey = await loadPrivateKey(keyFile, process.env[config.signing.passwordEnv] || undefined);
-    inProcess = await startInProcessSidecar({ dataDir: config.sidecar.data, storeDir: opts.store, logDir: opts.logData ?? config.tlog.data, privateKey });
+    // gate evidence is read only from where the run's steps write: its workspaces (bound, or made in the run dir)
+    const evidenceRoots = [...Object.values(plan.workspaceDirs).map((d) => resolve(d)), join(runDir, 'workspaces')];
+    inProcess = await startInProcessSidecar({ dataDir: config.sidecar.data, storeDir: opts.store, logDir: opts.logData ?? config.tlog.data, privateKey, evidenceRoots });
     sinks.push(inProcess.sink);
   } else if (opts.logData !== undefined || opts.key !== undefined) {
     throw new VouchError('USAGE', '--log-data and --key go with --store (in-process attestation)');
   }
   const view: RunView = opts.json ? new JsonView() : process.stderr.isTTY ? new TerminalView() : new PlainView();
-  const runDir = resolve(opts.runDir ?? join('.vouch', 'runs', plan.pipelineRun.metadata.name!));
   const abort = new AbortController();
   const onSignal = (): void => {
     abort.abort();

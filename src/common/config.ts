@@ -59,6 +59,10 @@ export interface VouchConfig {
     maxQueue: number;
     /** cluster mode: list PipelineRuns (namespace kube.namespace) this often to attest finished ones whose events were dropped */
     reconcileSeconds: number;
+    /** comma-separated directories gate evidence files (`*_EVIDENCE` results) are read from, nowhere else; empty: none */
+    evidenceRoots: string;
+    /** largest gate evidence file read, in bytes */
+    maxEvidenceBytes: number;
   };
   /** the Kubernetes API server (src/kube): the sidecar re-reads runs there in cluster mode */
   kube: {
@@ -99,6 +103,8 @@ interface Setting {
   oneOf?: readonly string[];
   /** resolve relative paths against the config file's folder */
   path?: boolean;
+  /** a comma-separated list of paths, each resolved like `path` */
+  pathList?: boolean;
 }
 
 // Each section of VouchConfig, its settings, their kinds and environment overrides. Add new sections here.
@@ -135,6 +141,8 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     maxWaitingSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_SECONDS' },
     maxQueue: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_QUEUE' },
     reconcileSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_RECONCILE_SECONDS' },
+    evidenceRoots: { kind: 'string', env: 'VOUCH_SIDECAR_EVIDENCE_ROOTS', pathList: true },
+    maxEvidenceBytes: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_EVIDENCE_BYTES' },
   },
   kube: {
     kubeconfig: { kind: 'string', env: 'VOUCH_KUBECONFIG', path: true },
@@ -174,6 +182,8 @@ export function defaultConfig(): VouchConfig {
       maxWaitingSeconds: 3600,
       maxQueue: 10_000,
       reconcileSeconds: 300,
+      evidenceRoots: '',
+      maxEvidenceBytes: 16 * 1024 * 1024,
     },
     kube: { kubeconfig: '', context: '', namespace: 'default', timeoutSeconds: 30 },
     store: { backends: 'local', ociRepository: '', ociUsernameEnv: 'VOUCH_REGISTRY_USERNAME', ociPasswordEnv: 'VOUCH_REGISTRY_PASSWORD', ociTimeoutSeconds: 30 },
@@ -256,6 +266,7 @@ function check(setting: Setting, value: unknown, where: string, baseDir: string)
     throw new VouchError('CONFIG_INVALID', `${where} must be one of ${setting.oneOf.join(', ')}, got ${JSON.stringify(value)}`);
   }
   if (setting.path && typeof value === 'string' && value !== '') return resolve(baseDir, value);
+  if (setting.pathList && typeof value === 'string') return value.split(',').map((p) => p.trim()).filter((p) => p !== '').map((p) => resolve(baseDir, p)).join(',');
   return value;
 }
 

@@ -100,6 +100,7 @@ export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv =
       maxWaitingEvents: positive('maxWaitingEvents', sc.maxWaitingEvents),
       maxWaitingMs: positive('maxWaitingSeconds', sc.maxWaitingSeconds) * 1000,
       maxQueue: positive('maxQueue', sc.maxQueue),
+      evidence: { roots: sc.evidenceRoots.split(',').filter((r) => r !== ''), maxBytes: positive('maxEvidenceBytes', sc.maxEvidenceBytes) },
     });
   } catch (err) {
     await closeTlog();
@@ -134,6 +135,8 @@ export interface InProcessSidecarOptions {
   privateKey: KeyObject;
   attestFailedRuns?: boolean;
   store?: AttestationStore;
+  /** directories gate evidence files are read from (`vouch run`: the run's workspace directories) */
+  evidenceRoots?: readonly string[];
 }
 
 /** A sidecar in this process with the embedded log, for `vouch run --store --log-data --key`. */
@@ -147,6 +150,7 @@ export async function startInProcessSidecar(options: InProcessSidecarOptions): P
       store: options.store ?? new LocalStore(options.storeDir),
       tlog: { embedded: log },
       attestFailedRuns: options.attestFailedRuns ?? false,
+      evidence: { roots: options.evidenceRoots ?? [] },
     });
   } catch (err) {
     await log.close();

@@ -13,6 +13,8 @@ const HELP: Record<string, [type: 'counter' | 'gauge', help: string]> = {
   vouch_sidecar_attempts_failed_total: ['counter', 'attestation attempts that failed and will be retried'],
   vouch_sidecar_reconciled_total: ['counter', 'finished PipelineRuns found by the reconcile (cluster mode) without any attestation'],
   vouch_sidecar_runs_expired_total: ['counter', 'unfinished runs given up after sidecar.maxWaitingSeconds'],
+  vouch_sidecar_evidence_attested_total: ['counter', 'gate evidence statements (test results, SBOMs, scans...) signed, logged, verified and stored'],
+  vouch_sidecar_evidence_refused_total: ['counter', 'gate evidence claims refused, by reason (outside_roots, digest_mismatch, unknown_type, unreadable, too_large, not_json, malformed, duplicate_type)'],
   vouch_sidecar_waiting_runs: ['gauge', 'unfinished PipelineRuns held in the inbox'],
   vouch_sidecar_inbox_depth: ['gauge', 'events of unfinished PipelineRuns held in the inbox'],
   vouch_sidecar_queue_depth: ['gauge', 'attestations waiting or in progress'],

@@ -2,9 +2,10 @@ import { createHash, type KeyObject } from 'node:crypto';
 import type { SerializedBundle } from '@sigstore/bundle';
 import type { Witness } from '@sigstore/sign';
 import type { CloudEventV1 } from 'cloudevents';
-import { BLOCKING_WARNINGS, buildProvenance, isSignable, SLSA_PROVENANCE_V1 } from '../attest/provenance.ts';
+import { SLSA_PROVENANCE_V1 } from '../attest/predicates.ts';
+import { BLOCKING_WARNINGS, buildProvenance, isSignable, type EvidenceByproduct } from '../attest/provenance.ts';
 import { logSignedMessage, logSignedPayload, rekorWitness, signMessage, signPayload } from '../attest/sign.ts';
-import type { Statement } from '../attest/statement.ts';
+import { STATEMENT_TYPE_V1, type Statement } from '../attest/statement.ts';
 import { prepareTrustedRoot, type PreparedTrustedRoot } from '../attest/verify.ts';
 import { VouchError, errorMessage, isVouchError, type ErrorCode } from '../common/errors.ts';
 import { writeFileDurable } from '../common/durable.ts';
@@ -18,6 +19,7 @@ import type { PipelineRun, TaskRun } from '../tekton/types.ts';
 import type { EmbeddedLog } from '../tlog/log.ts';
 import { trustedRootFor } from '../tlog/trusted-root.ts';
 import { EmbeddedLogWitness } from '../tlog/witness.ts';
+import { checkEvidence, DEFAULT_MAX_EVIDENCE_BYTES, evidenceClaims, evidencePrefix, isRefusal, type EvidenceClaim, type EvidenceRefusal } from './evidence.ts';
 import { Correlator, TERMINAL, type InboxEvent, type ReadyRun, type RunState } from './correlate.ts';
 import { Metrics } from './metrics.ts';
 
@@ -33,7 +35,12 @@ import { Metrics } from './metrics.ts';
 //                                            with the existing entry (409) instead of logging it twice. With an OCI
 //                                            store, each image subject's cosign simple signing payload and signature
 //                                            too (w: "<pr uid> cosign <repo>@sha256:<hex>"), logged as hashedrekord
-//   {t:"d", pr, w, logIndex}                 attested: logged, verified and stored
+//   {t:"s", w, payload, sig, ev}             gate evidence (w: "<pr uid> evidence <taskrun uid> <RESULT>"): the
+//                                            statement with the provenance's subjects, journaled (with what the
+//                                            provenance lists of it, ev) before the provenance is signed
+//   {t:"v", w, kind, reason}                 gate evidence refused (outside the roots, digest mismatch, ...): decided
+//                                            once, so a restart neither revisits nor recounts it
+//   {t:"d", pr, w, logIndex}                 attested: logged, verified and stored (the provenance and its evidence)
 //   {t:"x", pr, reason}                      given up for good (failed run not attested, unsignable, expired)
 //   {t:"f", list: [[pr, outcome], …]}        finished runs, as compaction writes them
 //   {t:"r", pr, reason}                      cluster mode: the events disagreed with the API server; forgotten (not
@@ -80,6 +87,11 @@ export interface SidecarOptions {
    * not attested yet, to catch events Tekton dropped. Runs annotated chains.tekton.dev/signed=true are left alone.
    */
   reconcile?: { namespace: string; everyMs: number };
+  /**
+   * Gate evidence (`*_EVIDENCE` results): files are read only inside these directories (absolute; symlinks resolved),
+   * at most maxBytes each (default 16 MiB). No roots: every evidence claim is refused (and the provenance still signed).
+   */
+  evidence?: { roots: readonly string[]; maxBytes?: number };
   logger?: Logger;
   now?: () => number;
 }
@@ -97,11 +109,18 @@ interface Work {
 interface Signed {
   payload: Buffer;
   sig: Buffer;
+  /** gate evidence: what the provenance lists of it, and the TaskRun it came from (its store record's run) */
+  ev?: SignedEvidence;
+}
+
+interface SignedEvidence extends EvidenceByproduct {
+  tr: EvidenceClaim['taskRun'];
 }
 
 type JournalRecord =
   | ({ t: 'e' } & InboxEvent)
-  | { t: 's'; w: string; payload: string; sig: string }
+  | { t: 's'; w: string; payload: string; sig: string; ev?: SignedEvidence }
+  | { t: 'v'; w: string; kind: EvidenceRefusal['kind']; reason: string }
   | { t: 'd'; pr: string; w: string; logIndex: number }
   | { t: 'x'; pr: string; reason: string }
   | { t: 'f'; list: [pr: string, outcome: string][] }
@@ -150,7 +169,9 @@ function runFacts(run: TaskRun | PipelineRun): string {
 
 export class Sidecar {
   readonly metrics = new Metrics();
-  private readonly opts: Required<Omit<SidecarOptions, 'logger' | 'tlog' | 'apiServer' | 'reconcile'>> & Pick<SidecarOptions, 'tlog' | 'apiServer' | 'reconcile'>;
+  private readonly opts: Required<Omit<SidecarOptions, 'logger' | 'tlog' | 'apiServer' | 'reconcile' | 'evidence'>> & Pick<SidecarOptions, 'tlog' | 'apiServer' | 'reconcile'>;
+  private readonly evidenceRoots: readonly string[];
+  private readonly maxEvidenceBytes: number;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private reconciling: Promise<number> | undefined;
   private readonly log: Logger;
@@ -158,6 +179,8 @@ export class Sidecar {
   private journal!: Journal;
   /** journaled signatures not logged and stored yet, by work id (attestation) or image signature id */
   private readonly signed = new Map<string, Signed>();
+  /** gate evidence refused for runs not finished yet, by evidence id */
+  private readonly refused = new Map<string, EvidenceRefusal>();
   private readonly ociStores: OciStore[];
   private readonly work = new Map<string, Work>();
   /** dedup keys of events being made durable: a concurrent duplicate waits for the first */
@@ -186,6 +209,10 @@ export class Sidecar {
       ...options,
     };
     this.log = (options.logger ?? logger()).child({ component: 'sidecar' });
+    this.evidenceRoots = [...(options.evidence?.roots ?? [])];
+    this.maxEvidenceBytes = options.evidence?.maxBytes ?? DEFAULT_MAX_EVIDENCE_BYTES;
+    if (this.evidenceRoots.some((r) => !r.startsWith('/'))) throw new VouchError('CONFIG_INVALID', `sidecar.evidenceRoots must be absolute paths, got ${JSON.stringify(this.evidenceRoots)}`);
+    if (!Number.isSafeInteger(this.maxEvidenceBytes) || this.maxEvidenceBytes <= 0) throw new VouchError('CONFIG_INVALID', `sidecar.maxEvidenceBytes must be a positive integer, got ${String(this.maxEvidenceBytes)}`);
     this.correlator = new Correlator({
       attestFailedRuns: this.opts.attestFailedRuns,
       log: this.log,
@@ -256,7 +283,10 @@ export class Sidecar {
         break;
       }
       case 's':
-        this.signed.set(rec.w, { payload: Buffer.from(rec.payload, 'base64'), sig: Buffer.from(rec.sig, 'base64') });
+        this.signed.set(rec.w, { payload: Buffer.from(rec.payload, 'base64'), sig: Buffer.from(rec.sig, 'base64'), ...(rec.ev ? { ev: rec.ev } : {}) });
+        break;
+      case 'v':
+        this.refused.set(rec.w, { kind: rec.kind, reason: rec.reason });
         break;
       case 'd':
         this.correlator.finish(rec.pr, 'attested');
@@ -279,6 +309,7 @@ export class Sidecar {
   /** Drops a run's journaled signatures (its attestation's and its images') once the run is finished or forgotten. */
   private forgetSigned(prUid: string): void {
     for (const id of [...this.signed.keys()]) if (id.startsWith(`${prUid} `)) this.signed.delete(id);
+    for (const id of [...this.refused.keys()]) if (id.startsWith(`${prUid} `)) this.refused.delete(id);
   }
 
   /** A journal file holding only the live state: finished runs' outcomes, unfinished runs' events, pending signatures. */
@@ -287,7 +318,8 @@ export class Sidecar {
     const records: JournalRecord[] = [];
     for (let i = 0; i < finished.length; i += 10_000) records.push({ t: 'f', list: finished.slice(i, i + 10_000) });
     for (const ev of events) records.push({ t: 'e', ...ev });
-    for (const [w, sig] of this.signed) records.push({ t: 's', w, payload: sig.payload.toString('base64'), sig: sig.sig.toString('base64') });
+    for (const [w, sig] of this.signed) records.push({ t: 's', w, payload: sig.payload.toString('base64'), sig: sig.sig.toString('base64'), ...(sig.ev ? { ev: sig.ev } : {}) });
+    for (const [w, r] of this.refused) records.push({ t: 'v', w, kind: r.kind, reason: r.reason });
     return Buffer.concat([MAGIC, ...records.map((r) => frameRecord(Buffer.from(JSON.stringify(r), 'utf8')))]);
   }
 
@@ -498,11 +530,22 @@ export class Sidecar {
         return;
       }
       if (!signed) {
-        const result = buildProvenance({ pipelineRun: source.pipelineRun, taskRuns: source.taskRuns });
+        // gate evidence is decided (and journaled) before the provenance, which lists what was accepted
+        const evidence = await this.gateEvidence(run.prUid, source.taskRuns, where);
+        const result = buildProvenance({ pipelineRun: source.pipelineRun, taskRuns: source.taskRuns }, { evidence: evidence.map((e) => e.ev) });
         for (const warning of result.warnings) this.log.warn({ ...where, warning }, 'provenance warning');
         if (!isSignable(result)) {
-          await this.giveUp(w, `provenance cannot be signed: ${result.warnings.filter((x) => BLOCKING_WARNINGS.includes(x.code)).map((x) => `${x.code} (${x.message})`).join('; ')}`, 'failed');
+          // evidence statements carry the provenance's subjects: without a signable provenance there are none to trust
+          const withEvidence = evidence.length > 0 ? ` (nor its ${String(evidence.length)} gate evidence statement(s), which would carry the same subjects)` : '';
+          await this.giveUp(w, `provenance cannot be signed${withEvidence}: ${result.warnings.filter((x) => BLOCKING_WARNINGS.includes(x.code)).map((x) => `${x.code} (${x.message})`).join('; ')}`, 'failed');
           return;
+        }
+        for (const e of evidence) {
+          if (this.signed.has(e.id) || !e.predicate) continue;
+          const statement = { _type: STATEMENT_TYPE_V1, subject: result.statement.subject ?? [], predicateType: e.ev.predicateType, predicate: e.predicate };
+          const { payload, signature } = signPayload(statement, this.opts.privateKey);
+          await this.append({ t: 's', w: e.id, payload: payload.toString('base64'), sig: signature.toString('base64'), ev: e.ev });
+          this.signed.set(e.id, { payload, sig: signature, ev: e.ev });
         }
         // journaled before logging, so that a retry (also after a crash) logs these very bytes: one entry, not two
         const { payload, signature } = signPayload(result.statement, this.opts.privateKey);
@@ -524,13 +567,15 @@ export class Sidecar {
           run: { kind: 'PipelineRun', namespace: pr.metadata.namespace ?? '', name: pr.metadata.name ?? '', uid: run.prUid },
         });
       }
+      const evidence = await this.storeEvidence(run.prUid);
       const images = await this.signImages(run.prUid, statement);
       await this.append({ t: 'd', pr: run.prUid, w: w.id, logIndex: entry.logIndex });
+      if (evidence > 0) this.metrics.inc('vouch_sidecar_evidence_attested_total', undefined, evidence);
       this.correlator.finish(run.prUid, 'attested');
       this.forgetSigned(run.prUid);
       this.work.delete(w.id);
       this.metrics.inc('vouch_sidecar_attestations_signed_total');
-      this.log.info({ ...where, logIndex: entry.logIndex, subjects: statement.subject.length, imageSignatures: images }, 'PipelineRun attested');
+      this.log.info({ ...where, logIndex: entry.logIndex, subjects: statement.subject.length, evidence, imageSignatures: images }, 'PipelineRun attested');
     } catch (err) {
       if (isVouchError(err) && PERMANENT.includes(err.code)) {
         const recorded = await this.giveUp(w, errorMessage(err), 'failed').then(
@@ -548,6 +593,68 @@ export class Sidecar {
     } finally {
       this.updateGauges();
     }
+  }
+
+  /**
+   * The run's gate evidence claims, each either already signed (journal), already refused (journal: skipped), or
+   * checked now: a refusal is journaled, logged and counted here, and never stops the provenance. One attestation per
+   * predicate type and TaskRun (the store's key): a second claim of the same type in one TaskRun is refused.
+   */
+  private async gateEvidence(prUid: string, taskRuns: readonly TaskRun[], where: Record<string, unknown>): Promise<{ id: string; ev: SignedEvidence; predicate?: Record<string, unknown> }[]> {
+    const out: { id: string; ev: SignedEvidence; predicate?: Record<string, unknown> }[] = [];
+    const seen = new Set<string>();
+    for (const claim of evidenceClaims(prUid, taskRuns)) {
+      const done = this.signed.get(claim.id)?.ev;
+      if (done) {
+        seen.add(`${claim.taskRun.uid} ${done.predicateType}`);
+        out.push({ id: claim.id, ev: done });
+        continue;
+      }
+      if (this.refused.has(claim.id)) continue;
+      let checked = await checkEvidence(claim, this.evidenceRoots, this.maxEvidenceBytes);
+      if (!isRefusal(checked) && seen.has(`${claim.taskRun.uid} ${checked.predicateType}`)) {
+        checked = { kind: 'duplicate_type', reason: `TaskRun ${claim.taskRun.name} already has ${checked.predicateType} evidence: one per TaskRun and type` };
+      }
+      if (isRefusal(checked)) {
+        await this.append({ t: 'v', w: claim.id, kind: checked.kind, reason: checked.reason });
+        this.refused.set(claim.id, checked);
+        this.metrics.inc('vouch_sidecar_evidence_refused_total', { reason: checked.kind });
+        this.log.warn({ ...where, taskRun: claim.taskRun.name, result: claim.result, refused: checked.kind }, `gate evidence ${claim.pipelineTask}/${claim.result} refused, not attested: ${checked.reason}`);
+        continue;
+      }
+      seen.add(`${claim.taskRun.uid} ${checked.predicateType}`);
+      const ev: SignedEvidence = { name: `${claim.pipelineTask}/${claim.result}`, uri: checked.uri, sha256: checked.sha256, predicateType: checked.predicateType, tr: claim.taskRun };
+      out.push({ id: claim.id, ev, predicate: checked.predicate });
+    }
+    return out;
+  }
+
+  /**
+   * Logs, verifies and stores every signed gate evidence statement of the run, as the provenance: the journaled
+   * envelope (the log answers a resubmission with the existing entry), filed under each subject with the TaskRun as
+   * its run. Returns how many.
+   */
+  private async storeEvidence(prUid: string): Promise<number> {
+    let count = 0;
+    for (const [id, signed] of this.signed) {
+      if (!id.startsWith(evidencePrefix(prUid)) || !signed.ev) continue;
+      const { json, entry } = await this.logEnvelope(signed);
+      const statement = JSON.parse(signed.payload.toString('utf8')) as Statement;
+      for (const subject of statement.subject) {
+        const sha256 = subject.digest?.['sha256'];
+        if (!sha256 || !subject.name) continue;
+        await this.opts.store.put({
+          subject: { name: subject.name, sha256 },
+          predicateType: statement.predicateType,
+          runUid: signed.ev.tr.uid,
+          bundle: json,
+          logEntry: entry,
+          run: { kind: 'TaskRun', ...signed.ev.tr },
+        });
+      }
+      count++;
+    }
+    return count;
   }
 
   /**

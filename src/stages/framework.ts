@@ -3,9 +3,12 @@
 // limit, lets the stage finalize (e.g. move a checkout into place), writes the report directory with one rename and
 // each result with write-then-rename. A failure before that point leaves the workspace and results untouched.
 
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isEvidencePredicateType } from '../attest/predicates.ts';
 import { VouchError, errorMessage } from '../common/errors.ts';
 import { logger, type Logger } from '../common/log.ts';
 import { MAX_TERMINATION_MESSAGE_BYTES, terminationMessage } from '../tekton/results.ts';
@@ -128,7 +131,9 @@ export async function runStage(stage: Stage, inv: StageInvocation): Promise<Stag
   const reportDir = join(source, REPORTS_DIR, stage.name);
   const now = inv.now ?? new Date();
 
-  const outcome = await stage.run({ stage: stage.name, params, source, reportDir, log, now });
+  const ctx: StageContext = { stage: stage.name, params, source, reportDir, log, now };
+  const outcome = await stage.run(ctx);
+  addEvidence(stage, outcome, declaredEvidence.get(ctx));
   const report = {
     stage: stage.name,
     timestamp: now.toISOString(),
@@ -164,6 +169,82 @@ export async function runStage(stage: Stage, inv: StageInvocation): Promise<Stag
   if (outcome.gate.passed) log.info({ reasons: outcome.gate.reasons, reportDir }, `stage ${stage.name}: passed`);
   else log.error({ reasons: outcome.gate.reasons, reportDir }, `stage ${stage.name}: FAILED: ${outcome.gate.reasons.join('; ')}`);
   return { stage: stage.name, passed: outcome.gate.passed, reasons: outcome.gate.reasons, reportDir, results: outcome.results };
+}
+
+// ---- gate evidence (CONTRACTS.md "Gate evidence") ------------------------------------------------------------------
+
+/** Names of evidence results: the sidecar reads every `*_EVIDENCE` result of a TaskRun. */
+export const EVIDENCE_RESULT_NAME = /^[A-Z][A-Z0-9_]*_EVIDENCE$/;
+const EVIDENCE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** The value of an evidence result (a Tekton object result: all three are strings). */
+export interface EvidenceRef {
+  predicateType: string;
+  /** file:// URL of the predicate file, absolute */
+  uri: string;
+  /** `sha256:<hex>` of the file's bytes */
+  digest: string;
+}
+
+interface DeclaredEvidence {
+  file: string;
+  bytes: Buffer;
+  value: string;
+}
+
+/** Evidence declared through evidence() during one stage run, by result name (the context identifies the run). */
+const declaredEvidence = new WeakMap<StageContext, Map<string, DeclaredEvidence>>();
+
+/**
+ * Declares gate evidence in one line: `evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, predicate)`. The predicate
+ * BODY (the in-toto `predicate` field) goes into the stage's report directory as `options.file` (default
+ * `<name without _EVIDENCE, lowercase>.predicate.json`) and the object result `name` gets `{predicateType, uri,
+ * digest}` naming that file, which the sidecar signs with the run's subjects. Like everything a stage produces, both
+ * are written by runStage only once every check passed. `predicate` is an object (written as indented JSON) or the
+ * exact bytes of a JSON object (e.g. a BOM whose digest is also a result). The stage must declare `name` in its
+ * results (and the Task YAML as an object result with string properties predicateType, uri, digest).
+ */
+export function evidence(ctx: StageContext, name: string, predicateType: string, predicate: object | string | Uint8Array, options: { file?: string } = {}): EvidenceRef {
+  if (!EVIDENCE_RESULT_NAME.test(name)) throw new VouchError('INTERNAL', `stage ${ctx.stage}: evidence result "${name}" must be named *_EVIDENCE (upper case)`);
+  if (!isEvidencePredicateType(predicateType)) throw new VouchError('INTERNAL', `stage ${ctx.stage}: ${name}: ${predicateType} is not a gate evidence predicate type (src/attest/predicates.ts)`);
+  const file = options.file ?? `${name.slice(0, -'_EVIDENCE'.length).toLowerCase().replace(/_/g, '-')}.predicate.json`;
+  if (!EVIDENCE_FILE_NAME.test(file) || file.includes('..')) throw new VouchError('INTERNAL', `stage ${ctx.stage}: ${name}: evidence file name ${JSON.stringify(file)} must be a plain file name`);
+  let bytes: Buffer;
+  if (typeof predicate === 'string' || predicate instanceof Uint8Array) {
+    bytes = Buffer.from(predicate);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new VouchError('INTERNAL', `stage ${ctx.stage}: ${name}: the predicate must be a JSON object`);
+  } else {
+    if (Array.isArray(predicate)) throw new VouchError('INTERNAL', `stage ${ctx.stage}: ${name}: the predicate must be a JSON object`);
+    bytes = Buffer.from(JSON.stringify(predicate, null, 2) + '\n', 'utf8');
+  }
+  const ref: EvidenceRef = {
+    predicateType,
+    uri: pathToFileURL(join(ctx.reportDir, file)).href,
+    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+  };
+  let declared = declaredEvidence.get(ctx);
+  if (!declared) declaredEvidence.set(ctx, (declared = new Map<string, DeclaredEvidence>()));
+  if (declared.has(name)) throw new VouchError('INTERNAL', `stage ${ctx.stage}: evidence ${name} declared twice`);
+  if ([...declared.values()].some((d) => d.file === file)) throw new VouchError('INTERNAL', `stage ${ctx.stage}: ${name}: evidence file ${file} is used twice`);
+  declared.set(name, { file, bytes, value: JSON.stringify(ref) });
+  return ref;
+}
+
+/** Folds declared evidence into the outcome: its files into the report directory, its results beside the others. */
+function addEvidence(stage: Stage, outcome: StageOutcome, declared: Map<string, DeclaredEvidence> | undefined): void {
+  for (const [name, d] of declared ?? []) {
+    if (name in outcome.results) throw new VouchError('INTERNAL', `stage ${stage.name}: result ${name} is both evidence and a plain result`);
+    const other = outcome.files[d.file];
+    if (other !== undefined && !Buffer.from(other).equals(d.bytes)) throw new VouchError('INTERNAL', `stage ${stage.name}: report file ${d.file} is both evidence ${name} and something else`);
+    outcome.results[name] = d.value;
+    outcome.files[d.file] = d.bytes;
+  }
 }
 
 /** Every result declared, and all of them together within Tekton's termination-message limit. */

@@ -1,12 +1,16 @@
 // Crash test: `vouch sidecar` (a child process with the embedded log) takes a stream of Tekton events for many
 // PipelineRuns and is killed with SIGKILL at random moments, then restarted on the same data. The client re-sends
 // every event that was not acknowledged, as Tekton does. In the end every finished PipelineRun has exactly one
-// attestation in the log and one verified bundle in the store.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+// attestation set in the log and the store: its provenance and its gate evidence (a TEST_EVIDENCE result naming a
+// predicate file under sidecar.evidenceRoots), each logged once and verified.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { CloudEvent } from 'cloudevents';
 import { parsePrivateKey, writeKeyPair } from '../../src/attest/keys.ts';
+import { SLSA_PROVENANCE_V1, TEST_RESULT_V01 } from '../../src/attest/predicates.ts';
 import { LocalStore } from '../../src/store/local.ts';
 import { EmbeddedLog } from '../../src/tlog/log.ts';
 import { trustedRootFor } from '../../src/tlog/trusted-root.ts';
@@ -27,15 +31,24 @@ describe('sidecar: crash safety (SIGKILL while events stream in)', function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`${KILLS} kills at random moments: every finished PipelineRun has exactly one verified attestation in the log and the store`, async () => {
+  it(`${KILLS} kills at random moments: every finished PipelineRun has exactly one verified attestation set in the log and the store`, async () => {
     dir = tempDir('vouch-sidecar-crash-');
     const { keyPath } = await writeKeyPair(join(dir, 'signing'));
     const config = join(dir, 'vouch.yaml');
     writeFileSync(
       config,
-      [`signing: { key: ${keyPath} }`, `tlog: { data: ${join(dir, 'tlog')} }`, `sidecar:`, `  listen: 127.0.0.1:0`, `  data: ${join(dir, 'data')}`, `  store: ${join(dir, 'store')}`, ''].join('\n'),
+      [`signing: { key: ${keyPath} }`, `tlog: { data: ${join(dir, 'tlog')} }`, `sidecar:`, `  listen: 127.0.0.1:0`, `  data: ${join(dir, 'data')}`, `  store: ${join(dir, 'store')}`, `  evidenceRoots: ${join(dir, 'workspace')}`, ''].join('\n'),
     );
-    const sets: RunSet[] = Array.from({ length: RUNS }, (_, i) => makeRun(`crash-${i}`, 2));
+    const sets: RunSet[] = Array.from({ length: RUNS }, (_, i) => {
+      const set = makeRun(`crash-${i}`, 2);
+      const file = join(dir, 'workspace', String(i), 'test-result.json');
+      const bytes = JSON.stringify({ result: 'PASSED', configuration: [], passedTests: [`run ${String(i)}`], warnedTests: [], failedTests: [] });
+      mkdirSync(join(file, '..'), { recursive: true });
+      writeFileSync(file, bytes);
+      const evidence = { predicateType: TEST_RESULT_V01, uri: pathToFileURL(file).href, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+      (set.trs[0]!.status as { results: unknown[] }).results.push({ name: 'TEST_EVIDENCE', type: 'object', value: evidence });
+      return set;
+    });
     // runs interleaved, as a busy cluster sends them
     const queue: CloudEvent<unknown>[] = [];
     const perRun = sets.map(eventsOf);
@@ -75,7 +88,7 @@ describe('sidecar: crash safety (SIGKILL while events stream in)', function () {
     const store = new LocalStore(join(dir, 'store'));
     const deadline = Date.now() + 60_000;
     for (const set of sets) {
-      while ((await store.list(set.image.sha256)).length === 0) {
+      while ((await store.list(set.image.sha256)).length < 2) {
         if (Date.now() > deadline) throw new Error(`PipelineRun ${set.pr.metadata.name ?? ''} never attested`);
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -84,16 +97,16 @@ describe('sidecar: crash safety (SIGKILL while events stream in)', function () {
     child = undefined;
     const log = await EmbeddedLog.open(join(dir, 'tlog'), { logger: quiet });
     try {
-      expect(log.size, 'one log entry per PipelineRun, none twice').to.equal(RUNS);
+      expect(log.size, 'one log entry per statement (provenance, test result) of each PipelineRun, none twice').to.equal(2 * RUNS);
       const key = parsePrivateKey(readFileSync(keyPath), keyPath);
       const h = { store, trustedRoot: trustedRootFor(log), key };
       const indices = new Set<number>();
       for (const set of sets) {
         const records = await verifiedRecords(h, set);
-        expect(records).to.have.length(1);
-        indices.add(records[0]!.logEntry!.logIndex);
+        expect(records.map((r) => r.predicateType).sort()).to.deep.equal([SLSA_PROVENANCE_V1, TEST_RESULT_V01].sort());
+        for (const r of records) indices.add(r.logEntry!.logIndex);
       }
-      expect(indices.size).to.equal(RUNS);
+      expect(indices.size).to.equal(2 * RUNS);
     } finally {
       await log.close();
     }

@@ -1,10 +1,13 @@
 import { expect } from 'chai';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Writable } from 'node:stream';
 import { isVouchError } from '../../src/common/errors.ts';
 import { configureLogging } from '../../src/common/log.ts';
-import { STAGES, outcomeOf, parseResultFlags, redactCredentials, runStage, testOutput, writeDirAtomic, type Stage, type StageOutcome } from '../../src/stages/index.ts';
+import { TEST_RESULT_V01 } from '../../src/attest/predicates.ts';
+import { STAGES, evidence, outcomeOf, parseResultFlags, redactCredentials, runStage, testOutput, writeDirAtomic, type Stage, type StageOutcome } from '../../src/stages/index.ts';
 import { MAX_TERMINATION_MESSAGE_BYTES } from '../../src/tekton/results.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 
@@ -224,5 +227,77 @@ describe('stage framework', () => {
       for (const p of s.params) expect(p.name).to.match(/^[a-z][a-z0-9-]*$/);
       for (const r of s.results) expect(r.name).to.match(/^[a-zA-Z0-9][-._a-zA-Z0-9]*$/);
     }
+  });
+
+  describe('evidence()', () => {
+    const evidenceStage = (run: Stage['run']): Stage => ({
+      name: 'probe',
+      description: 'evidence test stage',
+      params: [],
+      results: [
+        { name: 'TEST_OUTPUT', description: 'verdict' },
+        { name: 'TEST_EVIDENCE', description: 'evidence' },
+      ],
+      run,
+    });
+    const ok = (): StageOutcome => ({ results: {}, gate: { passed: true, reasons: [] }, files: {}, report: {} });
+
+    it('writes the predicate body into the report directory and the object result naming it by file:// URL and digest', async () => {
+      const d = fresh();
+      const predicate = { result: 'PASSED', configuration: [], passedTests: ['a'], warnedTests: [], failedTests: [] };
+      const s = await runStage(
+        evidenceStage((ctx) => {
+          evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, predicate);
+          return Promise.resolve(ok());
+        }),
+        { params: {}, source: d.source, resultPaths: { TEST_EVIDENCE: join(d.results, 'TEST_EVIDENCE') } },
+      );
+      const file = join(d.source, '.vouch/reports/probe/test.predicate.json');
+      const bytes = readFileSync(file);
+      expect(JSON.parse(bytes.toString('utf8'))).to.deep.equal(predicate);
+      const value = JSON.parse(readFileSync(join(d.results, 'TEST_EVIDENCE'), 'utf8')) as Record<string, string>;
+      expect(value).to.deep.equal({ predicateType: TEST_RESULT_V01, uri: pathToFileURL(file).href, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}` });
+      expect(s.results['TEST_EVIDENCE']).to.equal(readFileSync(join(d.results, 'TEST_EVIDENCE'), 'utf8'));
+      // exact bytes are kept as given (a BOM whose digest is also a result)
+      const d2 = fresh();
+      const raw = '{"bomFormat":"CycloneDX"}';
+      await runStage(
+        evidenceStage((ctx) => {
+          evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, raw, { file: 'x.json' });
+          return Promise.resolve(ok());
+        }),
+        { params: {}, source: d2.source, resultPaths: {} },
+      );
+      expect(readFileSync(join(d2.source, '.vouch/reports/probe/x.json'), 'utf8')).to.equal(raw);
+    });
+
+    it('refuses misuse before anything is written: bad name, unknown type, non-object predicate, clash, file name escaping', async () => {
+      const cases: [string, (ctx: Parameters<Stage['run']>[0]) => StageOutcome][] = [
+        ['lower-case name', (ctx) => (evidence(ctx, 'test_evidence', TEST_RESULT_V01, {}), ok())],
+        ['not *_EVIDENCE', (ctx) => (evidence(ctx, 'TEST_OUTPUT', TEST_RESULT_V01, {}), ok())],
+        ['provenance is not evidence', (ctx) => (evidence(ctx, 'TEST_EVIDENCE', 'https://slsa.dev/provenance/v1', {}), ok())],
+        ['an array', (ctx) => (evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, []), ok())],
+        ['bytes that are not a JSON object', (ctx) => (evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, '[1]'), ok())],
+        ['a file name leaving the report directory', (ctx) => (evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, {}, { file: '../x.json' }), ok())],
+        ['also a plain result', (ctx) => (evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, {}), { ...ok(), results: { TEST_EVIDENCE: 'x' } })],
+        ['a report file with other content', (ctx) => (evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, {}, { file: 'a.json' }), { ...ok(), files: { 'a.json': '{"other":1}' } })],
+        ['declared twice', (ctx) => (evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, {}), evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, {}), ok())],
+      ];
+      for (const [what, run] of cases) {
+        const d = fresh();
+        const err = await rejects(runStage(evidenceStage((ctx) => Promise.resolve(run(ctx))), { params: {}, source: d.source, resultPaths: { TEST_EVIDENCE: join(d.results, 'TEST_EVIDENCE') } }));
+        expect(isVouchError(err, 'INTERNAL'), `${what}: ${String(err)}`).to.equal(true);
+        expect(readdirSync(d.results), what).to.deep.equal([]);
+        expect(existsSync(join(d.source, '.vouch')), what).to.equal(false);
+      }
+    });
+
+    it('an undeclared evidence result is refused like any undeclared result', async () => {
+      const d = fresh();
+      const stage = { ...evidenceStage((ctx) => (evidence(ctx, 'SBOM_EVIDENCE', TEST_RESULT_V01, {}), Promise.resolve(ok()))) };
+      const err = await rejects(runStage(stage, { params: {}, source: d.source, resultPaths: {} }));
+      expect(isVouchError(err, 'INTERNAL'), String(err)).to.equal(true);
+      expect((err as Error).message).to.include('SBOM_EVIDENCE');
+    });
   });
 });

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { REPO_ROOT, runVouch, SHARED } from '../helpers/cli.ts';
@@ -46,8 +47,8 @@ describe('vouch task sbom / sca', function () {
   async function sbomThenSca(dir: string, base: string): Promise<{ sbom: Awaited<ReturnType<typeof runVouch>>; sca: Awaited<ReturnType<typeof runVouch>>; results: string }> {
     const results = join(dir, '..', `results-${String(n++)}`);
     mkdirSync(results);
-    const sbom = await runVouch(['task', 'sbom', '--source', dir, '--base-revision', base, '--result', `SBOM_DIGEST=${join(results, 'SBOM_DIGEST')}`, '--result', `SBOM_PATH=${join(results, 'SBOM_PATH')}`]);
-    const sca = await runVouch(['task', 'sca', '--source', dir, '--base-revision', base, '--osv-database', OSV, '--result', `TEST_OUTPUT=${join(results, 'TEST_OUTPUT')}`, '--result', `findings=${join(results, 'findings')}`]);
+    const sbom = await runVouch(['task', 'sbom', '--source', dir, '--base-revision', base, '--result', `SBOM_DIGEST=${join(results, 'SBOM_DIGEST')}`, '--result', `SBOM_PATH=${join(results, 'SBOM_PATH')}`, '--result', `SBOM_EVIDENCE=${join(results, 'SBOM_EVIDENCE')}`]);
+    const sca = await runVouch(['task', 'sca', '--source', dir, '--base-revision', base, '--osv-database', OSV, '--result', `TEST_OUTPUT=${join(results, 'TEST_OUTPUT')}`, '--result', `findings=${join(results, 'findings')}`, '--result', `VULNS_EVIDENCE=${join(results, 'VULNS_EVIDENCE')}`]);
     return { sbom, sca, results };
   }
 
@@ -75,9 +76,14 @@ describe('vouch task sbom / sca', function () {
       ['GHSA-p6mc-m468-83gw', '4.17.20', true],
     ]);
     expect(report.vulnerabilities[0]!.path).to.deep.equal(['app-utils@2.1.0', 'lodash@4.17.15']);
-    const predicate = JSON.parse(readFileSync(join(dir, '.vouch/reports/sca/vulns-predicate.json'), 'utf8')) as { predicateType: string; predicate: { scanner: { result: unknown[] } } };
-    expect(predicate.predicateType).to.equal('https://in-toto.io/attestation/vulns/v0.1');
-    expect(predicate.predicate.scanner.result).to.have.length(2);
+    // gate evidence for the sidecar: object results naming the predicate body files by absolute file:// URL and digest
+    const sbomEvidence = JSON.parse(readFileSync(join(results, 'SBOM_EVIDENCE'), 'utf8')) as Record<string, string>;
+    expect(sbomEvidence).to.deep.equal({ predicateType: 'https://cyclonedx.org/bom', uri: pathToFileURL(join(dir, sbomPath)).href, digest: readFileSync(join(results, 'SBOM_DIGEST'), 'utf8') });
+    const vulnsEvidence = JSON.parse(readFileSync(join(results, 'VULNS_EVIDENCE'), 'utf8')) as Record<string, string>;
+    const predicateBytes = readFileSync(join(dir, '.vouch/reports/sca/vulns-predicate.json'));
+    expect(vulnsEvidence).to.deep.equal({ predicateType: 'https://in-toto.io/attestation/vulns/v0.1', uri: pathToFileURL(join(dir, '.vouch/reports/sca/vulns-predicate.json')).href, digest: `sha256:${createHash('sha256').update(predicateBytes).digest('hex')}` });
+    const predicate = JSON.parse(predicateBytes.toString('utf8')) as { scanner: { result: unknown[] } };
+    expect(predicate.scanner.result).to.have.length(2);
   });
 
   it('lodash 4.17.20 fails on GHSA-35jh-r3h4-6jhm only; 4.17.21 passes', async () => {
@@ -134,7 +140,7 @@ describe('vouch task sbom / sca', function () {
     expect(sbom.status.conditions[0]!.reason).to.equal('Succeeded');
     expect(sbom.status.results?.find((x) => x.name === 'SBOM_DIGEST')?.value).to.match(/^sha256:[0-9a-f]{64}$/);
     const sca = byTask.get('sca')!;
-    expect(sca.status.conditions[0]!.reason).to.equal('Failed');
+    expect(sca.status.conditions[0]!.reason, JSON.stringify(sca.status.conditions)).to.equal('Failed');
     const report = JSON.parse(readFileSync(join(dir, '.vouch/reports/sca/sca.json'), 'utf8')) as { vulnerabilities: { id: string }[] };
     expect(report.vulnerabilities.map((v) => v.id)).to.deep.equal(['GHSA-35jh-r3h4-6jhm']);
   });

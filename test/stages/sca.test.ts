@@ -6,7 +6,8 @@ import { readLockfile } from '../../src/stages/sbom/lockfile.ts';
 import { writeSbom } from '../../src/stages/sbom/sbom.ts';
 import { readSbom } from '../../src/stages/sbom/read.ts';
 import { loadOsvDatabase } from '../../src/stages/sca/osv.ts';
-import { VULNS_PREDICATE_TYPE, checkScaPolicy, defaultScaPolicy, scan, vulnsPredicate } from '../../src/stages/sca/scan.ts';
+import { VULNS_V01 } from '../../src/attest/predicates.ts';
+import { checkScaPolicy, defaultScaPolicy, scan, vulnsPredicate } from '../../src/stages/sca/scan.ts';
 import type { ScaPolicy, ScaReport } from '../../src/stages/sca/scan.ts';
 import { cvssBaseScore, rating } from '../../src/stages/sca/severity.ts';
 import { judgeLicenses } from '../../src/stages/sca/licenses.ts';
@@ -146,7 +147,7 @@ describe('stages/sca', () => {
       scanner: { db: { lastUpdate: string }; result: { vulnerability: { id: string; severity: { method: string; score: string }[] } }[] };
       metadata: { scanStartedOn: string };
     };
-    expect(VULNS_PREDICATE_TYPE).to.equal('https://in-toto.io/attestation/vulns/v0.1');
+    expect(VULNS_V01).to.equal('https://in-toto.io/attestation/vulns/v0.1');
     expect(p.scanner.db.lastUpdate).to.equal('2022-02-08T22:04:28.000Z');
     expect(p.scanner.result.map((r) => r.vulnerability.id)).to.deep.equal(['GHSA-35jh-r3h4-6jhm']);
     expect(p.scanner.result[0]!.vulnerability.severity[0]).to.deep.equal({ method: 'severity', score: 'high' });

@@ -37,6 +37,13 @@ describe('tasks/ (Task YAMLs)', function () {
           expect(step.image, f).to.match(/^ghcr\.io\/vouch-dev\/vouch:/);
           expect(step.args?.[0], f).to.equal('task');
         }
+        // gate evidence is an object result the sidecar reads (CONTRACTS.md): exactly these three string properties
+        for (const r of spec.results ?? []) {
+          if (!r.name.endsWith('_EVIDENCE')) continue;
+          expect(r.type, `${f} ${r.name}`).to.equal('object');
+          expect(r.properties, `${f} ${r.name}`).to.deep.equal({ predicateType: { type: 'string' }, uri: { type: 'string' }, digest: { type: 'string' } });
+          expect(spec.steps.some((st) => st.args?.includes(`${r.name}=$(results.${r.name}.path)`)), `${f} ${r.name} is passed to the stage`).to.equal(true);
+        }
       }
     }
   });

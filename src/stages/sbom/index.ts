@@ -2,9 +2,10 @@
 // digest and path as results, and, given the base revision, what the change adds, removes and changes among the
 // dependencies (a risk signal for the gate, not a failure here).
 import { resolve, sep } from 'node:path';
+import { CYCLONEDX_BOM } from '../../attest/predicates.ts';
 import { VouchError } from '../../common/errors.ts';
 import { sha256Hex } from '../../common/digest.ts';
-import { outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
+import { evidence, outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { git, resolveCommit, runGit } from '../git.ts';
 import { parseLockfile, readLockfile, type Lockfile } from './lockfile.ts';
 import { buildSbomJson, validateSbomJson } from './sbom.ts';
@@ -62,6 +63,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const note = `${String(lock.packages.length)} components` + (diff === undefined ? '' : `; against ${base}: ${String(diff.added.length)} added, ${String(diff.removed.length)} removed, ${String(diff.changed.length)} changed`);
   const reasons = diff === undefined ? [] : diff.added.map((a) => `new dependency ${a.name}@${a.versions.join(',')}`);
   ctx.log.info({ components: lock.packages.length, digest, path: relPath }, 'sbom written');
+  // the BOM is the predicate (cosign's cyclonedx type): the same bytes as SBOM_DIGEST names
+  evidence(ctx, 'SBOM_EVIDENCE', CYCLONEDX_BOM, json, { file: SBOM_FILE });
   return {
     results: {
       SBOM_DIGEST: `sha256:${digest}`,
@@ -69,7 +72,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       TEST_OUTPUT: testOutput({ result: outcomeOf({ failures: 0, warnings: 0 }), namespace: 'sbom', successes: 1, failures: 0, warnings: 0, note, timestamp: ctx.now }),
     },
     gate: { passed: true, reasons },
-    files: { [SBOM_FILE]: json, ...(diff === undefined ? {} : { 'diff.json': JSON.stringify(diff, null, 2) + '\n' }) },
+    files: diff === undefined ? {} : { 'diff.json': JSON.stringify(diff, null, 2) + '\n' },
     report: { lockfile: lockParam, components: lock.packages.length, sbom: { path: relPath, digest: `sha256:${digest}` }, ...(diff === undefined ? {} : { diff }) },
   };
 }
@@ -85,6 +88,7 @@ export const sbomStage: Stage = {
     { name: 'SBOM_DIGEST', description: 'sha256:<hex> of the SBOM file' },
     { name: 'SBOM_PATH', description: 'the SBOM file, relative to the source workspace' },
     { name: 'TEST_OUTPUT', description: 'Verdict in the Konflux TEST_OUTPUT convention' },
+    { name: 'SBOM_EVIDENCE', description: 'the SBOM for the sidecar: {predicateType, uri, digest} of the SBOM file' },
   ],
   run,
 };

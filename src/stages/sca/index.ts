@@ -5,13 +5,14 @@
 // (https://in-toto.io/attestation/vulns/v0.1) is written beside it for the sidecar to sign.
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { VULNS_V01 } from '../../attest/predicates.ts';
 import type { ScaPolicySection } from '../../policy/index.ts';
-import { outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
+import { evidence, outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { policyAtBase } from '../git.ts';
 import { readSbom, parseSbom } from '../sbom/read.ts';
 import { baseSbomJson, insideSource } from '../sbom/index.ts';
 import { loadOsvDatabase } from './osv.ts';
-import { VULNS_PREDICATE_TYPE, checkScaPolicy, scan, vulnsPredicate, type ScaPolicy } from './scan.ts';
+import { checkScaPolicy, scan, vulnsPredicate, type ScaPolicy } from './scan.ts';
 import type { Severity } from './severity.ts';
 
 /** The policy file's `sca` section as the scan's policy. */
@@ -73,6 +74,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   // scanning against the excerpt is never a clean SUCCESS: it counts as a warning
   const warnings = report.vulnerabilities.filter((v) => !v.failing && !v.ignored).length + report.licenses.filter((l) => !l.failing).length + (bundled ? 1 : 0);
   const predicate = vulnsPredicate(report, { uri: 'pkg:github/vouch-dev/vouch', version: '0.1.0', dbUri: `file://${dbDir}` }, { startedOn, finishedOn: new Date() });
+  evidence(ctx, 'VULNS_EVIDENCE', VULNS_V01, predicate, { file: 'vulns-predicate.json' });
   return {
     results: {
       TEST_OUTPUT: testOutput({
@@ -90,7 +92,6 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     gate: { passed: report.verdict === 'pass', reasons: [...(bundled ? [excerptLine] : []), ...report.reasons, dbLine] },
     files: {
       'sca.json': JSON.stringify({ ...report, database: { ...report.database, bundledExcerpt: bundled } }, null, 2) + '\n',
-      'vulns-predicate.json': JSON.stringify({ predicateType: VULNS_PREDICATE_TYPE, predicate }, null, 2) + '\n',
     },
     report: { policy: policySource, sbom: sbomPath.slice(ctx.source.length + 1), database: { ...report.database, bundledExcerpt: bundled }, summary: { components: report.components, scanned: report.scanned, vulnerabilities: report.vulnerabilities.length, licenses: report.licenses.length, packages: report.packages.length } },
   };
@@ -108,6 +109,7 @@ export const scaStage: Stage = {
   results: [
     { name: 'TEST_OUTPUT', description: 'Verdict in the Konflux TEST_OUTPUT convention' },
     { name: 'findings', description: 'Number of vulnerability, license and package findings' },
+    { name: 'VULNS_EVIDENCE', description: 'the vulnerability predicate for the sidecar: {predicateType, uri, digest} of vulns-predicate.json' },
   ],
   run,
 };

@@ -222,8 +222,6 @@ function directNames(sbom: Sbom): string[] {
   return (sbom.dependencies.get(sbom.rootRef) ?? []).map((r) => byRef.get(r) ?? r);
 }
 
-export const VULNS_PREDICATE_TYPE = 'https://in-toto.io/attestation/vulns/v0.1';
-
 /**
  * The predicate of an in-toto vulnerability attestation (https://in-toto.io/attestation/vulns/v0.1), field names as
  * the predicate's spec lists them (scanner.uri/version, scanner.db.lastUpdate, scanner.result[].vulnerability.{id,

@@ -8,14 +8,14 @@
 import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
+import { TEST_RESULT_V01 } from '../../attest/predicates.ts';
 import { VouchError, errorMessage } from '../../common/errors.ts';
-import { outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
+import { evidence, outcomeOf, testOutput, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { changedFiles, git, policyAtBase, resolveCommit, runGit } from '../git.ts';
 import { commandEnv, outputTail as tail, runProcess, type ProcessRun } from '../process.ts';
 import { TEST_SOURCE, compareDeclarations } from './declarations.ts';
 import { parseReport, parseTap, type TestCase } from './reports.ts';
 
-export const TEST_RESULT_PREDICATE = 'https://in-toto.io/attestation/test-result/v0.1';
 
 /** The in-toto test-result v0.1 predicate body. */
 export interface TestResultPredicate {
@@ -143,13 +143,14 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const note = passed
     ? `${String(passedTests.length)} passed, ${String(warnedTests.length)} skipped`
     : `${String(reasons.length)} problem(s): ${reasons.slice(0, 5).join('; ')}${reasons.length > 5 ? '; …' : ''}`;
+  evidence(ctx, 'TEST_EVIDENCE', TEST_RESULT_V01, predicate, { file: 'test-result.json' });
   return {
     results: {
       TEST_OUTPUT: testOutput({ result: outcomeOf({ failures, warnings: warnedTests.length }), namespace: 'vouch.test', successes: passedTests.length, failures, warnings: warnedTests.length, note: note.slice(0, 1000), timestamp: ctx.now }),
     },
     gate: { passed, reasons },
-    files: { 'test-result.json': JSON.stringify(predicate, null, 2) + '\n', 'output.log': tail(ran.stdout + (ran.stderr ? '\n--- stderr ---\n' + ran.stderr : '')) },
-    report: { base, head, policy: policySource, command, reports, exitCode: ran.code, predicateType: TEST_RESULT_PREDICATE, tests: cases, deletedTests: deleted, skippedTests: newlySkipped, focusedTests: newlyFocused },
+    files: { 'output.log': tail(ran.stdout + (ran.stderr ? '\n--- stderr ---\n' + ran.stderr : '')) },
+    report: { base, head, policy: policySource, command, reports, exitCode: ran.code, predicateType: TEST_RESULT_V01, tests: cases, deletedTests: deleted, skippedTests: newlySkipped, focusedTests: newlyFocused },
   };
 }
 
@@ -162,6 +163,9 @@ export const testStage: Stage = {
     { name: 'command', description: 'test command (sh -c) instead of the policy\'s test.command' },
     { name: 'junit', description: 'JUnit XML report file(s) the command writes, comma-separated, instead of the policy\'s test.reports' },
   ],
-  results: [{ name: 'TEST_OUTPUT', description: 'verdict in the Konflux TEST_OUTPUT convention' }],
+  results: [
+    { name: 'TEST_OUTPUT', description: 'verdict in the Konflux TEST_OUTPUT convention' },
+    { name: 'TEST_EVIDENCE', description: 'the test-result predicate for the sidecar: {predicateType, uri, digest} of test-result.json' },
+  ],
   run,
 };

@@ -1,0 +1,180 @@
+// Gate evidence (CONTRACTS.md "Gate evidence"): a TaskRun's `*_EVIDENCE` object results name a predicate file
+// ({predicateType, uri: file:///…, digest: sha256:…}) that the sidecar signs with the PipelineRun's subjects. The
+// result values are written by the stage, i.e. by whatever ran in the TaskRun: untrusted. So a claim is only taken
+// when its type is a known evidence type (src/attest/predicates.ts), its file lies inside one of the configured
+// evidence roots once every symlink is resolved (checked again on the opened descriptor, so a directory swapped for a
+// symlink between the check and the open does not help), it is a regular file within the size bound, its bytes have
+// the digest the result names, and they are a JSON object. Anything else is refused with a reason; a refusal never
+// affects the provenance.
+
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, readlink, realpath } from 'node:fs/promises';
+import { isAbsolute, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isEvidencePredicateType } from '../attest/predicates.ts';
+import { errorMessage } from '../common/errors.ts';
+import type { TaskRun } from '../tekton/types.ts';
+
+/** Default bound of one evidence file (an SBOM of a large monorepo stays well below). */
+export const DEFAULT_MAX_EVIDENCE_BYTES = 16 * 1024 * 1024;
+
+const EVIDENCE_RESULT = /_EVIDENCE$/;
+const SHA256_DIGEST = /^sha256:([0-9a-f]{64})$/;
+
+/** One `*_EVIDENCE` result of one TaskRun, as claimed (nothing checked yet). */
+export interface EvidenceClaim {
+  /** journal id: `<pr uid> evidence <taskrun uid> <result>` */
+  id: string;
+  taskRun: { namespace: string; name: string; uid: string };
+  /** the pipeline task's name (label tekton.dev/pipelineTask), else the TaskRun's name */
+  pipelineTask: string;
+  result: string;
+  value: unknown;
+}
+
+/** A claim whose file was read and checked. */
+export interface CheckedEvidence {
+  predicateType: string;
+  uri: string;
+  sha256: string;
+  predicate: Record<string, unknown>;
+}
+
+/** Why a claim was refused: `kind` is the metric label, `reason` the log line. */
+export interface EvidenceRefusal {
+  kind: 'malformed' | 'unknown_type' | 'outside_roots' | 'unreadable' | 'too_large' | 'digest_mismatch' | 'not_json' | 'duplicate_type';
+  reason: string;
+}
+
+export const evidencePrefix = (prUid: string): string => `${prUid} evidence `;
+
+/**
+ * The `*_EVIDENCE` results of a PipelineRun's TaskRuns, in TaskRun then result order. Reads v1 (`status.results`)
+ * and v1beta1 (`status.taskResults`) TaskRuns; a TaskRun without uid is skipped (it cannot be named in the journal).
+ */
+export function evidenceClaims(prUid: string, taskRuns: readonly TaskRun[]): EvidenceClaim[] {
+  const out: EvidenceClaim[] = [];
+  for (const tr of taskRuns) {
+    const uid = tr.metadata.uid;
+    if (!uid) continue;
+    const status = (tr.status ?? {}) as { results?: unknown; taskResults?: unknown };
+    const results = Array.isArray(status.results) ? status.results : Array.isArray(status.taskResults) ? status.taskResults : [];
+    for (const r of results as unknown[]) {
+      const { name, value } = (r ?? {}) as { name?: unknown; value?: unknown };
+      if (typeof name !== 'string' || !EVIDENCE_RESULT.test(name)) continue;
+      out.push({
+        id: `${evidencePrefix(prUid)}${uid} ${name}`,
+        taskRun: { namespace: tr.metadata.namespace ?? '', name: tr.metadata.name ?? '', uid },
+        pipelineTask: tr.metadata.labels?.['tekton.dev/pipelineTask'] ?? tr.metadata.name ?? '',
+        result: name,
+        value,
+      });
+    }
+  }
+  return out;
+}
+
+/** `{predicateType, uri, digest}` from a result value: an object of strings, or (some converters) its JSON text. */
+function parseValue(value: unknown): { predicateType: string; uri: string; digest: string } | undefined {
+  let v = value;
+  if (typeof v === 'string') {
+    try {
+      v = JSON.parse(v);
+    } catch {
+      return undefined;
+    }
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const { predicateType, uri, digest } = v as Record<string, unknown>;
+  if (typeof predicateType !== 'string' || typeof uri !== 'string' || typeof digest !== 'string') return undefined;
+  return { predicateType, uri, digest };
+}
+
+function inside(path: string, roots: readonly string[]): boolean {
+  return roots.some((root) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep));
+}
+
+/** The evidence roots with every symlink resolved; roots that do not exist (yet) are left out. */
+export async function realRoots(roots: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const root of roots) {
+    if (!isAbsolute(root)) continue;
+    try {
+      out.push(await realpath(root));
+    } catch {
+      // a workspace that does not exist holds no evidence
+    }
+  }
+  return out;
+}
+
+/** Reads and checks one claim's file; never throws (I/O problems are refusals too: the claim names the file). */
+export async function checkEvidence(claim: EvidenceClaim, roots: readonly string[], maxBytes: number): Promise<CheckedEvidence | EvidenceRefusal> {
+  const v = parseValue(claim.value);
+  if (!v) return { kind: 'malformed', reason: 'the result is not an object of strings {predicateType, uri, digest}' };
+  if (!isEvidencePredicateType(v.predicateType)) return { kind: 'unknown_type', reason: `predicate type ${JSON.stringify(v.predicateType.slice(0, 200))} is not a gate evidence type` };
+  const digest = SHA256_DIGEST.exec(v.digest);
+  if (!digest) return { kind: 'malformed', reason: `digest ${JSON.stringify(v.digest.slice(0, 100))} is not sha256:<64 lowercase hex>` };
+  let path: string;
+  try {
+    const url = new URL(v.uri);
+    if (url.protocol !== 'file:' || (url.host !== '' && url.host !== 'localhost') || url.search !== '' || url.hash !== '') throw new Error('not a plain file: URL');
+    path = fileURLToPath(url);
+  } catch (err) {
+    return { kind: 'malformed', reason: `uri ${JSON.stringify(v.uri.slice(0, 300))} is not an absolute file:// URL (${errorMessage(err)})` };
+  }
+  const realRootsNow = await realRoots(roots);
+  if (realRootsNow.length === 0) return { kind: 'outside_roots', reason: `${path}: no evidence root (sidecar.evidenceRoots) exists, so no evidence file is read` };
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch (err) {
+    // outside the roots is the more useful answer when both apply: it names the attempt
+    if (!inside(path, realRootsNow)) return { kind: 'outside_roots', reason: `${path} is outside the evidence roots` };
+    return { kind: 'unreadable', reason: `${path}: ${errorMessage(err)}` };
+  }
+  if (!inside(real, realRootsNow)) return { kind: 'outside_roots', reason: `${path}${real === path ? '' : ` (really ${real})`} is outside the evidence roots` };
+  let handle;
+  try {
+    // O_NOFOLLOW: the last component cannot have become a symlink since realpath; O_NONBLOCK: a FIFO cannot hang us
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    return { kind: 'unreadable', reason: `${path}: ${errorMessage(err)}` };
+  }
+  try {
+    // what was opened, whatever happened to the directories on the way (Linux: /proc/self/fd)
+    const opened = await readlink(`/proc/self/fd/${String(handle.fd)}`).catch(() => real);
+    if (!inside(opened, realRootsNow)) return { kind: 'outside_roots', reason: `${path} resolved to ${opened}, outside the evidence roots` };
+    const st = await handle.stat();
+    if (!st.isFile()) return { kind: 'unreadable', reason: `${path} is not a regular file` };
+    if (st.size > maxBytes) return { kind: 'too_large', reason: `${path} has ${String(st.size)} bytes, over the ${String(maxBytes)}-byte bound` };
+    const buf = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) return { kind: 'too_large', reason: `${path} grew over the ${String(maxBytes)}-byte bound while being read` };
+    }
+    const bytes = buf.subarray(0, length);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (sha256 !== digest[1]) return { kind: 'digest_mismatch', reason: `${path} has sha256:${sha256}, the result claims ${v.digest}` };
+    let predicate: unknown;
+    try {
+      predicate = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      predicate = undefined;
+    }
+    if (typeof predicate !== 'object' || predicate === null || Array.isArray(predicate)) return { kind: 'not_json', reason: `${path} is not a JSON object` };
+    return { predicateType: v.predicateType, uri: v.uri, sha256, predicate: predicate as Record<string, unknown> };
+  } catch (err) {
+    return { kind: 'unreadable', reason: `${path}: ${errorMessage(err)}` };
+  } finally {
+    await handle.close();
+  }
+}
+
+export function isRefusal(x: CheckedEvidence | EvidenceRefusal): x is EvidenceRefusal {
+  return 'kind' in x;
+}
