@@ -93,6 +93,8 @@ export const ErrorCodes = {
   OSV_RECORD_INVALID: ExitCode.usage,
   OSV_DATABASE_UNAVAILABLE: ExitCode.unavailable,
   SCA_POLICY_INVALID: ExitCode.usage,
+  // stages: agent-run (src/stages/agent-run): the agent's nested sandbox cannot be created here (it never runs without)
+  STAGE_SANDBOX_UNAVAILABLE: ExitCode.unavailable,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
