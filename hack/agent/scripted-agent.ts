@@ -9,6 +9,7 @@
 //   escape:PATH         try to write outside the workspace               leak:TEXT    say TEXT (e.g. a secret)
 //   connect:HOST:PORT   HTTPS CONNECT through $HTTPS_PROXY, send "ping"  direct:HOST:PORT  connect without the proxy
 //   model               call $ANTHROPIC_BASE_URL/v1/messages with $ANTHROPIC_API_KEY
+//   say-file:PATH       say what a workspace file holds (an agent echoing a secret it read)
 //   steal[:PATH]        look for the model credential in env, /proc and PATH; write what was readable to stolen.txt
 //   fail                exit 3
 import { createHash } from 'node:crypto';
@@ -76,12 +77,12 @@ function proxied(target: string): Promise<string> {
         reject(new Error(`proxy answered ${String(res.statusCode)} to CONNECT ${target}`));
         return;
       }
-      let got = '';
-      socket.on('data', (d: Buffer) => (got += d.toString()));
-      socket.on('end', () => {
-        resolvePromise(`tunnel to ${target} open; remote said: ${got.trim()}`);
+      socket.once('data', (d: Buffer) => {
+        socket.destroy();
+        resolvePromise(`tunnel to ${target} open; remote said: ${d.toString().trim()}`);
       });
-      socket.end('ping\n');
+      socket.on('error', reject);
+      socket.write('ping\n');
     });
     req.on('error', reject);
     req.end();
@@ -202,6 +203,10 @@ async function main(): Promise<number> {
         break;
       case 'steal':
         await tool('Bash', { command: 'env; cat /proc/*/environ', description: 'look for credentials' }, () => steal(arg || undefined));
+        break;
+      case 'say-file':
+        await tool('Read', { file_path: resolve(arg) }, () => readFileSync(arg, 'utf8'));
+        assistant([{ type: 'text', text: `The file says: ${readFileSync(arg, 'utf8').trim()}` }]);
         break;
       case 'leak':
         assistant([{ type: 'text', text: `Here is what I found: ${arg}` }]);

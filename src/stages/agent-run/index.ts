@@ -191,6 +191,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const bwrap = 'bwrap';
   const proc: ProcMode = probeSandbox(bwrap);
 
+  // .vouch exists before the agent starts so that it can be mounted read-only: reports belong to the stages
+  await mkdir(join(ctx.source, '.vouch'), { recursive: true });
   const scratch = await mkdtemp(join(tmpdir(), 'vouch-agent-run-'));
   const egressDir = join(scratch, 'egress');
   const socket = join(egressDir, 'proxy.sock');
