@@ -22,6 +22,7 @@ interface Run {
   stderr: string;
   runDir: string;
   reason: string | undefined;
+  skipped: { name: string; reason: string }[];
   results: Map<string, string>;
   taskRuns: Map<string, TaskRunFile>;
 }
@@ -47,13 +48,13 @@ describe('tasks/agent-run.yaml under vouch run (nested sandbox)', function () {
   async function run(actions: string): Promise<Run> {
     const runDir = join(tmp(), `run-${String(++n)}`);
     const r = await runVouch(['run', '--pipeline', PIPELINE, '--tasks', join(REPO_ROOT, 'tasks'), '-p', `url=${upstream}`, '-p', 'revision=main', '-p', `agent=node ${SCRIPTED} ${actions}`, '-p', 'prompt=Add a greeting', '--run-dir', runDir, '--json'], { timeoutMs: 110_000 });
-    const pr = JSON.parse(readFileSync(join(runDir, 'pipelinerun.json'), 'utf8')) as { status: { conditions: { reason: string }[]; results?: { name: string; value: string }[] } };
+    const pr = JSON.parse(readFileSync(join(runDir, 'pipelinerun.json'), 'utf8')) as { status: { conditions: { reason: string }[]; results?: { name: string; value: string }[]; skippedTasks?: { name: string; reason: string }[] } };
     const taskRuns = new Map<string, TaskRunFile>();
     for (const f of readdirSync(join(runDir, 'taskruns'))) {
       const tr = JSON.parse(readFileSync(join(runDir, 'taskruns', f), 'utf8')) as TaskRunFile;
       taskRuns.set(tr.metadata.labels['tekton.dev/pipelineTask'] ?? f, tr);
     }
-    return { code: r.code, stderr: r.stderr, runDir, reason: pr.status.conditions[0]?.reason, results: new Map((pr.status.results ?? []).map((x) => [x.name, x.value])), taskRuns };
+    return { code: r.code, stderr: r.stderr, runDir, reason: pr.status.conditions[0]?.reason, skipped: pr.status.skippedTasks ?? [], results: new Map((pr.status.results ?? []).map((x) => [x.name, x.value])), taskRuns };
   }
 
   const reasonOf = (r: Run, task: string): string | undefined => r.taskRuns.get(task)?.status.conditions[0]?.reason;
@@ -91,6 +92,7 @@ describe('tasks/agent-run.yaml under vouch run (nested sandbox)', function () {
     expect(r.reason).to.equal('Completed');
     expect(r.results.get('changed')).to.equal('false');
     expect(r.taskRuns.has('secrets')).to.equal(false);
+    expect(r.skipped.map((x) => [x.name, x.reason])).to.deep.equal([['secrets', 'When Expressions evaluated to false']]);
     expect(readFileSync(join(r.runDir, 'logs/agent-run/agent.log'), 'utf8')).to.include('no change: the agent exited successfully without changing any file');
   });
 });

@@ -345,6 +345,7 @@ describe('stages/agent-run', function () {
       [{ 'timeout-seconds': '0' }, 'STAGE_USAGE', /--timeout-seconds: expected a whole number >= 1/],
       [{ agent: '["node", 3]' }, 'STAGE_USAGE', /not a JSON array of strings/],
       [{ 'agent-env': 'not an assignment' }, 'STAGE_USAGE', /is not NAME=VALUE/],
+      [{ agent: 'claude-code', 'agent-env': 'PATH=/usr/bin:/bin' }, 'STAGE_INPUT_INVALID', /the agent command "claude" is not on the agent's PATH/],
     ];
     for (const [params, code, message] of cases) {
       const r = await agentRun(dir, { agent: scripted('write:x.txt'), ...params });

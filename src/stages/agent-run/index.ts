@@ -236,6 +236,9 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       hide: [...new Set(hide)],
       proc,
     };
+    if (which(command.argv[0]!, agentPath, ctx.source) === undefined) {
+      throw new VouchError('STAGE_INPUT_INVALID', `the agent command "${command.argv[0]!}" is not on the agent's PATH (${agentPath}); install it in the task image or set PATH in agent-env`);
+    }
     const artifacts = await agentArtifacts(command.argv, agentPath, ctx.source);
 
     proxy = new EgressProxy({ socketPath: socket, allow, model: { url: modelUrl, header: credentialHeader, credential: credential.value } });
