@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { REPO_ROOT } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { commit, filesUnder, git, initRepo, requireTool, runTaskInProcess } from './helpers.ts';
-import { hostAllowed, parseHostRules, summarizeEgress } from '../../src/stages/agent-run/proxy.ts';
+import { EgressProxy, hostAllowed, parseHostRules, summarizeEgress } from '../../src/stages/agent-run/proxy.ts';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { redactSecrets, summarizeTranscript } from '../../src/stages/agent-run/transcript.ts';
 import { agentCommand, AGENT_RUN_PREDICATE_TYPE, CREDENTIAL_ENV } from '../../src/stages/agent-run/index.ts';
 
@@ -312,6 +313,7 @@ describe('stages/agent-run', function () {
     const r = await agentRun(dir, { agent: scripted(`leak:${'x'.repeat(3000)}`, 'hang'), 'max-output-bytes': '2048' });
     expect(r.code).to.equal(1);
     expect(r.predicate?.outcome).to.equal('output-limit');
+    expect(r.predicate?.transcript).to.include({ format: 'stream-json', toolCalls: 0 });
     expect(Buffer.byteLength(r.transcript)).to.be.at.most(2048);
   });
 
@@ -397,6 +399,8 @@ describe('stages/agent-run: proxy rules, redaction and transcript parsing', () =
   it('a transcript that is not stream-json is text with no tool count', () => {
     expect(summarizeTranscript('hello\n{"type":"x"}\n')).to.deep.include({ format: 'text', toolCalls: null });
     expect(summarizeTranscript('')).to.deep.include({ format: 'text', toolCalls: null });
+    // a transcript cut mid-event (output limit) is still stream-json; the cut event does not count
+    expect(summarizeTranscript('{"type":"system","subtype":"init","claude_code_version":"2.0.14"}\n{"type":"assistant","message":{"content":[{"type":"tool_u')).to.deep.include({ format: 'stream-json', toolCalls: 0, agentVersion: '2.0.14' });
     expect(summarizeTranscript('{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash"},{"type":"text"}]}}\n')).to.deep.include({ format: 'stream-json', toolCalls: 1 });
   });
 
@@ -405,5 +409,79 @@ describe('stages/agent-run: proxy rules, redaction and transcript parsing', () =
     expect(agentCommand('node hack/agent/scripted-agent.ts noop', 'p', '')).to.deep.include({ name: 'scripted-agent', argv: ['node', 'hack/agent/scripted-agent.ts', 'noop'], streamJson: false });
     expect(agentCommand('["my agent", "--x"]', 'p', '')).to.deep.include({ name: 'my agent', argv: ['my agent', '--x'] });
     expect(() => agentCommand('   ', 'p', '')).to.throw(/empty command/);
+  });
+});
+
+describe('stages/agent-run: the egress proxy on its unix socket', () => {
+  const tmp = tempDirPerSuite('vouch-egress-');
+  let upstream: HttpServer;
+  let port = 0;
+  const seen: { url: string | undefined; headers: IncomingHttpHeaders }[] = [];
+
+  before(async () => {
+    upstream = createHttpServer((req, res) => {
+      seen.push({ url: req.url, headers: req.headers });
+      res.end('upstream says hi');
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    port = (upstream.address() as { port: number }).port;
+  });
+  after(async () => {
+    await new Promise((r) => upstream.close(r));
+  });
+
+  function send(socketPath: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ socketPath, path, method, headers }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('model calls: the credential the agent sent is dropped and the held one added (x-api-key or Bearer)', async () => {
+    for (const [header, expected] of [['x-api-key', CREDENTIAL], ['authorization', `Bearer ${CREDENTIAL}`]] as const) {
+      const socketPath = join(tmp(), `${header}.sock`);
+      const proxy = new EgressProxy({ socketPath, allow: [], model: { url: new URL(`http://127.0.0.1:${String(port)}`), header, credential: CREDENTIAL } });
+      await proxy.listen();
+      try {
+        seen.length = 0;
+        const r = await send(socketPath, '/v1/messages?beta=true', { 'x-api-key': 'agent-chosen', authorization: 'Bearer agent-chosen', 'anthropic-version': '2023-06-01' }, 'POST');
+        expect(r).to.deep.equal({ status: 200, body: 'upstream says hi' });
+        expect(seen[0]?.url).to.equal('/v1/messages?beta=true');
+        expect(seen[0]?.headers[header]).to.equal(expected);
+        expect(JSON.stringify(seen[0]?.headers)).to.not.include('agent-chosen');
+        expect(seen[0]?.headers['anthropic-version']).to.equal('2023-06-01');
+        expect(proxy.entries[0]).to.include({ kind: 'model', host: '127.0.0.1', port, allowed: true, status: 200, bytesIn: 16 });
+      } finally {
+        await proxy.close();
+      }
+    }
+  });
+
+  it('plain HTTP by absolute URL only to listed hosts, never with the credential; https URLs and junk are refused', async () => {
+    const socketPath = join(tmp(), 'http.sock');
+    const proxy = new EgressProxy({ socketPath, allow: parseHostRules(`127.0.0.1:${String(port)}`), model: { url: new URL('https://api.anthropic.com'), header: 'x-api-key', credential: CREDENTIAL } });
+    await proxy.listen();
+    try {
+      seen.length = 0;
+      expect(await send(socketPath, `http://127.0.0.1:${String(port)}/ok`)).to.deep.equal({ status: 200, body: 'upstream says hi' });
+      expect(seen[0]?.headers['x-api-key']).to.equal(undefined);
+      expect((await send(socketPath, 'http://evil.example/x')).status).to.equal(403);
+      expect((await send(socketPath, `https://127.0.0.1:${String(port)}/`)).status).to.equal(403);
+      expect(proxy.entries.map((e) => [e.kind, e.host, e.allowed, e.status])).to.deep.equal([
+        ['http', '127.0.0.1', true, 200],
+        ['http', 'evil.example', false, 403],
+        ['http', '127.0.0.1', false, 403],
+      ]);
+      expect(proxy.entries[2]?.reason).to.equal('https: is not proxied (use CONNECT)');
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -78,7 +78,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** Reads Claude Code stream-json events (system/init, assistant with tool_use, user with tool_result, result). */
 export function summarizeTranscript(text: string): TranscriptSummary {
   const events: Record<string, unknown>[] = [];
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  // a run stopped mid-line (timeout, output limit) leaves its last event cut: it is not an event
+  if (!text.endsWith('\n')) lines.pop();
+  for (const line of lines) {
     if (line.trim() === '') continue;
     let v: unknown;
     try {
