@@ -285,6 +285,15 @@ describe('stages/agent-run', function () {
     expect(s.stdout).to.include('vouch/agent-run-redacted').and.include('.vouch/reports/agent-run/transcript.jsonl');
   });
 
+  it("the policy's own secret patterns redact too", async () => {
+    const token = 'itk_9f8e7d6c5b4a39281706f5e4d3c2b1a0';
+    const policy = ['version: 1', 'secrets:', '  patterns:', '    - id: internal-token', '      regex: "itk_[0-9a-f]{32}"', ''].join('\n');
+    const { dir } = repo({ '.vouch/policy.yaml': policy, 'notes.txt': `${token}\n` });
+    const r = await agentRun(dir, { agent: scripted('say-file:notes.txt') });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.transcript).to.include('[REDACTED:policy/internal-token]').and.not.include(token);
+  });
+
   it('no change: a clean result (changed=false, no commit, no branch) with the reason', async () => {
     const { dir, base } = repo();
     const r = await agentRun(dir, { agent: scripted('noop') });

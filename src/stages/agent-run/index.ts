@@ -15,7 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { sha256File, sha256Hex } from '../../common/digest.ts';
 import { VouchError, errorMessage } from '../../common/errors.ts';
 import { REPORTS_DIR, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
-import { git, resolveCommit, runGit } from '../git.ts';
+import { git, policyAtBase, resolveCommit, runGit } from '../git.ts';
+import { policyRules } from '../secrets/rules.ts';
 import { EgressProxy, parseHostRules, summarizeEgress, type EgressSummary, type HostRule } from './proxy.ts';
 import { EGRESS_DIR_IN_SANDBOX, credentialPaths, probeSandbox, runAgentProcess, type AgentProcessOutcome, type ProcMode } from './sandbox.ts';
 import { redactSecrets, summarizeTranscript, type Redaction, type TranscriptSummary } from './transcript.ts';
@@ -188,6 +189,9 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const command = agentCommand(ctx.params['agent'] ?? 'claude-code', prompt.text, model);
   const credential = await readCredential(ctx);
   const base = await resolveCommit(ctx.source, 'HEAD');
+  // the policy's own secret patterns redact too, so the transcript is cleaned by every rule the secrets gate applies
+  const { policy } = await policyAtBase(ctx.source, base);
+  const extraRules = policyRules(policy.secrets.patterns);
   const bwrap = 'bwrap';
   const proc: ProcMode = probeSandbox(bwrap);
 
@@ -264,8 +268,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     const stderr = await readFile(stderrFile, 'utf8');
     const known = credential.value === undefined ? [] : [{ rule: 'vouch/model-credential', value: credential.value }];
     const rawTranscript = command.streamJson ? stdout : stdout + (stderr ? (stdout.endsWith('\n') || stdout === '' ? '' : '\n') + stderr : '');
-    const transcript = await redactSecrets(rawTranscript, known);
-    const stderrRedacted = command.streamJson ? await redactSecrets(stderr, known) : { text: '', redactions: [] as Redaction[] };
+    const transcript = await redactSecrets(rawTranscript, known, extraRules);
+    const stderrRedacted = command.streamJson ? await redactSecrets(stderr, known, extraRules) : { text: '', redactions: [] as Redaction[] };
     const summary: TranscriptSummary = summarizeTranscript(transcript.text);
     const transcriptDigest = sha256Hex(transcript.text);
     const egressLog = egressEntries.map((e) => JSON.stringify(e)).join('\n') + (egressEntries.length ? '\n' : '');
