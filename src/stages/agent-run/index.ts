@@ -15,7 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { sha256File, sha256Hex } from '../../common/digest.ts';
 import { VouchError, errorMessage } from '../../common/errors.ts';
 import { REPORTS_DIR, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
-import { git, policyAtBase, resolveCommit, runGit } from '../git.ts';
+import { policyAtBase, resolveCommit } from '../git.ts';
+import { captureChange, checkoutAgentCommit, commitAgentChange } from './change.ts';
 import { policyRules } from '../secrets/rules.ts';
 import { EgressProxy, parseHostRules, summarizeEgress, type EgressSummary, type HostRule } from './proxy.ts';
 import { EGRESS_DIR_IN_SANDBOX, credentialPaths, probeSandbox, runAgentProcess, type AgentProcessOutcome, type ProcMode } from './sandbox.ts';
@@ -275,26 +276,26 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     const egressLog = egressEntries.map((e) => JSON.stringify(e)).join('\n') + (egressEntries.length ? '\n' : '');
     const egress: EgressSummary = summarizeEgress(egressEntries);
 
-    // the patch: everything the agent changed in the workspace (reports excluded), as a tree beside the real index
-    const index = join(scratch, 'index');
-    const gitEnv = { GIT_INDEX_FILE: index };
-    await git(['read-tree', base], { cwd: ctx.source, env: gitEnv });
-    await git(['add', '--all', '--', '.', `:(exclude)${REPORTS_DIR.split('/')[0]!}`], { cwd: ctx.source, env: gitEnv });
-    const tree = (await git(['write-tree'], { cwd: ctx.source, env: gitEnv })).trim();
-    const baseTree = (await git(['rev-parse', `${base}^{tree}`], { cwd: ctx.source })).trim();
-    const patch = tree === baseTree ? '' : await git(['diff', '--binary', '--no-color', '--no-ext-diff', '--full-index', base, tree, '--'], { cwd: ctx.source });
-    const filesChanged = tree === baseTree ? 0 : (await git(['diff', '--name-only', '-z', base, tree, '--'], { cwd: ctx.source })).split('\0').filter((f) => f !== '').length;
-    const patchDigest = sha256Hex(patch);
+    const change = await captureChange(ctx.source, base, join(scratch, 'index'), REPORTS_DIR.split('/')[0]!);
+    const { patch, patchDigest, filesChanged } = change;
 
-    const outcome: Outcome = exit.timedOut ? 'timed-out' : exit.outputLimitExceeded ? 'output-limit' : exit.exitCode !== 0 ? 'failed' : tree === baseTree ? 'no-change' : 'committed';
+    const outcome: Outcome = exit.timedOut ? 'timed-out' : exit.outputLimitExceeded ? 'output-limit' : exit.exitCode !== 0 ? 'failed' : change.changed ? 'committed' : 'no-change';
     const reasons: string[] = [];
     let commit = '';
     if (outcome === 'committed') {
-      const subject = `agent-run: ${(prompt.text.split('\n').find((l) => l.trim() !== '') ?? 'change').trim().slice(0, 60)}`;
-      const date = ctx.now.toISOString();
-      const who = { GIT_AUTHOR_NAME: `vouch agent-run (${command.name})`, GIT_AUTHOR_EMAIL: 'agent-run@vouch.invalid', GIT_AUTHOR_DATE: date, GIT_COMMITTER_NAME: 'vouch agent-run', GIT_COMMITTER_EMAIL: 'agent-run@vouch.invalid', GIT_COMMITTER_DATE: date };
-      const body = `Agent: ${command.name}${summary.agentVersion ? ` ${summary.agentVersion}` : ''}\nModel: ${model || 'unspecified'}\nPrompt-Version: ${ctx.params['prompt-version'] ?? ''}`;
-      commit = (await git(['commit-tree', tree, '-p', base, '-m', subject, '-m', body, '-m', `Agent-Run: ${runId}\nAgent-Transcript: sha256:${transcriptDigest}`], { cwd: ctx.source, env: who })).trim();
+      commit = await commitAgentChange({
+        repo: ctx.source,
+        base,
+        tree: change.tree,
+        agentName: command.name,
+        agentVersion: summary.agentVersion,
+        model,
+        promptText: prompt.text,
+        promptVersion: ctx.params['prompt-version'] ?? '',
+        runId,
+        transcriptDigest,
+        date: ctx.now,
+      });
       reasons.push(`the agent's change is commit ${commit} on branch ${branch} (${String(filesChanged)} file(s))`);
     } else if (outcome === 'no-change') {
       reasons.push('no change: the agent exited successfully without changing any file; nothing to verify (changed=false)');
@@ -382,16 +383,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       gate: { passed, reasons },
       files,
       report: { runId, outcome, base, branch, commit, egress, redactions: [...transcript.redactions, ...stderrRedacted.redactions], toolCalls: summary.toolCalls, exit: predicate.exit },
-      finalize:
-        outcome === 'committed'
-          ? async () => {
-              // the branch points at the agent's commit and is checked out; the working tree already holds it
-              await git(['update-ref', `refs/heads/${branch}`, commit], { cwd: ctx.source });
-              await git(['symbolic-ref', 'HEAD', `refs/heads/${branch}`], { cwd: ctx.source });
-              const r = await runGit(['reset', '--quiet'], { cwd: ctx.source });
-              if (r.code !== 0) throw new VouchError('STAGE_TOOL_FAILED', `git reset failed after committing the agent's change: ${r.stderr.trim()}`);
-            }
-          : undefined,
+      finalize: outcome === 'committed' ? () => checkoutAgentCommit(ctx.source, branch, commit) : undefined,
     };
   } finally {
     if (proxy) await proxy.close();
