@@ -467,6 +467,11 @@ describe('stages/agent-run: the egress proxy on its unix socket', () => {
         expect(JSON.stringify(seen[0]?.headers)).to.not.include('agent-chosen');
         expect(seen[0]?.headers['anthropic-version']).to.equal('2023-06-01');
         expect(proxy.entries[0]).to.include({ kind: 'model', host: '127.0.0.1', port, allowed: true, status: 200, bytesIn: 16 });
+        // a protocol-relative target stays on the model API: the key never goes to another host
+        seen.length = 0;
+        expect((await send(socketPath, '//evil.example/steal')).status).to.equal(200);
+        expect(seen[0]?.url).to.equal('//evil.example/steal');
+        expect(proxy.entries[1]).to.include({ kind: 'model', host: '127.0.0.1', port });
       } finally {
         await proxy.close();
       }

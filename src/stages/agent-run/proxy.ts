@@ -185,7 +185,12 @@ export class EgressProxy {
         this.#refuse(res, { kind: 'model', host: '', port: 0, reason: 'no model API is configured' }, time, 404);
         return;
       }
-      const target = new URL(url, model.url);
+      // concatenated, never resolved: `//evil.example/x` resolved against the model URL would leave its origin
+      const target = new URL(`${model.url.origin}${model.url.pathname.replace(/\/$/, '')}${url}`);
+      if (target.origin !== model.url.origin) {
+        this.#refuse(res, { kind: 'model', host: target.hostname, port: 0, reason: 'request target leaves the model API' }, time, 400);
+        return;
+      }
       const headers = forwardHeaders(req);
       if (model.credential !== undefined) headers[model.header] = model.header === 'authorization' ? `Bearer ${model.credential}` : model.credential;
       this.#forward(req, res, 'model', target, headers, time);
