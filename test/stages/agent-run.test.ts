@@ -3,6 +3,7 @@
 // mode of the issue is tried: timeout, writes outside the workspace, hosts not on the list, direct network, reading
 // the credential, emitting a secret (the secrets stage then fails), no change, a failing agent, bad input.
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
@@ -343,6 +344,13 @@ describe('stages/agent-run', function () {
     expect(r.transcript).to.equal(readFileSync(join(FAKE_CLAUDE_DIR, 'recordings/claude-code-add-subtract.jsonl'), 'utf8'));
     expect(git(dir, ['diff', base, 'HEAD', '--', 'src/math.ts'])).to.include('+export const subtract = (a: number, b: number): number => a - b;');
     expect(git(dir, ['log', '-1', '--format=%B'])).to.include('Agent: claude-code 2.0.14');
+  });
+
+  it('the fake claude is as strict as the real CLI about the flags the preset relies on', () => {
+    const r = spawnSync(join(FAKE_CLAUDE_DIR, 'claude'), ['-p', 'x', '--output-format', 'stream-json'], { encoding: 'utf8', env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin` } });
+    expect(r.status).to.equal(1);
+    expect(r.stderr).to.include('--output-format=stream-json requires --verbose');
+    expect(r.stdout).to.equal('');
   });
 
   it('bad input is refused before the agent runs and nothing is written', async () => {
