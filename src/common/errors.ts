@@ -101,6 +101,8 @@ export const ErrorCodes = {
   BUILD_OUTPUT_MISSING: ExitCode.usage,
   BUILD_IMAGE_FAILED: ExitCode.unavailable,
   BUILD_PUSH_FAILED: ExitCode.unavailable,
+  // stages: agent-run (src/stages/agent-run): the agent's nested sandbox cannot be created here (it never runs without)
+  STAGE_SANDBOX_UNAVAILABLE: ExitCode.unavailable,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

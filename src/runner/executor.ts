@@ -731,6 +731,7 @@ export class PipelineRunExecutor {
     const byStep = stepTimeout !== undefined && stepTimeout > 0 && (remaining === undefined || stepTimeout < remaining);
     const timeoutMs = byStep ? stepTimeout : remaining;
     const allowNetwork = (this.#o.allowNetwork ?? []).includes(n.pt.name);
+    const runAs = runAsOf(step);
     const outcome = await runStepProcess(
       {
         argv: command.argv,
@@ -739,6 +740,7 @@ export class PipelineRunExecutor {
         writable: ctx.writable,
         readable: ctx.readable,
         network: allowNetwork,
+        ...(runAs ? { runAs } : {}),
         ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         logFile,
         signal: ctx.abort,
@@ -940,6 +942,15 @@ export class PipelineRunExecutor {
 const LOCAL_VOLUME: Omit<WorkspaceBinding, 'name'> = {
   volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
 };
+
+/** securityContext.runAsUser (and runAsGroup, default the same) of a step, when it asks for a non-root user. */
+function runAsOf(step: Step): { uid: number; gid: number } | undefined {
+  const sc = step.securityContext;
+  const uid = sc?.['runAsUser'];
+  if (typeof uid !== 'number' || !Number.isInteger(uid) || uid <= 0) return undefined;
+  const gid = sc?.['runAsGroup'];
+  return { uid, gid: typeof gid === 'number' && Number.isInteger(gid) && gid >= 0 ? gid : uid };
+}
 
 /** What Tekton's webhook and reconciler add to a submitted PipelineRun: namespace, uid, labels, defaults. */
 function completeMetadata(pr: PipelineRun, pipelineName: string): PipelineRun {

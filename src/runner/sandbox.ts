@@ -50,6 +50,12 @@ export interface StepProcessSpec {
   /** host directories made visible read-only at the same path even when they are under /tmp */
   readable?: string[];
   network: boolean;
+  /**
+   * the step's securityContext runAsUser/runAsGroup, as the user inside the sandbox's user namespace (still the
+   * invoking user outside). A non-root step can nest its own bubblewrap (the agent-run stage): the kernel lets a
+   * capability-less uid 0 map no user namespace of its own (CAP_SETFCAP rule, Linux >= 5.12)
+   */
+  runAs?: { uid: number; gid: number };
   /** milliseconds; 0 or undefined means none */
   timeoutMs?: number;
   /** stdout and stderr, interleaved as they arrive, like a container's log */
@@ -146,6 +152,7 @@ function runtimeDirArgs(network: boolean): string[] {
 /** The full bwrap command line for a step (exported for tests and --json diagnostics). */
 export function bwrapArgs(spec: StepProcessSpec, hide: readonly string[] = []): string[] {
   const args = isolationArgs({ network: spec.network });
+  if (spec.runAs) args.push('--uid', String(spec.runAs.uid), '--gid', String(spec.runAs.gid));
   for (const path of hide) {
     let dir: boolean;
     try {

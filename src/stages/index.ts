@@ -38,12 +38,13 @@ import { lintStage } from './lint/index.ts';
 import { testStage } from './test/index.ts';
 import { mutationStage } from './mutation/index.ts';
 import { buildStage } from './build/index.ts';
+import { agentRunStage } from './agent-run/index.ts';
 import { reportStage } from './report/index.ts';
 
 export * from './framework.ts';
 
 /** Every stage `vouch task` knows, by name. */
-export const STAGES: readonly Stage[] = [cloneStage, secretsStage, sbomStage, scaStage, testStage, lintStage, mutationStage, buildStage, reportStage];
+export const STAGES: readonly Stage[] = [cloneStage, agentRunStage, secretsStage, sbomStage, scaStage, testStage, lintStage, mutationStage, buildStage, reportStage];
 
 export function findStage(name: string): Stage | undefined {
   return STAGES.find((s) => s.name === name);

@@ -135,6 +135,17 @@ describe('runner sandbox (bubblewrap)', () => {
     expect(log).not.to.include('MOUNTED');
   });
 
+  it('runs a step as its securityContext user, which can then nest its own bubblewrap (as root without capabilities it cannot)', async () => {
+    const nested = "id -u; bwrap --unshare-all --ro-bind / / --dev /dev -- /bin/true && echo NESTED-OK || echo NESTED-REFUSED";
+    expect((await runStepProcess(spec(nested, { runAs: { uid: 1000, gid: 1000 } }), SANDBOX)).exitCode).to.equal(0);
+    expect(readFileSync(join(root, 'logs', 'step.log'), 'utf8')).to.equal('1000\nNESTED-OK\n');
+    // the refusal is what a root-run vouch gives its steps (CI, containers); a normal user keeps its own uid
+    if (process.getuid?.() !== 0) return;
+    rmSync(join(root, 'logs'), { recursive: true });
+    expect((await runStepProcess(spec(nested), SANDBOX)).exitCode).to.equal(0);
+    expect(readFileSync(join(root, 'logs', 'step.log'), 'utf8')).to.match(/^0\n(.|\n)*NESTED-REFUSED\n$/);
+  });
+
   it('does not pass the caller environment through', async () => {
     process.env['VOUCH_SANDBOX_MARKER'] = 'caller-secret';
     try {

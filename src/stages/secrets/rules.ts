@@ -49,6 +49,14 @@ export const BUILTIN_RULES: readonly LineRule[] = [
     appliesTo: isDotenv,
     ignore: placeholder,
   },
+  {
+    // the agent-run stage replaces each secret an agent emitted with this marker before storing the transcript: the
+    // secret is gone, the fact that the agent emitted one must still fail the gate (transcripts only, never the diff)
+    id: 'vouch/agent-run-redacted',
+    description: 'secret emitted by the agent (redacted by the agent-run stage)',
+    regex: /\[REDACTED:[A-Za-z0-9@/_.-]+\]/g,
+    appliesTo: () => false,
+  },
 ];
 
 /** Rules from the policy's `secrets.patterns` (already checked to compile). */
