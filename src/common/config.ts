@@ -59,6 +59,8 @@ export interface VouchConfig {
     maxQueue: number;
     /** cluster mode: list PipelineRuns (namespace kube.namespace) this often to attest finished ones whose events were dropped */
     reconcileSeconds: number;
+    /** directory of reviewers' PEM public keys (*.pub, *.pem) allowed to submit approvals; empty: any key whose signature verifies */
+    reviewerKeys: string;
   };
   /** the Kubernetes API server (src/kube): the sidecar re-reads runs there in cluster mode */
   kube: {
@@ -128,6 +130,7 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     maxWaitingSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_WAITING_SECONDS' },
     maxQueue: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_QUEUE' },
     reconcileSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_RECONCILE_SECONDS' },
+    reviewerKeys: { kind: 'string', env: 'VOUCH_SIDECAR_REVIEWER_KEYS', path: true },
   },
   kube: {
     kubeconfig: { kind: 'string', env: 'VOUCH_KUBECONFIG', path: true },
@@ -163,6 +166,7 @@ export function defaultConfig(): VouchConfig {
       maxWaitingSeconds: 3600,
       maxQueue: 10_000,
       reconcileSeconds: 300,
+      reviewerKeys: '',
     },
     kube: { kubeconfig: '', context: '', namespace: 'default', timeoutSeconds: 30 },
     store: { backends: 'local', ociRepository: '', ociUsernameEnv: 'VOUCH_REGISTRY_USERNAME', ociPasswordEnv: 'VOUCH_REGISTRY_PASSWORD', ociTimeoutSeconds: 30 },

@@ -93,6 +93,9 @@ export const ErrorCodes = {
   OSV_RECORD_INVALID: ExitCode.usage,
   OSV_DATABASE_UNAVAILABLE: ExitCode.unavailable,
   SCA_POLICY_INVALID: ExitCode.usage,
+  // approvals (src/sidecar/approvals.ts, `vouch approve`): not an approval statement; signature or key refused
+  APPROVAL_INVALID: ExitCode.usage,
+  APPROVAL_REFUSED: ExitCode.failed,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

@@ -4,8 +4,13 @@
 
 import parseSpdx from 'spdx-expression-parse';
 import { defaultsWith, parsePolicyWith, type SectionSpec } from './file.ts';
+import { RISK_SECTION, type RiskPolicySection } from './risk.ts';
+import { APPROVALS_SECTION, REVIEWERS_SECTION, type ApprovalsPolicySection, type ReviewersPolicySection } from './approvals.ts';
 
 export { POLICY_PATH, parsePolicyWith, type FieldSpec, type SectionSpec } from './file.ts';
+export * from './risk.ts';
+export * from './approvals.ts';
+export * from './brief.ts';
 
 export type SignerRole = 'human' | 'agent';
 
@@ -96,6 +101,9 @@ export interface Policy {
   sca: ScaPolicySection;
   lint: LintPolicySection;
   test: TestPolicySection;
+  risk: RiskPolicySection;
+  reviewers: ReviewersPolicySection;
+  approvals: ApprovalsPolicySection;
 }
 
 const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
@@ -186,6 +194,9 @@ export const SECTIONS: Record<string, SectionSpec> = {
     'allow-skipped-tests': { kind: 'boolean', default: false, doc: 'tests the change marks skipped do not fail the gate' },
     'timeout-seconds': { kind: 'number', default: 1800, integer: true, min: 1, doc: 'the test command is stopped after this long' },
   },
+  risk: RISK_SECTION,
+  reviewers: REVIEWERS_SECTION,
+  approvals: APPROVALS_SECTION,
 };
 
 /** Parses a policy file's text; `file` names it in errors (e.g. "<commit>:.vouch/policy.yaml"). Throws POLICY_INVALID. */

@@ -36,11 +36,13 @@ import { sbomStage } from './sbom/index.ts';
 import { scaStage } from './sca/index.ts';
 import { lintStage } from './lint/index.ts';
 import { testStage } from './test/index.ts';
+import { classifyStage } from './classify/index.ts';
+import { gateStage } from './gate/index.ts';
 
 export * from './framework.ts';
 
 /** Every stage `vouch task` knows, by name. */
-export const STAGES: readonly Stage[] = [cloneStage, secretsStage, sbomStage, scaStage, testStage, lintStage];
+export const STAGES: readonly Stage[] = [cloneStage, secretsStage, sbomStage, scaStage, testStage, lintStage, classifyStage, gateStage];
 
 export function findStage(name: string): Stage | undefined {
   return STAGES.find((s) => s.name === name);
