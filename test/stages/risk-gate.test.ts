@@ -1,7 +1,7 @@
 // The risk gate end to end over real git repositories: `vouch task classify` under the base policy, approvals
 // signed with reviewers' keys and submitted to a real sidecar (HTTP, bearer token, embedded transparency log),
 // `vouch task gate` reading them back over HTTP and from the sidecar's approvals directory.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { KeyObject } from 'node:crypto';
@@ -221,6 +221,31 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     const g = await gate(pushed, 'ci/run-push', second, approvalsUrl());
     expect(g.state).to.equal('timed-out');
     expect((g.report['refused'] as { reason: string }[])[0]!.reason).to.match(/not the head .* \(a new push voids approvals\)/);
+  });
+
+  it('vouch brief prints the brief with the agent\'s words; vouch reject ends the wait; a wrong token is refused', async () => {
+    const c = change({ 'src/cart.ts': 'export const cart = 6;\n' });
+    mkdirSync(join(c.repo, '.vouch/reports/agent-run'), { recursive: true });
+    writeFileSync(join(c.repo, '.vouch/reports/agent-run/transcript.jsonl'), [JSON.stringify({ type: 'assistant', message: { content: [{ type: 'text', text: 'Bumped the cart to 6 because the spec says so.' }] } }), JSON.stringify({ type: 'result', result: 'Cart is now 6: the spec asked for it.' })].join('\n'));
+    const cl = await classify(c);
+    const brief = await runVouch(['brief', '--source', c.repo]);
+    expect(brief.code, brief.stderr).to.equal(0);
+    expect(brief.stdout).to.include('# Review brief: MEDIUM risk');
+    expect(brief.stdout).to.include("## The agent's stated rationale (the agent's own words, not verified)");
+    expect(brief.stdout).to.include('> Cart is now 6: the spec asked for it.');
+    expect(brief.stdout).to.equal(readFileSync(join(c.repo, '.vouch/reports/classify/brief.md'), 'utf8'));
+
+    const denied = await runVouch(['reject', '--run', 'ci/run-cli', '--key', people.sec.keyFile, '--reviewer', people.sec.id, '--source', c.repo, '--sidecar', server.url], { env: { VOUCH_SINK_TOKEN: 'wrong' } });
+    expect(denied.code).to.equal(2);
+    expect(denied.stderr).to.include('[SIDECAR_UNAUTHORIZED]');
+    const rejected = await runVouch(['reject', '--run', 'ci/run-cli', '--key', people.sec.keyFile, '--reviewer', people.sec.id, '--source', c.repo, '--sidecar', server.url, '--comment', 'no'], { env: { VOUCH_SINK_TOKEN: TOKEN } });
+    expect(rejected.code, rejected.stderr).to.equal(0);
+    const g = await gate(c, 'ci/run-cli', cl, [...approvalsUrl(), '--timeout-seconds', '3600']);
+    expect(g.state).to.equal('rejected');
+    expect(g.report['rejectedBy']).to.deep.equal(['sec@example.com']);
+    const bad = await gate(c, 'ci/run-cli', cl, [...approvalsUrl(), '--gate-results', 'lint: passed']);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.include('[STAGE_USAGE]');
   });
 
   it('the sidecar refuses what is not a signed approval: no token, a key that did not sign, malformed, an unlisted key', async () => {

@@ -228,7 +228,10 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     requirement,
     approvals: { state, approvedBy: decision?.approvedBy ?? [], rejectedBy: decision?.rejectedBy ?? [], missing: decision?.missing ?? [] },
   });
-  const approvals = counted.map((c) => ({ reviewer: c.reviewerId, decision: c.decision, logIndex: judged.byRef.get(c.ref)!.logEntry?.logIndex ?? null }));
+  const approvals = counted.map((c) => {
+    const entry = judged.byRef.get(c.ref)!.logEntry;
+    return { reviewer: c.reviewerId, decision: c.decision, logIndex: entry?.logIndex ?? null, uuid: entry?.uuid ?? null };
+  });
   const failures = passed ? 0 : 1;
   return {
     results: {
@@ -262,7 +265,7 @@ export const gateStage: Stage = {
   results: [
     { name: 'APPROVAL_STATE', description: 'approved, auto-approved, rejected, timed-out or gates-failed' },
     { name: 'APPROVED_BY', description: 'JSON array of the reviewer identities whose approvals counted' },
-    { name: 'APPROVALS', description: 'JSON array of {reviewer, decision, logIndex} of the approvals that counted' },
+    { name: 'APPROVALS', description: 'JSON array of {reviewer, decision, logIndex, uuid} of the approvals that counted (log entries)' },
     { name: 'TEST_OUTPUT', description: 'verdict in the Konflux TEST_OUTPUT convention' },
   ],
   run,
