@@ -258,6 +258,8 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     const bad = await fetch(`${server.url}/approvals`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ envelope: { payloadType: 'x', payload: 'AA==', signatures: [{ sig: 'AA==' }] }, publicKey: publicKeyPem(people.alice.key) }) });
     expect(bad.status).to.equal(400);
     expect(await desk.list('ci', 'run-x')).to.deep.equal([]);
+    expect((await fetch(`${server.url}/approvals/ci/run-x`)).status).to.equal(200);
+    expect((await fetch(`${server.url}/approvals/..%2F..%2Fetc/x`)).status, 'names are Kubernetes names, never paths').to.equal(400);
     const strict = new ApprovalDesk({ dataDir: join(tmp(), 'strict'), tlog: { embedded: log }, reviewerKeys: [publicKeyOf(people.sec.key)], logger: quiet });
     const { envelope } = signApproval({ decision: 'approve', reviewer: { id: people.alice.id }, repository: REPO_URL, pullRequest: '7', headCommit: c.head, pipelineRun: 'ci/run-x', riskAssessment: { digest: { sha256: sha256Hex(cl.assessment) }, tier: 'medium' }, timestamp: '2026-11-24T16:00:00Z' }, people.alice.key);
     await rejectsWith(strict.submit({ envelope, publicKey: publicKeyPem(people.alice.key) }), 'APPROVAL_REFUSED', /not a configured reviewer key/);
