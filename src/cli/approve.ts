@@ -101,13 +101,14 @@ export function registerApprove(program: Command): void {
     .addOption(new Option('--head <rev>', 'head revision'))
     .option('--repository <url>', 'repository URL for a fresh brief', '')
     .option('--pull-request <n>', 'pull request number for a fresh brief', '')
+    .option('--lockfile <file>', 'npm lockfile for a fresh brief', 'package-lock.json')
     .action(
-      action(async (opts: { source: string; base?: string; head?: string; repository: string; pullRequest: string }, cmd: Command): Promise<number> => {
+      action(async (opts: { source: string; base?: string; head?: string; repository: string; pullRequest: string; lockfile: string }, cmd: Command): Promise<number> => {
         setup(cmd);
         const source = resolve(opts.source);
         if (opts.base !== undefined || opts.head !== undefined) {
           if (opts.base === undefined || opts.head === undefined) throw new VouchError('USAGE', '--base and --head go together');
-          const a = await assess(source, { base: opts.base, head: opts.head, repository: opts.repository, pullRequest: opts.pullRequest, lockfile: 'package-lock.json' });
+          const a = await assess(source, { base: opts.base, head: opts.head, repository: opts.repository, pullRequest: opts.pullRequest, lockfile: opts.lockfile });
           out(renderBrief(await briefInput(source, a, DEFAULT_TRANSCRIPT)).trimEnd());
           return 0;
         }

@@ -234,6 +234,10 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     expect(brief.stdout).to.include("## The agent's stated rationale (the agent's own words, not verified)");
     expect(brief.stdout).to.include('> Cart is now 6: the spec asked for it.');
     expect(brief.stdout).to.equal(readFileSync(join(c.repo, '.vouch/reports/classify/brief.md'), 'utf8'));
+    // made afresh from git, the brief is byte for byte the same (deterministic)
+    const fresh = await runVouch(['brief', '--source', c.repo, '--base', c.base, '--head', c.head, '--repository', REPO_URL, '--pull-request', '7']);
+    expect(fresh.code, fresh.stderr).to.equal(0);
+    expect(fresh.stdout).to.equal(brief.stdout);
 
     const denied = await runVouch(['reject', '--run', 'ci/run-cli', '--key', people.sec.keyFile, '--reviewer', people.sec.id, '--source', c.repo, '--sidecar', server.url], { env: { VOUCH_SINK_TOKEN: 'wrong' } });
     expect(denied.code).to.equal(2);

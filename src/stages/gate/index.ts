@@ -219,7 +219,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   counted.forEach((c, i) => {
     files[`approvals/${String(i)}.sigstore.json`] = JSON.stringify(judged.byRef.get(c.ref)!.bundle, null, 2) + '\n';
   });
-  const a = await assess(ctx.source, { base, head, repository: assessment.repository, pullRequest: assessment.pullRequest, lockfile: 'package-lock.json' });
+  const a = await assess(ctx.source, { base, head, repository: assessment.repository, pullRequest: assessment.pullRequest, lockfile: p('lockfile') || 'package-lock.json' });
   const bi = await briefInput(ctx.source, a, p('transcript') || DEFAULT_TRANSCRIPT);
   files['brief.md'] = renderBrief({
     ...bi,
@@ -261,6 +261,7 @@ export const gateStage: Stage = {
     { name: 'poll-seconds', description: 'how often to look for new approvals', default: '10' },
     { name: 'tlog-trusted-root', description: 'trusted_root.json of the transparency log: when given, every approval must verify as logged', default: '' },
     { name: 'transcript', description: 'the agent\'s stream-json transcript for the brief', default: DEFAULT_TRANSCRIPT },
+    { name: 'lockfile', description: 'the npm lockfile (as classify was given it) for the brief\'s dependency section', default: 'package-lock.json' },
   ],
   results: [
     { name: 'APPROVAL_STATE', description: 'approved, auto-approved, rejected, timed-out or gates-failed' },
