@@ -237,7 +237,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     results: {
       APPROVAL_STATE: state,
       APPROVED_BY: JSON.stringify(decision?.approvedBy ?? []),
-      APPROVALS: JSON.stringify(approvals),
+      // bounded for Tekton's 4 KiB of results; report.json has them all
+      APPROVALS: JSON.stringify(approvals.slice(0, 10)),
       TEST_OUTPUT: testOutput({ result: outcomeOf({ failures, warnings: 0 }), namespace: 'vouch.gate', successes: passed ? 1 : 0, failures, warnings: 0, note: `${tier} risk: ${state}${decision?.approvedBy.length ? ` by ${decision.approvedBy.join(', ')}` : ''}`.slice(0, 1000), timestamp: ctx.now }),
     },
     gate: { passed, reasons },
