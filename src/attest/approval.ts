@@ -79,6 +79,8 @@ export function validateApprovalStatement(value: unknown, source: string): Appro
 /** Builds and signs an approval statement with the reviewer's private key: a DSSE envelope (not logged yet). */
 export function signApproval(predicate: ApprovalPredicate, privateKey: KeyObject): { statement: ApprovalStatement; envelope: DsseEnvelope } {
   if (privateKey.type !== 'private') throw new VouchError('KEY_INVALID', 'signing an approval needs the reviewer\'s private key');
+  // the predicate first: its errors name the field the caller gave (not the subject built from it)
+  validateApprovalPredicate(predicate, 'approval');
   const statement: ApprovalStatement = {
     _type: STATEMENT_TYPE_V1,
     subject: [{ name: predicate.repository, digest: { gitCommit: predicate.headCommit } }],
