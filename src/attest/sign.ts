@@ -76,7 +76,8 @@ export function signPayload(statement: unknown, privateKey: KeyObject): SignedPa
 
 export interface LogSignedPayloadOptions {
   signed: SignedPayload;
-  /** the signer's key (its public half is what the bundle names and the log checks the signature with) */
+  /** the signer's key (its public half is what the bundle names and the log checks the signature with); a public
+   *  key is enough when the signature was made elsewhere (a reviewer's approval the sidecar logs) */
   privateKey: KeyObject;
   witness: Witness;
   logTrustedRoot?: unknown;
@@ -90,8 +91,12 @@ export async function logSignedPayload(options: LogSignedPayloadOptions): Promis
   const { payload, signature } = options.signed;
   const signer = journaledSigner(preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload), signature, options.privateKey);
   return finishBundle(options, () => new DSSEBundleBuilder({ signer, witnesses: [options.witness] }).create({ data: payload, type: IN_TOTO_PAYLOAD_TYPE }), () => {
-    const statement = validateStatement(JSON.parse(payload.toString('utf8')), 'signed statement', { requireSha256: true });
-    return { sha256: statement.subject[0]!.digest!['sha256']! };
+    // bound by the first subject's sha256, or its git commit (a statement about a commit, e.g. an approval)
+    const statement = validateStatement(JSON.parse(payload.toString('utf8')), 'signed statement', { requireName: true });
+    const digest = statement.subject[0]?.digest ?? {};
+    if (digest['sha256'] !== undefined) return { sha256: digest['sha256'] };
+    if (digest['gitCommit'] !== undefined) return { gitCommit: digest['gitCommit'] };
+    throw new VouchError('STATEMENT_INVALID', 'signed statement: subject[0] has neither a sha256 nor a gitCommit digest');
   });
 }
 

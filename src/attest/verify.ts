@@ -39,8 +39,8 @@ export const LIMITS = {
   clockSkewSeconds: 120,
 } as const;
 
-/** What the bundle must be bound to: the artifact's bytes, or its digest (sha256; sha512 for subjects that only carry one). */
-export type ArtifactInput = Buffer | { sha256: Sha256Hex } | { sha512: string };
+/** What the bundle must be bound to: the artifact's bytes, or its digest (sha256; sha512 for subjects that only carry one; gitCommit for statements about a commit, e.g. approvals). */
+export type ArtifactInput = Buffer | { sha256: Sha256Hex } | { sha512: string } | { gitCommit: string };
 
 export type VerifyPolicy = { publicKey: KeyObject } | { certificateIdentity: string; certificateIssuer: string };
 
@@ -72,7 +72,7 @@ export interface VerificationResult {
   mediaType: string;
   content: 'dsseEnvelope' | 'messageSignature';
   signer: { kind: 'publicKey'; keyId: string; hint: string } | { kind: 'certificate'; identity: string; issuer: string };
-  artifact: { algorithm: 'sha256' | 'sha512'; digest: string; boundBy: 'messageDigest' | 'statementSubject' };
+  artifact: { algorithm: ArtifactAlgorithm; digest: string; boundBy: 'messageDigest' | 'statementSubject' };
   payloadType?: string;
   statement?: Statement;
   tlogEntries: VerifiedTlogEntry[];
@@ -168,7 +168,7 @@ export function verifyBundle(options: VerifyBundleOptions): VerificationResult {
     } catch (err) {
       fail(errorMessage(err));
     }
-    const matched = (['sha256', 'sha512'] as const).find((alg) => artifact.digests[alg] !== undefined && subjectMatchesDigest(statement!, alg, artifact.digests[alg]));
+    const matched = SUBJECT_ALGORITHMS.find((alg) => artifact.digests[alg] !== undefined && subjectMatchesDigest(statement!, alg, artifact.digests[alg]));
     if (!matched) {
       const have = Object.entries(artifact.digests).map(([a, h]) => `${a}:${h}`).join(' / ');
       fail(`no subject of the in-toto statement has the artifact's digest (${have}); subjects: ${describeSubjects(statement!)}`);
@@ -254,7 +254,7 @@ export function verifyBundle(options: VerifyBundleOptions): VerificationResult {
     content: bundle.content.$case,
     signer: signerInfo,
     artifact: {
-      algorithm: statement ? ((['sha256', 'sha512'] as const).find((a) => artifact.digests[a] !== undefined && subjectMatchesDigest(statement, a, artifact.digests[a])) ?? 'sha256') : 'sha256',
+      algorithm: statement ? (SUBJECT_ALGORITHMS.find((a) => artifact.digests[a] !== undefined && subjectMatchesDigest(statement, a, artifact.digests[a])) ?? 'sha256') : 'sha256',
       digest: '',
       boundBy: statement ? 'statementSubject' : 'messageDigest',
     },
@@ -271,13 +271,20 @@ export function verifyBundle(options: VerifyBundleOptions): VerificationResult {
 
 // ---- the artifact
 
-function artifactDigest(input: ArtifactInput): { digests: { sha256?: string; sha512?: string } } {
+type ArtifactAlgorithm = 'sha256' | 'sha512' | 'gitCommit';
+const SUBJECT_ALGORITHMS: readonly ArtifactAlgorithm[] = ['sha256', 'sha512', 'gitCommit'];
+
+function artifactDigest(input: ArtifactInput): { digests: { sha256?: string; sha512?: string; gitCommit?: string } } {
   if (Buffer.isBuffer(input)) {
     return { digests: { sha256: createHash('sha256').update(input).digest('hex'), sha512: createHash('sha512').update(input).digest('hex') } };
   }
   if ('sha256' in input) {
     if (!isSha256Hex(input.sha256)) throw new VouchError('DIGEST_INVALID', 'artifact digest: expected 64 lowercase hex digits of sha256');
     return { digests: { sha256: input.sha256 } };
+  }
+  if ('gitCommit' in input) {
+    if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(input.gitCommit)) throw new VouchError('DIGEST_INVALID', 'artifact digest: a git commit id is 40 (or 64) lowercase hex digits');
+    return { digests: { gitCommit: input.gitCommit } };
   }
   if (!/^[0-9a-f]{128}$/.test(input.sha512)) throw new VouchError('DIGEST_INVALID', 'artifact digest: expected 128 lowercase hex digits of sha512');
   return { digests: { sha512: input.sha512 } };

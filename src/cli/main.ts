@@ -13,6 +13,7 @@ import { registerOsv } from './osv.ts';
 import { registerLog } from './log.ts';
 import { registerVerifyBundle } from './verify-bundle.ts';
 import { registerListen } from './listen.ts';
+import { registerApprove } from './approve.ts';
 
 export function buildProgram(): Command {
   const program = new Command('vouch')
@@ -42,6 +43,7 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
   registerTask(program);
   registerOsv(program);
   registerListen(program);
+  registerApprove(program);
   return program;
 }
 

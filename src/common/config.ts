@@ -63,6 +63,8 @@ export interface VouchConfig {
     evidenceRoots: string;
     /** largest gate evidence file read, in bytes */
     maxEvidenceBytes: number;
+    /** directory of reviewers' PEM public keys (*.pub, *.pem) allowed to submit approvals; empty: any key whose signature verifies */
+    reviewerKeys: string;
   };
   /** the Kubernetes API server (src/kube): the sidecar re-reads runs there in cluster mode */
   kube: {
@@ -143,6 +145,7 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     reconcileSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_RECONCILE_SECONDS' },
     evidenceRoots: { kind: 'string', env: 'VOUCH_SIDECAR_EVIDENCE_ROOTS', pathList: true },
     maxEvidenceBytes: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_EVIDENCE_BYTES' },
+    reviewerKeys: { kind: 'string', env: 'VOUCH_SIDECAR_REVIEWER_KEYS', path: true },
   },
   kube: {
     kubeconfig: { kind: 'string', env: 'VOUCH_KUBECONFIG', path: true },
@@ -184,6 +187,7 @@ export function defaultConfig(): VouchConfig {
       reconcileSeconds: 300,
       evidenceRoots: '',
       maxEvidenceBytes: 16 * 1024 * 1024,
+      reviewerKeys: '',
     },
     kube: { kubeconfig: '', context: '', namespace: 'default', timeoutSeconds: 30 },
     store: { backends: 'local', ociRepository: '', ociUsernameEnv: 'VOUCH_REGISTRY_USERNAME', ociPasswordEnv: 'VOUCH_REGISTRY_PASSWORD', ociTimeoutSeconds: 30 },

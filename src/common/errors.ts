@@ -103,6 +103,9 @@ export const ErrorCodes = {
   BUILD_PUSH_FAILED: ExitCode.unavailable,
   // stages: agent-run (src/stages/agent-run): the agent's nested sandbox cannot be created here (it never runs without)
   STAGE_SANDBOX_UNAVAILABLE: ExitCode.unavailable,
+  // approvals (src/sidecar/approvals.ts, `vouch approve`): not an approval statement; signature or key refused
+  APPROVAL_INVALID: ExitCode.usage,
+  APPROVAL_REFUSED: ExitCode.failed,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

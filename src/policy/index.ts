@@ -4,8 +4,13 @@
 
 import parseSpdx from 'spdx-expression-parse';
 import { defaultsWith, parsePolicyWith, type SectionSpec } from './file.ts';
+import { RISK_SECTION, type RiskPolicySection } from './risk.ts';
+import { APPROVALS_SECTION, REVIEWERS_SECTION, type ApprovalsPolicySection, type ReviewersPolicySection } from './approvals.ts';
 
 export { POLICY_PATH, parsePolicyWith, type FieldSpec, type SectionSpec } from './file.ts';
+export * from './risk.ts';
+export * from './approvals.ts';
+export * from './brief.ts';
 
 export type SignerRole = 'human' | 'agent';
 
@@ -153,6 +158,9 @@ export interface Policy {
   mutation: MutationPolicySection;
   fuzz: FuzzPolicySection;
   build: BuildPolicySection;
+  risk: RiskPolicySection;
+  reviewers: ReviewersPolicySection;
+  approvals: ApprovalsPolicySection;
 }
 
 const SSH_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$/;
@@ -288,6 +296,9 @@ export const SECTIONS: Record<string, SectionSpec> = {
     context: { kind: 'string', default: '.', doc: 'image build context', check: (v) => (v === '.' ? undefined : relativeInside(v)) },
     'timeout-seconds': { kind: 'number', default: 1800, integer: true, min: 1, doc: 'each build is stopped after this long' },
   },
+  risk: RISK_SECTION,
+  reviewers: REVIEWERS_SECTION,
+  approvals: APPROVALS_SECTION,
 };
 
 function relativeInside(v: string): string | undefined {

@@ -10,6 +10,7 @@ import type { AttestationStore } from '../store/types.ts';
 import { EmbeddedLog } from '../tlog/log.ts';
 import { serveSidecar, type RunningServer } from './server.ts';
 import { Sidecar, type SidecarOptions } from './sidecar.ts';
+import { ApprovalDesk, loadReviewerKeys } from './approvals.ts';
 
 // The sidecar room: Tekton CloudEvents in, signed, logged, verified and stored SLSA provenance out.
 //
@@ -32,6 +33,7 @@ import { Sidecar, type SidecarOptions } from './sidecar.ts';
 
 export { Sidecar, type SidecarOptions, type IngestOutcome } from './sidecar.ts';
 export { serveSidecar, sidecarApp, type ServeOptions, type RunningServer } from './server.ts';
+export { ApprovalDesk, approvalsRouter, loadReviewerKeys, type ApprovalRecord, type ApprovalDeskOptions } from './approvals.ts';
 
 export interface RunningSidecar {
   url: string;
@@ -108,7 +110,8 @@ export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv =
   }
   let server: RunningServer;
   try {
-    server = await serveSidecar(sidecar, host, port, token ? { token } : {});
+    const approvals = new ApprovalDesk({ dataDir: sc.data, tlog, ...(sc.reviewerKeys ? { reviewerKeys: await loadReviewerKeys(sc.reviewerKeys) } : {}) });
+    server = await serveSidecar(sidecar, host, port, { ...(token ? { token } : {}), approvals });
   } catch (err) {
     await sidecar.close();
     await closeTlog();

@@ -5,12 +5,14 @@ import { HTTP, type CloudEventV1 } from 'cloudevents';
 import express, { type Request, type Response } from 'express';
 import { VouchError, errorMessage, isVouchError } from '../common/errors.ts';
 import type { Sidecar } from './sidecar.ts';
+import { approvalsRouter, type ApprovalDesk } from './approvals.ts';
 
 // The sidecar's HTTP face, where Tekton's config-events sink (or the runner's HTTP sink) points:
 //   POST /events   a Tekton CloudEvent, binary or structured mode. 202 stored (durable before the answer), 200
 //                  duplicate or irrelevant, 400 malformed, 401 no or wrong token (local mode; nothing is read),
 //                  413 too large, 503 busy or unavailable (Tekton retries 503; it never retries a 500, so no
 //                  retryable condition answers 500)
+//   POST /approvals, GET /approvals/<ns>/<name>   human approvals (approvals.ts), when configured
 //   GET /healthz   200 while the process serves
 //   GET /readyz    200 while it takes events, 503 while shutting down
 //   GET /metrics   Prometheus text format
@@ -20,6 +22,8 @@ export interface ServeOptions {
   token?: string;
   /** largest request body (default 4 MiB, Tekton objects are bounded by etcd's 1.5 MiB) */
   maxBodyBytes?: number;
+  /** serve POST /approvals and GET /approvals/<ns>/<name> (docs/risk.md) */
+  approvals?: ApprovalDesk;
 }
 
 export interface RunningServer {
@@ -42,21 +46,23 @@ export function sidecarApp(sidecar: Sidecar, options: ServeOptions = {}): expres
     res.status(status).json(body);
   };
 
+  const requireToken = (req: Request, res: Response, next: () => void): void => {
+    if (options.token !== undefined) {
+      const h = req.headers.authorization ?? '';
+      const m = /^Bearer (.+)$/.exec(h);
+      if (!m || !sameToken(m[1]!, options.token)) {
+        sidecar.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'unauthorized' });
+        res.setHeader('WWW-Authenticate', 'Bearer');
+        answer(res, 401, { code: 'SIDECAR_UNAUTHORIZED', message: 'a valid bearer token is required' });
+        return;
+      }
+    }
+    next();
+  };
+
   app.post(
     '/events',
-    (req: Request, res: Response, next) => {
-      if (options.token !== undefined) {
-        const h = req.headers.authorization ?? '';
-        const m = /^Bearer (.+)$/.exec(h);
-        if (!m || !sameToken(m[1]!, options.token)) {
-          sidecar.metrics.inc('vouch_sidecar_events_rejected_total', { reason: 'unauthorized' });
-          res.setHeader('WWW-Authenticate', 'Bearer');
-          answer(res, 401, { code: 'SIDECAR_UNAUTHORIZED', message: 'a valid bearer token is required' });
-          return;
-        }
-      }
-      next();
-    },
+    requireToken,
     express.raw({ type: () => true, limit: maxBody }),
     (req: Request, res: Response) => {
       let event: CloudEventV1<unknown>;
@@ -82,6 +88,8 @@ export function sidecarApp(sidecar: Sidecar, options: ServeOptions = {}): expres
       );
     },
   );
+  // human approvals (src/sidecar/approvals.ts): POST needs the token like /events, GET is open
+  if (options.approvals) app.use(approvalsRouter(options.approvals, requireToken, maxBody));
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });

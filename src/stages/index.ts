@@ -40,11 +40,13 @@ import { mutationStage } from './mutation/index.ts';
 import { buildStage } from './build/index.ts';
 import { agentRunStage } from './agent-run/index.ts';
 import { reportStage } from './report/index.ts';
+import { classifyStage } from './classify/index.ts';
+import { gateStage } from './gate/index.ts';
 
 export * from './framework.ts';
 
 /** Every stage `vouch task` knows, by name. */
-export const STAGES: readonly Stage[] = [cloneStage, agentRunStage, secretsStage, sbomStage, scaStage, testStage, lintStage, mutationStage, buildStage, reportStage];
+export const STAGES: readonly Stage[] = [cloneStage, agentRunStage, classifyStage, secretsStage, sbomStage, scaStage, testStage, lintStage, mutationStage, buildStage, gateStage, reportStage];
 
 export function findStage(name: string): Stage | undefined {
   return STAGES.find((s) => s.name === name);
