@@ -40,7 +40,7 @@ export const LIMITS = {
 } as const;
 
 /** What the bundle must be bound to: the artifact's bytes, or its digest (sha256; sha512 for subjects that only carry one). */
-export type ArtifactInput = Buffer | { sha256: Sha256Hex } | { sha512: string };
+export type ArtifactInput = Buffer | { sha256: Sha256Hex } | { sha512: string } | { gitCommit: string };
 
 export type VerifyPolicy = { publicKey: KeyObject } | { certificateIdentity: string; certificateIssuer: string };
 
@@ -72,7 +72,7 @@ export interface VerificationResult {
   mediaType: string;
   content: 'dsseEnvelope' | 'messageSignature';
   signer: { kind: 'publicKey'; keyId: string; hint: string } | { kind: 'certificate'; identity: string; issuer: string };
-  artifact: { algorithm: 'sha256' | 'sha512'; digest: string; boundBy: 'messageDigest' | 'statementSubject' };
+  artifact: { algorithm: 'sha256' | 'sha512' | 'gitCommit'; digest: string; boundBy: 'messageDigest' | 'statementSubject' };
   payloadType?: string;
   statement?: Statement;
   tlogEntries: VerifiedTlogEntry[];
@@ -168,7 +168,7 @@ export function verifyBundle(options: VerifyBundleOptions): VerificationResult {
     } catch (err) {
       fail(errorMessage(err));
     }
-    const matched = (['sha256', 'sha512'] as const).find((alg) => artifact.digests[alg] !== undefined && subjectMatchesDigest(statement!, alg, artifact.digests[alg]));
+    const matched = (['sha256', 'sha512', 'gitCommit'] as const).find((alg) => artifact.digests[alg] !== undefined && subjectMatchesDigest(statement!, alg, artifact.digests[alg]));
     if (!matched) {
       const have = Object.entries(artifact.digests).map(([a, h]) => `${a}:${h}`).join(' / ');
       fail(`no subject of the in-toto statement has the artifact's digest (${have}); subjects: ${describeSubjects(statement!)}`);
@@ -254,7 +254,7 @@ export function verifyBundle(options: VerifyBundleOptions): VerificationResult {
     content: bundle.content.$case,
     signer: signerInfo,
     artifact: {
-      algorithm: statement ? ((['sha256', 'sha512'] as const).find((a) => artifact.digests[a] !== undefined && subjectMatchesDigest(statement, a, artifact.digests[a])) ?? 'sha256') : 'sha256',
+      algorithm: statement ? ((['sha256', 'sha512', 'gitCommit'] as const).find((a) => artifact.digests[a] !== undefined && subjectMatchesDigest(statement, a, artifact.digests[a])) ?? 'sha256') : 'sha256',
       digest: '',
       boundBy: statement ? 'statementSubject' : 'messageDigest',
     },
@@ -271,9 +271,14 @@ export function verifyBundle(options: VerifyBundleOptions): VerificationResult {
 
 // ---- the artifact
 
-function artifactDigest(input: ArtifactInput): { digests: { sha256?: string; sha512?: string } } {
+function artifactDigest(input: ArtifactInput): { digests: { sha256?: string; sha512?: string; gitCommit?: string } } {
   if (Buffer.isBuffer(input)) {
     return { digests: { sha256: createHash('sha256').update(input).digest('hex'), sha512: createHash('sha512').update(input).digest('hex') } };
+  }
+  // approvals (CONTRACTS.md) are statements about a commit: their subject carries only gitCommit
+  if ('gitCommit' in input) {
+    if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(input.gitCommit)) throw new VouchError('DIGEST_INVALID', 'artifact commit: expected 40 or 64 lowercase hex digits');
+    return { digests: { gitCommit: input.gitCommit } };
   }
   if ('sha256' in input) {
     if (!isSha256Hex(input.sha256)) throw new VouchError('DIGEST_INVALID', 'artifact digest: expected 64 lowercase hex digits of sha256');

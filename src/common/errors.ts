@@ -93,6 +93,11 @@ export const ErrorCodes = {
   OSV_RECORD_INVALID: ExitCode.usage,
   OSV_DATABASE_UNAVAILABLE: ExitCode.unavailable,
   SCA_POLICY_INVALID: ExitCode.usage,
+  // admission (src/admission): a malformed AdmissionReview or manifest; an image the policy does not admit; the
+  // engine could not decide in time (the webhook denies: fail closed)
+  ADMISSION_REVIEW_INVALID: ExitCode.usage,
+  ADMISSION_DENIED: ExitCode.failed,
+  ADMISSION_UNAVAILABLE: ExitCode.unavailable,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 
