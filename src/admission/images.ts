@@ -16,9 +16,10 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The pod spec of an object and its path, or undefined for kinds that carry none. */
-export function podSpecOf(object: unknown): { spec: Obj; path: string } | undefined {
+export function podSpecOf(object: unknown, requestKind?: string): { spec: Obj; path: string } | undefined {
   if (!isObj(object)) return undefined;
-  const kind = object['kind'];
+  // the AdmissionReview's request.kind is authoritative; an object may come without its own kind
+  const kind = requestKind ?? object['kind'];
   const spec = isObj(object['spec']) ? object['spec'] : undefined;
   if (kind === 'Pod') return spec ? { spec, path: 'spec' } : undefined;
   if (kind === 'CronJob') {
@@ -63,8 +64,8 @@ export function imagesOfPodSpec(spec: Obj, path: string): ImageUse[] {
 }
 
 /** Every image an object runs (none for kinds without a pod spec). */
-export function imagesOf(object: unknown): ImageUse[] {
-  const ps = podSpecOf(object);
+export function imagesOf(object: unknown, requestKind?: string): ImageUse[] {
+  const ps = podSpecOf(object, requestKind);
   return ps ? imagesOfPodSpec(ps.spec, ps.path) : [];
 }
 

@@ -160,7 +160,7 @@ export class AdmissionWebhook {
     if (req.operation !== 'CREATE' && req.operation !== 'UPDATE') return review(req.uid, true);
     // status, scale and other subresources change no image; ephemeral containers (kubectl debug) do
     if (req.subResource !== '' && req.subResource !== 'ephemeralcontainers') return review(req.uid, true);
-    if (!podSpecOf(req.object)) {
+    if (!podSpecOf(req.object, req.kind)) {
       if (isObj(req.object) && ['Pod', 'Deployment', 'ReplicaSet', 'ReplicationController', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'].includes(req.kind)) {
         return review(req.uid, false, { message: `vouch: the ${req.kind} has no pod spec to judge` });
       }
@@ -169,8 +169,8 @@ export class AdmissionWebhook {
     let uses: ImageUse[];
     let oldImages = new Set<string>();
     try {
-      uses = imagesOf(req.object);
-      if (req.operation === 'UPDATE' && req.oldObject !== undefined && req.oldObject !== null) oldImages = new Set(imagesOf(req.oldObject).map((u) => u.image));
+      uses = imagesOf(req.object, req.kind);
+      if (req.operation === 'UPDATE' && req.oldObject !== undefined && req.oldObject !== null) oldImages = new Set(imagesOf(req.oldObject, req.kind).map((u) => u.image));
     } catch (err) {
       return review(req.uid, false, { message: `vouch: ${errorMessage(err)}` });
     }
@@ -326,20 +326,18 @@ async function route(webhook: AdmissionWebhook, req: IncomingMessage, res: Serve
   let size = 0;
   let tooLarge = false;
   try {
+    // an oversized body is read to its end (bounded by the server's requestTimeout) but not kept, so the client
+    // gets the 413 instead of a reset connection
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_REVIEW_BYTES) {
-        tooLarge = true;
-        break;
-      }
-      chunks.push(chunk as Buffer);
+      if (size > MAX_REVIEW_BYTES) tooLarge = true;
+      else chunks.push(chunk as Buffer);
     }
   } catch {
     return;
   }
   if (tooLarge) {
     send({ status: 413, body: { error: { code: 'ADMISSION_REVIEW_INVALID', message: `the AdmissionReview is larger than ${String(MAX_REVIEW_BYTES)} bytes` } } });
-    req.destroy();
     return;
   }
   send(await webhook.handle(Buffer.concat(chunks)));
