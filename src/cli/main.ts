@@ -12,6 +12,7 @@ import { registerTask } from './task.ts';
 import { registerOsv } from './osv.ts';
 import { registerLog } from './log.ts';
 import { registerVerifyBundle } from './verify-bundle.ts';
+import { registerAudit, registerVerify } from './verify.ts';
 
 export function buildProgram(): Command {
   const program = new Command('vouch')
@@ -40,6 +41,8 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
   registerDemo(program);
   registerTask(program);
   registerOsv(program);
+  registerVerify(program);
+  registerAudit(program);
   return program;
 }
 

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { logger } from '../common/log.ts';
+import { startAdmission } from '../admission/index.ts';
 import { startSidecar } from '../sidecar/index.ts';
 import { action, out, setup } from './context.ts';
 
@@ -32,12 +33,20 @@ PipelineRun is attested exactly once.`,
         if (opts.listen !== undefined) config.sidecar.listen = opts.listen;
         const running = await startSidecar(config);
         out(`vouch sidecar: listening on ${running.url}`);
+        // the admission webhook, when config admission.listen is set (docs/admission.md)
+        const admission = await startAdmission(config).catch(async (err: unknown) => {
+          await running.close();
+          throw err;
+        });
+        if (admission) out(`vouch sidecar: admission webhook on ${admission.url}/admission`);
         await new Promise<void>((resolve) => {
           const stop = (signal: NodeJS.Signals): void => {
             process.off('SIGTERM', stop);
             process.off('SIGINT', stop);
             logger().info({ signal }, 'sidecar stopping');
-            void running.close().then(resolve, (err: unknown) => {
+            void Promise.all([running.close(), admission?.close()]).then(() => {
+              resolve();
+            }, (err: unknown) => {
               logger().error({ err }, 'sidecar did not stop cleanly');
               resolve();
             });
