@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { readFileSync, rmSync, existsSync } from 'node:fs';
+import { readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import type { VouchError } from '../../src/common/errors.ts';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { AdmissionEngine, type EngineOptions } from '../../src/admission/engine.ts';
@@ -13,6 +14,10 @@ import { SHARED } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { digestOf, makeWorld, policyYaml, putEvidence, REPO, type World } from './helpers.ts';
 import { selfSignedCert } from './tls.ts';
+import { parse as parseYaml } from 'yaml';
+import { defaultConfig } from '../../src/common/config.ts';
+import { startAdmission } from '../../src/admission/index.ts';
+import { REPO_ROOT } from '../helpers/cli.ts';
 import { buildStatement } from '../../src/attest/statement.ts';
 import { signAndLog } from './helpers.ts';
 
@@ -229,6 +234,45 @@ describe('admission: webhook over HTTPS (admission.k8s.io/v1)', function () {
     const withVsa = await serve({ engine: { acceptVsa: true } });
     const stale = await post(withVsa.url, reviewOf(carrier('Pod', podSpec({ containers: [`${REPO}@sha256:${d2}`] }))));
     expect(stale.body.response!.allowed).to.equal(false);
+  });
+
+  it('startAdmission serves the webhook from config section admission (embedded log trusted root, audit log)', async () => {
+    const config = defaultConfig();
+    writeFileSync(join(dir, 'tls.crt'), tls.cert);
+    writeFileSync(join(dir, 'tls.key'), tls.key);
+    writeFileSync(join(dir, 'cfg-policy.yaml'), policyYaml(w));
+    Object.assign(config.admission, { listen: '127.0.0.1:0', tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key'), policy: join(dir, 'cfg-policy.yaml'), approvals: w.approvalsDir, auditLog: join(dir, 'cfg-audit.jsonl') });
+    config.tlog.data = join(dir, 'log');
+    config.sidecar.store = w.storeDir;
+    const r = (await startAdmission(config))!;
+    running.push(r);
+    const a = await post(r.url, reviewOf(carrier('Pod', podSpec({ containers: [GOOD] }))));
+    expect(a.body.response!.allowed, a.body.response!.status?.message).to.equal(true);
+    expect(readFileSync(join(dir, 'cfg-audit.jsonl'), 'utf8')).to.include(digestOf('good'));
+    config.admission.tlsCert = '';
+    try {
+      await startAdmission(config);
+      expect.fail('expected CONFIG_INVALID');
+    } catch (err) {
+      expect((err as VouchError).code).to.equal('CONFIG_INVALID');
+    }
+    config.admission.listen = '';
+    expect(await startAdmission(config)).to.equal(undefined);
+  });
+
+  it('sidecar/webhook.yaml: fail closed, a timeout above the budget, every carrier and kubectl debug, opt-in namespaces', () => {
+    const cfg = parseYaml(readFileSync(join(REPO_ROOT, 'sidecar/webhook.yaml'), 'utf8')) as { kind: string; webhooks: { failurePolicy: string; sideEffects: string; timeoutSeconds: number; admissionReviewVersions: string[]; namespaceSelector: unknown; clientConfig: { service: { path: string } }; rules: { resources: string[]; operations: string[] }[] }[] };
+    expect(cfg.kind).to.equal('ValidatingWebhookConfiguration');
+    const hook = cfg.webhooks[0]!;
+    expect(hook.failurePolicy).to.equal('Fail');
+    expect(['None', 'NoneOnDryRun']).to.include(hook.sideEffects);
+    expect(hook.timeoutSeconds * 1000).to.be.greaterThan(defaultConfig().admission.budgetMs);
+    expect(hook.admissionReviewVersions).to.deep.equal(['v1']);
+    expect(hook.namespaceSelector).to.have.property('matchLabels');
+    expect(hook.clientConfig.service.path).to.equal('/admission');
+    const resources = hook.rules.flatMap((r) => r.resources);
+    expect(resources).to.include.members(['pods', 'pods/ephemeralcontainers', 'deployments', 'replicasets', 'replicationcontrollers', 'statefulsets', 'daemonsets', 'jobs', 'cronjobs']);
+    expect(hook.rules.every((r) => r.operations.includes('CREATE') && r.operations.includes('UPDATE'))).to.equal(true);
   });
 
   it('malformed reviews get clean errors, never a crash', async () => {
