@@ -6,6 +6,8 @@ import { parseAdmissionPolicies, PREDICATES } from '../../src/policy/admission.t
 import { tempDir } from '../helpers/tmp.ts';
 import { digestOf, headOf, makeWorld, policyYaml, putApproval, putEvidence, REPO, RISK_FILE, type World } from './helpers.ts';
 import { sha256Hex } from '../../src/common/digest.ts';
+import { RekorClient } from '../../src/tlog/client.ts';
+import { serve } from '../../src/tlog/server.ts';
 
 describe('admission: engine (signed evidence in a local store, the embedded log)', function () {
   this.timeout(20_000);
@@ -93,7 +95,7 @@ describe('admission: engine (signed evidence in a local store, the embedded log)
     expect(failing(await judged('task-failed'))).to.deep.equal(['gates.passed']);
   });
 
-  it('a high tier without a security approval is denied; one from the security group admits', async () => {
+  it('a high tier without a security approval is denied, naming the missing group', async () => {
     const d = digestOf('no-security');
     await putEvidence(w, { digest: d, approvers: ['bob', 'carol'] });
     const v = await judged('no-security');
@@ -158,6 +160,21 @@ describe('admission: engine (signed evidence in a local store, the embedded log)
     expect((await e.judgeImage('other.example/x@sha256:' + digestOf('x'), { namespace: 'prod' })).reasons[0]).to.match(/^policy\.none/);
     expect((await engine('', { noMatch: 'allow' }).judgeImage('other.example/x:1', { namespace: 'prod' })).allowed).to.equal(true);
     expect((await e.judgeImage('Not An Image', { namespace: 'prod' })).reasons[0]).to.match(/^image\.reference/);
+  });
+
+  it("asks the log's index by digest (/api/v1/index/retrieve) when a Rekor URL is given", async () => {
+    const server = await serve(w.log, '127.0.0.1', 0);
+    try {
+      const v = await judged('good', '', { rekor: new RekorClient(server.url) });
+      expect(v.allowed).to.equal(true);
+      // the five attestations about the digest; approvals are about the commit, not the image
+      expect(v.logEntries).to.have.length(5);
+      expect(v.logEntries!.every((e) => /^[0-9a-f]{80}$|^[0-9a-f]{64}$/.test(e))).to.equal(true);
+      const none = await judged('nothing-here', '', { rekor: new RekorClient(server.url) });
+      expect(none.logEntries).to.deep.equal([]);
+    } finally {
+      await server.close();
+    }
   });
 
   it('a store that fails makes the engine deny (fail closed), not crash', async () => {

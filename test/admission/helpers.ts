@@ -9,6 +9,7 @@ import { prepareTrustedRoot, type PreparedTrustedRoot } from '../../src/attest/v
 import { sha256Hex } from '../../src/common/digest.ts';
 import { PREDICATES } from '../../src/policy/admission.ts';
 import { LocalStore } from '../../src/store/local.ts';
+import type { AttestationStore } from '../../src/store/types.ts';
 import { EmbeddedLog } from '../../src/tlog/log.ts';
 import { trustedRootFor } from '../../src/tlog/trusted-root.ts';
 import { EmbeddedLogWitness } from '../../src/tlog/witness.ts';
@@ -69,6 +70,9 @@ export async function makeWorld(dir: string): Promise<World> {
 
 export interface EvidenceOptions {
   digest: string;
+  /** default: the world's local store, subject REPO */
+  store?: AttestationStore;
+  repo?: string;
   /** leave these predicates out */
   omit?: string[];
   /** sign these predicates with this key instead of the sidecar's */
@@ -159,7 +163,7 @@ export async function putEvidence(w: World, o: EvidenceOptions): Promise<void> {
   let n = 0;
   for (const [type, predicate] of Object.entries(predicates)) {
     if (o.omit?.includes(type)) continue;
-    const statement = buildStatement({ subjects: [{ name: REPO, sha256: o.digest }], predicateType: type, predicate: predicate as object });
+    const statement = buildStatement({ subjects: [{ name: o.repo ?? REPO, sha256: o.digest }], predicateType: type, predicate: predicate as object });
     const bundle = await signAndLog(statement, o.signWith?.[type] ?? w.sidecarKey, o.otherLog?.includes(type) ? w.otherLog : w.log);
     if (o.tamper?.includes(type)) {
       const env = bundle['dsseEnvelope'] as { payload: string };
@@ -168,7 +172,7 @@ export async function putEvidence(w: World, o: EvidenceOptions): Promise<void> {
       env.payload = Buffer.from(JSON.stringify(st)).toString('base64');
     }
     n++;
-    await w.store.put({ subject: { name: REPO, sha256: o.digest }, predicateType: type, runUid: `run-${String(n)}-${o.digest.slice(0, 8)}`, bundle: bundle as never });
+    await (o.store ?? w.store).put({ subject: { name: o.repo ?? REPO, sha256: o.digest }, predicateType: type, runUid: `run-${String(n)}-${o.digest.slice(0, 8)}`, bundle: bundle as never });
   }
   for (const who of o.approvers ?? ['alice', 'bob']) {
     await putApproval(w, who, { tier, riskSha256: riskSha, commit: head });
@@ -201,14 +205,14 @@ export async function putApproval(w: World, who: 'alice' | 'bob' | 'carol', o: {
 }
 
 /** A policy file for the world: the sidecar's key, alice in security, bob and carol in dev. */
-export function policyYaml(w: World, extra = ''): string {
+export function policyYaml(w: World, extra = '', images = "['registry.example/**']"): string {
   const indent = (pem: string, n: number): string => pem.trim().split('\n').join(`\n${' '.repeat(n)}`);
   return `apiVersion: vouch.dev/v1alpha1
 kind: AdmissionPolicy
 metadata:
   name: prod
 spec:
-  images: ['registry.example/**']
+  images: ${images}
   keys:
     - name: sidecar
       key: |
