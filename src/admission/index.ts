@@ -9,7 +9,8 @@
 //   vsaStatement / signVsa / breakGlassStatement               // vsa.ts: what the room signs
 //   readAuditLog(path, digest)                                 // audit.ts: decisions about a digest
 
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { loadPrivateKey } from '../attest/keys.ts';
 import { rekorWitness } from '../attest/sign.ts';
 import { prepareTrustedRoot, type PreparedTrustedRoot } from '../attest/verify.ts';
@@ -60,6 +61,14 @@ export async function startAdmission(config: VouchConfig): Promise<RunningWebhoo
     key = await readFile(a.tlsKey);
   } catch (err) {
     throw new VouchError('CONFIG_INVALID', `cannot read the admission TLS files: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+  }
+  // the audit log must be writable before the first decision: a decision that cannot be recorded is a denial
+  if (a.auditLog !== '') {
+    try {
+      await mkdir(dirname(a.auditLog), { recursive: true });
+    } catch (err) {
+      throw new VouchError('CONFIG_INVALID', `admission.auditLog: cannot create the directory of ${a.auditLog}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+    }
   }
   const trustedRoot = await trustedRootFrom(a.trustedRoot !== '' ? { file: a.trustedRoot } : config.tlog.url === '' ? { logData: config.tlog.data } : {});
   const engine = new AdmissionEngine({
