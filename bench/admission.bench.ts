@@ -4,7 +4,7 @@
 // verified again). Goals (issue 9): p99 <= 5 ms warm, <= 50 ms cold, >= 2,000 reviews/s; next to the machine's ECDSA
 // P-256 verify rate, since a cold review is ~10 x 7 bundle verifications of ~4 ECDSA verifies each.
 import { rmSync } from 'node:fs';
-import { request, Agent } from 'node:https';
+import { Worker } from 'node:worker_threads';
 import { AdmissionEngine } from '../src/admission/engine.ts';
 import { AdmissionWebhook, serveWebhook } from '../src/admission/webhook.ts';
 import { parseAdmissionPolicies } from '../src/policy/admission.ts';
@@ -12,6 +12,25 @@ import { digestOf, makeWorld, policyYaml, putEvidence, REPO } from '../test/admi
 import { selfSignedCert } from '../test/admission/tls.ts';
 import { tempDir } from '../test/helpers/tmp.ts';
 import { rawEcdsaRates, type Report } from './harness.ts';
+
+const CLIENT = `
+const { workerData, parentPort } = require('node:worker_threads');
+const https = require('node:https');
+const agent = new https.Agent({ keepAlive: true, maxSockets: workerData.inFlight, ca: workerData.ca });
+const post = () => new Promise((resolve, reject) => {
+  const req = https.request(workerData.url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(workerData.body) } }, (res) => { res.resume(); res.on('end', resolve); });
+  req.on('error', reject);
+  req.end(workerData.body);
+});
+(async () => {
+  for (let i = 0; i < 50; i++) await post();
+  let sent = 0;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: workerData.inFlight }, async () => { while (sent < workerData.total) { sent++; await post(); } }));
+  parentPort.postMessage(performance.now() - start);
+  agent.destroy();
+})();
+`;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -70,35 +89,22 @@ export default async function bench(report: Report): Promise<void> {
     report.row(G, '10-container Deployment, warm: p99', percentile(warm, 99), 'ms', 'goal <= 5 ms');
     report.row(G, '10-container Deployment, warm: reviews/s (in-process)', (warm.length * 1000) / warm.reduce((a, b) => a + b, 0), 'reviews/s', 'goal >= 2,000');
 
-    // over real HTTPS with keep-alive, 8 requests in flight
+    // over real HTTPS with keep-alive, 8 requests in flight, from a worker thread (so the client's own TLS work
+    // does not share the server's event loop)
     const tls = selfSignedCert();
     const server = await serveWebhook(webhook, tls, '127.0.0.1', 0);
-    const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: tls.ca });
-    const post = (): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const req = request(`${server.url}/admission`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-          res.resume();
-          res.on('end', resolve);
-        });
-        req.on('error', reject);
-        req.end(body);
-      });
     try {
-      for (let i = 0; i < 50; i++) await post();
       const total = 3000;
-      let sent = 0;
-      const start = performance.now();
-      await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          while (sent < total) {
-            sent++;
-            await post();
-          }
-        }),
-      );
-      report.row(G, '10-container Deployment, warm: reviews/s over HTTPS', (total * 1000) / (performance.now() - start), 'reviews/s', 'keep-alive, 8 in flight, goal >= 2,000');
+      const worker = new Worker(CLIENT, { eval: true, workerData: { url: `${server.url}/admission`, ca: tls.ca, body: body.toString(), total, inFlight: 8 } });
+      const ms = await new Promise<number>((resolve, reject) => {
+        worker.once('message', (m: number) => {
+          resolve(m);
+        });
+        worker.once('error', reject);
+      });
+      await worker.terminate();
+      report.row(G, '10-container Deployment, warm: reviews/s over HTTPS', (total * 1000) / ms, 'reviews/s', 'keep-alive, 8 in flight, client in a worker thread; goal >= 2,000');
     } finally {
-      agent.destroy();
       await server.close();
     }
   } finally {

@@ -110,6 +110,7 @@ export class AdmissionEngine {
   readonly options: EngineOptions;
   readonly cache: VerdictCache;
   private readonly keys: Map<string, KeyObject>;
+  private readonly approvalIndexes = new Map<string, { mtimeMs: number; byCommit: Map<string, string[]>; unreadable: string[] }>();
   private readonly now: () => Date;
 
   constructor(options: EngineOptions) {
@@ -279,42 +280,68 @@ export class AdmissionEngine {
     return { source, predicateType: claimedType, reason: last };
   }
 
+  /**
+   * Which approval bundles of a directory name which commits, rebuilt when the directory's mtime changes (files are
+   * added, removed or renamed into place): admission of a new digest then reads only its own approvals. Each file is
+   * still read and verified when it is used, so a stale index can only hide an approval (a denial), never forge one.
+   */
+  private async approvalIndex(dir: string): Promise<{ byCommit: Map<string, string[]>; unreadable: string[] } | undefined> {
+    let mtimeMs: number;
+    try {
+      mtimeMs = (await stat(dir)).mtimeMs;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new VouchError('IO', `cannot read the approvals directory ${dir}: ${errorMessage(err)}`);
+    }
+    const cached = this.approvalIndexes.get(dir);
+    if (cached && cached.mtimeMs === mtimeMs) return cached;
+    const index = { mtimeMs, byCommit: new Map<string, string[]>(), unreadable: [] as string[] };
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+    } catch (err) {
+      throw new VouchError('IO', `cannot read the approvals directory ${dir}: ${errorMessage(err)}`);
+    }
+    for (const name of names.slice(0, 10_000)) {
+      const path = join(dir, name);
+      const statement = await readApproval(path);
+      if (statement === undefined) {
+        index.unreadable.push(path);
+        continue;
+      }
+      if (statement === null) continue;
+      for (const commit of statement.commits) {
+        const list = index.byCommit.get(commit) ?? [];
+        list.push(path);
+        index.byCommit.set(commit, list);
+      }
+    }
+    this.approvalIndexes.set(dir, index);
+    return index;
+  }
+
   private async approvalsFor(commit: string, rejected: RejectedEvidence[]): Promise<VerifiedApproval[]> {
     const out: VerifiedApproval[] = [];
     for (const dir of this.options.approvalDirs ?? []) {
-      let names: string[];
-      try {
-        names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw new VouchError('IO', `cannot read the approvals directory ${dir}: ${errorMessage(err)}`);
-      }
-      for (const name of names.slice(0, 1000)) {
-        const path = join(dir, name);
+      const index = await this.approvalIndex(dir);
+      if (!index) continue;
+      for (const path of index.unreadable) rejected.push({ source: path, predicateType: PREDICATES.approval, reason: 'not a JSON Sigstore bundle of an in-toto statement' });
+      for (const path of index.byCommit.get(commit) ?? []) {
         let bundle: unknown;
         try {
           if ((await stat(path)).size > LIMITS.bundleBytes) continue;
           bundle = JSON.parse(await readFile(path, 'utf8'));
         } catch {
-          rejected.push({ source: path, predicateType: PREDICATES.approval, reason: 'not a JSON Sigstore bundle' });
-          continue;
+          continue; // removed or replaced since the index was built
         }
-        const payload = (bundle as { dsseEnvelope?: { payload?: unknown } }).dsseEnvelope?.payload;
-        let statement: { predicateType?: unknown; subject?: { digest?: { gitCommit?: unknown } }[]; predicate?: unknown };
-        try {
-          statement = JSON.parse(Buffer.from(typeof payload === 'string' ? payload : '', 'base64').toString('utf8')) as typeof statement;
-        } catch {
-          continue;
-        }
-        if (statement.predicateType !== PREDICATES.approval) continue;
-        if (!Array.isArray(statement.subject) || !statement.subject.some((s) => s.digest?.gitCommit === commit)) continue;
         const v = this.verifyOne(bundle, { gitCommit: commit }, path, PREDICATES.approval);
         if ('reason' in v) {
           rejected.push(v);
           continue;
         }
+        if (v.result.statement?.predicateType !== PREDICATES.approval) continue;
         const e = v.result.tlogEntries[0]!;
-        out.push({ keyId: v.keyId, subjectCommit: commit, predicate: v.result.statement?.predicate, source: path, log: { url: e.logBaseUrl, logIndex: e.logIndex, integratedTime: e.integratedTime ?? '' } });
+        out.push({ keyId: v.keyId, subjectCommit: commit, predicate: v.result.statement.predicate, source: path, log: { url: e.logBaseUrl, logIndex: e.logIndex, integratedTime: e.integratedTime ?? '' } });
       }
     }
     return out;
@@ -335,6 +362,22 @@ export class AdmissionEngine {
       if (!ok) return undefined;
       if (p === policies[policies.length - 1]) return { uri: ok.source, digest: { sha256: ok.payloadSha256 } };
     }
+    return undefined;
+  }
+}
+
+/** The commits an approval bundle's (unverified) statement names; null for other statements, undefined when unreadable. */
+async function readApproval(path: string): Promise<{ commits: string[] } | null | undefined> {
+  try {
+    if ((await stat(path)).size > LIMITS.bundleBytes) return undefined;
+    const bundle = JSON.parse(await readFile(path, 'utf8')) as { dsseEnvelope?: { payload?: unknown } };
+    const payload = bundle.dsseEnvelope?.payload;
+    if (typeof payload !== 'string') return undefined;
+    const statement = JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as { predicateType?: unknown; subject?: unknown };
+    if (statement.predicateType !== PREDICATES.approval) return null;
+    const subjects = Array.isArray(statement.subject) ? (statement.subject as { digest?: { gitCommit?: unknown } }[]) : [];
+    return { commits: subjects.map((x) => x.digest?.gitCommit).filter((c): c is string => typeof c === 'string') };
+  } catch {
     return undefined;
   }
 }
