@@ -30,6 +30,7 @@ export { AdmissionWebhook, serveWebhook, type RunningWebhook, type WebhookOption
 export { imagesOf, imagesOfPodSpec, podSpecOf, distinctImages, CARRIERS, type ImageUse } from './images.ts';
 export { vsaStatement, signVsa, breakGlassStatement, breakGlassLogger, VERIFIER_ID, BREAK_GLASS_PREDICATE } from './vsa.ts';
 export { readAuditLog, type AuditRecord } from './audit.ts';
+export { credentialsFromSecret, pullCredentials, normalizeRegistryKey, type PullSecretSource, type SecretData } from './credentials.ts';
 
 /** The trusted root of the log attestations are in: a file, or the embedded log's own (read without locking it). */
 export async function trustedRootFrom(options: { file?: string; logData?: string }): Promise<PreparedTrustedRoot | undefined> {

@@ -11,6 +11,9 @@ import { errorMessage, VouchError } from '../common/errors.ts';
 import { logger } from '../common/log.ts';
 import type { AdmissionEngine, ImageVerdict } from './engine.ts';
 import { distinctImages, imagesOf, podSpecOf, type ImageUse } from './images.ts';
+import { pullCredentials, type PullSecretSource } from './credentials.ts';
+import { parseImageReference } from '../store/index.ts';
+import type { RegistryCredentials } from '../store/oci/registry.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 /** larger objects are refused before parsing (the API server's own request limit is 3 MiB) */
@@ -40,6 +43,8 @@ export interface WebhookOptions {
   logBreakGlass?: (record: BreakGlassRecord) => Promise<{ logIndex: string; url: string }>;
   /** append-only JSON-lines audit log of decisions ('' or undefined: none) */
   auditLog?: string;
+  /** the pod's imagePullSecrets and its ServiceAccount's, for resolving tags in private registries */
+  pullSecrets?: PullSecretSource;
 }
 
 export interface ReviewAnswer {
@@ -178,7 +183,7 @@ export class AdmissionWebhook {
     const images = distinctImages(uses).filter((i) => !oldImages.has(i));
     if (images.length === 0) return review(req.uid, true);
 
-    const verdicts = await this.withinBudget(images, req.namespace);
+    const verdicts = await this.withinBudget(images, req.namespace, podSpecOf(req.object, req.kind)!.spec);
     const denied = verdicts.filter((v) => !v.allowed);
     const warnings = verdicts.flatMap((v) => v.warnings.map((w) => `${shortImage(v.image)}: ${w}`));
     const breakGlassName = this.options.breakGlassAnnotation ?? 'vouch.dev/break-glass';
@@ -214,12 +219,12 @@ export class AdmissionWebhook {
   }
 
   /** Judges images in parallel; what is not decided within the budget is denied. */
-  private async withinBudget(images: string[], namespace: string): Promise<ImageVerdict[]> {
+  private async withinBudget(images: string[], namespace: string, podSpec: Record<string, unknown>): Promise<ImageVerdict[]> {
     const timeouts: NodeJS.Timeout[] = [];
     const verdicts = await Promise.all(
       images.map((image) =>
         Promise.race([
-          this.options.engine.judgeImage(image, { namespace }),
+          this.credentialsFor(image, namespace, podSpec).then((credentials) => this.options.engine.judgeImage(image, { namespace, ...(credentials ? { credentials } : {}) })),
           new Promise<ImageVerdict>((resolve) => {
             timeouts.push(
               setTimeout(() => {
@@ -232,6 +237,18 @@ export class AdmissionWebhook {
     );
     for (const t of timeouts) clearTimeout(t);
     return verdicts;
+  }
+
+  /** Pull credentials for a tag (a digest needs no registry call); a failure to read them means anonymous, logged. */
+  private async credentialsFor(image: string, namespace: string, podSpec: Record<string, unknown>): Promise<RegistryCredentials | undefined> {
+    const source = this.options.pullSecrets;
+    if (!source || image.includes('@')) return undefined;
+    try {
+      return await pullCredentials(source, namespace, podSpec, parseImageReference(image).registry);
+    } catch (err) {
+      log.warn({ image, namespace, err: errorMessage(err) }, 'pull secrets could not be read: resolving the tag anonymously');
+      return undefined;
+    }
   }
 
   private async audit(req: Request, verdicts: ImageVerdict[], allowed: boolean, breakGlass: boolean): Promise<void> {

@@ -205,6 +205,31 @@ describe('admission: webhook over HTTPS (admission.k8s.io/v1)', function () {
     expect(refused.body.response!.status!.message).to.match(/cannot log it to the transparency log/);
   });
 
+  it("resolves tags with the pod's pull secrets; digests need none; unreadable secrets mean anonymous", async () => {
+    const seen: unknown[] = [];
+    const secrets = { 'regcred': { data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { 'registry.example': { username: 'robot', password: 'pw' } } })).toString('base64') } } } as Record<string, { data: Record<string, string> }>;
+    const withSecrets = await serve({
+      engine: {
+        resolve: (_image, credentials) => {
+          seen.push(credentials);
+          return Promise.resolve({ registry: 'registry.example', repository: 'acme/app', digest: digestOf('good') });
+        },
+      },
+      webhook: { pullSecrets: { secret: (_ns, name) => Promise.resolve(secrets[name]), serviceAccountPullSecrets: () => Promise.resolve([]) } },
+    });
+    const spec = { ...podSpec({ containers: [`${REPO}:v1`, GOOD] }), imagePullSecrets: [{ name: 'regcred' }] };
+    const a = await post(withSecrets.url, reviewOf(carrier('Deployment', spec)));
+    expect(a.body.response!.allowed, a.body.response!.status?.message).to.equal(true);
+    expect(seen).to.deep.equal([{ username: 'robot', password: 'pw' }]);
+    const failing = await serve({
+      engine: { resolve: (_image, credentials) => (seen.push(credentials), Promise.reject(new Error('unauthorized'))) },
+      webhook: { pullSecrets: { secret: () => Promise.reject(new Error('forbidden')), serviceAccountPullSecrets: () => Promise.resolve(['x']) } },
+    });
+    const b = await post(failing.url, reviewOf(carrier('Pod', spec)));
+    expect(b.body.response!.allowed).to.equal(false);
+    expect(seen[1]).to.equal(undefined);
+  });
+
   it('answers within its budget: an engine that hangs is a denial', async () => {
     const slow = await serve({ engine: { resolve: () => new Promise(() => undefined) }, webhook: { budgetMs: 100 } });
     const a = await post(slow.url, reviewOf(carrier('Pod', podSpec({ containers: [`${REPO}:v1`] }))));
