@@ -23,6 +23,7 @@ import { readLogIdentity } from '../tlog/log.ts';
 import { trustedRootFor } from '../tlog/trusted-root.ts';
 import { AdmissionEngine } from './engine.ts';
 import { breakGlassLogger } from './vsa.ts';
+import type { PullSecretSource } from './credentials.ts';
 import { AdmissionWebhook, serveWebhook, type RunningWebhook } from './webhook.ts';
 
 export { AdmissionEngine, type EngineOptions, type ImageVerdict, type JudgeContext } from './engine.ts';
@@ -48,7 +49,7 @@ export async function trustedRootFrom(options: { file?: string; logData?: string
 }
 
 /** The webhook as config section `admission` describes it; undefined when admission.listen is empty. */
-export async function startAdmission(config: VouchConfig): Promise<RunningWebhook | undefined> {
+export async function startAdmission(config: VouchConfig, extra: { pullSecrets?: PullSecretSource } = {}): Promise<RunningWebhook | undefined> {
   const a = config.admission;
   if (a.listen === '') return undefined;
   if (a.tlsCert === '' || a.tlsKey === '') throw new VouchError('CONFIG_INVALID', 'admission.listen is set: admission.tlsCert and admission.tlsKey must name the PEM certificate and key (the API server only calls webhooks over HTTPS)');
@@ -95,6 +96,7 @@ export async function startAdmission(config: VouchConfig): Promise<RunningWebhoo
     breakGlassAnnotation: engine.options.policies[0]?.breakGlassAnnotation ?? 'vouch.dev/break-glass',
     ...(logBreakGlass ? { logBreakGlass } : {}),
     ...(a.auditLog !== '' ? { auditLog: a.auditLog } : {}),
+    ...(extra.pullSecrets ? { pullSecrets: extra.pullSecrets } : {}),
   });
   return serveWebhook(webhook, { cert, key }, m[1]!.replace(/^\[|\]$/g, ''), Number(m[2]));
 }

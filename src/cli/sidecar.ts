@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { logger } from '../common/log.ts';
-import { startAdmission } from '../admission/index.ts';
+import { startAdmission, type PullSecretSource } from '../admission/index.ts';
+import { isVouchError } from '../common/errors.ts';
+import { KubeClient } from '../kube/client.ts';
 import { startSidecar } from '../sidecar/index.ts';
 import { action, out, setup } from './context.ts';
 
@@ -34,7 +36,8 @@ PipelineRun is attested exactly once.`,
         const running = await startSidecar(config);
         out(`vouch sidecar: listening on ${running.url}`);
         // the admission webhook, when config admission.listen is set (docs/admission.md)
-        const admission = await startAdmission(config).catch(async (err: unknown) => {
+        const pullSecrets = config.admission.listen !== '' && config.sidecar.mode === 'cluster' ? kubePullSecrets(KubeClient.load({ ...(config.kube.kubeconfig ? { kubeconfig: config.kube.kubeconfig } : {}), ...(config.kube.context ? { context: config.kube.context } : {}), timeoutMs: 2000 })) : undefined;
+        const admission = await startAdmission(config, pullSecrets ? { pullSecrets } : {}).catch(async (err: unknown) => {
           await running.close();
           throw err;
         });
@@ -58,4 +61,27 @@ PipelineRun is attested exactly once.`,
         return 0;
       }),
     );
+}
+
+/** Image pull secrets read from the API server for the admission webhook (a missing Secret or ServiceAccount is none). */
+export function kubePullSecrets(kube: KubeClient): PullSecretSource {
+  const missing = (err: unknown): boolean => isVouchError(err) && err.code === 'KUBE_NOT_FOUND';
+  return {
+    secret: async (namespace, name) => {
+      try {
+        return await kube.getSecret(namespace, name);
+      } catch (err) {
+        if (missing(err)) return undefined;
+        throw err;
+      }
+    },
+    serviceAccountPullSecrets: async (namespace, name) => {
+      try {
+        return await kube.getServiceAccountPullSecrets(namespace, name);
+      } catch (err) {
+        if (missing(err)) return [];
+        throw err;
+      }
+    },
+  };
 }
