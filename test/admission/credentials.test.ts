@@ -17,7 +17,7 @@ describe('admission: registry credentials from pull secrets', () => {
     const dir = tempDir('vouch-pullsecrets-');
     try {
       api.add({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app', namespace: 'prod', uid: 'u1' }, imagePullSecrets: [{ name: 'regcred' }] });
-      api.add({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'regcred', namespace: 'prod', uid: 'u2' }, ...dockerconfig({ 'registry.example': { auth: b64('robot:pw') } }) } as never);
+      api.add({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'regcred', namespace: 'prod', uid: 'u2' }, ...dockerconfig({ 'registry.example': { auth: b64('robot:pw') } }) });
       const source = kubePullSecrets(KubeClient.load({ kubeconfig: api.writeKubeconfig(dir) }));
       expect(await pullCredentials(source, 'prod', { serviceAccountName: 'app', imagePullSecrets: [{ name: 'gone' }] }, 'registry.example')).to.deep.equal({ username: 'robot', password: 'pw' });
       expect(await pullCredentials(source, 'prod', {}, 'registry.example')).to.equal(undefined);
