@@ -39,6 +39,8 @@ export interface ProvenanceView {
   source: { repository: string; commit: string };
   /** the pipeline's name as its run recorded it ('' when unknown) */
   pipeline: string;
+  /** where the pipeline definition came from (a resolver's refSource): pinned when at a commit or digest */
+  pipelineRef: TaskRef;
   tasks: TaskView[];
   /** pipeline-level results */
   results: Record<string, unknown>;
@@ -113,6 +115,7 @@ function fromV1(p: Obj): ProvenanceView {
     buildType: str(bd['buildType']),
     source: { repository: '', commit: '' },
     pipeline: '',
+    pipelineRef: { uri: '', pinned: false },
     tasks: [],
     results: {},
     evidence: [],
@@ -125,7 +128,9 @@ function fromV1(p: Obj): ProvenanceView {
 
   for (const dep of arr(bd['resolvedDependencies']).map(obj)) {
     const name = str(dep['name']);
-    if (name === 'pipelineTask' && typeof dep['content'] === 'string') {
+    if (name === 'pipeline') {
+      view.pipelineRef = refOf({}, { uri: dep['uri'], digest: dep['digest'] });
+    } else if (name === 'pipelineTask' && typeof dep['content'] === 'string') {
       let tr: Obj;
       try {
         tr = obj(JSON.parse(Buffer.from(dep['content'], 'base64').toString('utf8')));
@@ -193,6 +198,7 @@ function fromV02(p: Obj): ProvenanceView {
     buildType: str(p['buildType']),
     source: { repository: '', commit: '' },
     pipeline: str(obj(obj(invocation['environment'])['labels'])['tekton.dev/pipeline']),
+    pipelineRef: refOf({}, obj(invocation['configSource'])),
     tasks: [],
     results: {},
     evidence: [],

@@ -8,7 +8,7 @@ import { CARRIERS } from '../../src/admission/images.ts';
 import { signVsa } from '../../src/admission/vsa.ts';
 import { breakGlassLogger } from '../../src/admission/vsa.ts';
 import { AdmissionWebhook, serveWebhook, type RunningWebhook, type WebhookOptions } from '../../src/admission/webhook.ts';
-import { parseAdmissionPolicies } from '../../src/policy/admission.ts';
+import { parseAdmissionPolicies, PREDICATES } from '../../src/policy/admission.ts';
 import { EmbeddedLogWitness } from '../../src/tlog/witness.ts';
 import { SHARED } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -115,6 +115,25 @@ describe('admission: webhook over HTTPS (admission.k8s.io/v1)', function () {
       expect(bad.body.response!.status!.message).to.match(new RegExp(`image ${CRIT.replace(/[./]/g, '\\$&')} \\(sha256:[0-9a-f]{12}\\): vulns\\.none-blocking: 1 blocking finding\\(s\\): GHSA-xxxx-yyyy-zzzz \\(critical\\); fix: `));
     });
   }
+
+  it('over HTTPS, each missing or broken piece denies with its rule code', async () => {
+    const cases: [string, Parameters<typeof putEvidence>[1] | undefined, RegExp][] = [
+      ['h-no-prov', { digest: digestOf('h-no-prov'), omit: [PREDICATES.provenance] }, /provenance\.present/],
+      ['h-wrong-signer', { digest: digestOf('h-wrong-signer'), signWith: { [PREDICATES.provenance]: w.strangerKey } }, /provenance\.present/],
+      ['h-tampered', { digest: digestOf('h-tampered'), tamper: [PREDICATES.provenance] }, /provenance\.present/],
+      ['h-not-in-log', { digest: digestOf('h-not-in-log'), otherLog: [PREDICATES.provenance] }, /provenance\.present/],
+      ['h-failed-tests', { digest: digestOf('h-failed-tests'), testResult: 'FAILED' }, /tests\.passed: test result FAILED/],
+      ['h-critical', { digest: digestOf('h-critical'), criticalVuln: true }, /vulns\.none-blocking/],
+      ['h-no-security', { digest: digestOf('h-no-security'), approvers: ['bob', 'carol'] }, /approvals\.satisfied: .*1 from group security needed, 0 valid/],
+      ['h-no-evidence', undefined, /signature\.verified: no attestation/],
+    ];
+    for (const [label, evidence, re] of cases) {
+      if (evidence) await putEvidence(w, evidence);
+      const a = await post(url, reviewOf(carrier('Pod', podSpec({ containers: [`${REPO}@sha256:${digestOf(label)}`] }))));
+      expect(a.body.response!.allowed, label).to.equal(false);
+      expect(a.body.response!.status!.message, label).to.match(re);
+    }
+  });
 
   it('echoes the uid; the shared fixtures: a Pod with a tag-only image and an initContainer is denied naming every failing image', async () => {
     const a = await post(url, fixture('pod.create.json'));

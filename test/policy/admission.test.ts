@@ -53,6 +53,10 @@ describe('policy: admission on Chains and Konflux provenance (v0.2 and v1, both 
     expect(k.source).to.deep.equal({ repository: 'https://github.com/conforma/golden-container', commit: 'd11c0ada39f18f631ff4f54beafa72a9b62dcd7c' });
     const k1 = provenanceView(KONFLUX_V1.predicateType, KONFLUX_V1.predicate)!;
     expect(k1.tasks.find((t) => t.name === 'clair-scan')!.results).to.have.property('TEST_OUTPUT');
+    // the pipeline itself: Konflux's PaC pipeline is inline (not pinned); vouch's from a resolver at a commit is
+    expect(k.pipelineRef.pinned).to.equal(false);
+    const pinned = provenanceView('https://slsa.dev/provenance/v1', { buildDefinition: { resolvedDependencies: [{ name: 'pipeline', uri: 'git+https://github.com/acme/ci.git', digest: { sha1: 'c'.repeat(40) } }] }, runDetails: {} })!;
+    expect(pinned.pipelineRef).to.deep.equal({ uri: `git+https://github.com/acme/ci.git@${'c'.repeat(40)}`, pinned: true });
   });
 
   it('admits Konflux provenance under a Chains policy with CEL on tasks, source and TEST_OUTPUT', () => {
