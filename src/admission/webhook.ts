@@ -205,7 +205,7 @@ export class AdmissionWebhook {
             const entry = await this.options.logBreakGlass(record);
             allowed = true;
             warnings.unshift(`break-glass admitted, logged as entry #${entry.logIndex}: ${reason}`);
-            annotations['vouch.dev/break-glass-log-index'] = entry.logIndex;
+            annotations['break-glass-log-index'] = entry.logIndex;
             log.warn({ uid: req.uid, namespace: req.namespace, name: req.name, user: req.user, logIndex: entry.logIndex }, 'break-glass admission');
           } catch (err) {
             message += ` | break-glass could not be logged to the transparency log (${errorMessage(err)}), so it is refused`;
@@ -213,7 +213,8 @@ export class AdmissionWebhook {
         }
       }
     }
-    annotations['vouch.dev/decision'] = allowed ? (denied.length > 0 ? 'break-glass' : 'allowed') : 'denied';
+    // the API server prefixes audit annotation keys with the webhook's name, so they carry no prefix of their own
+    annotations['decision'] = allowed ? (denied.length > 0 ? 'break-glass' : 'allowed') : 'denied';
     if (!req.dryRun) await this.audit(req, verdicts, allowed, denied.length > 0 && allowed);
     return review(req.uid, allowed, { ...(allowed ? {} : { message: message.slice(0, MAX_MESSAGE_CHARS) }), warnings, annotations });
   }

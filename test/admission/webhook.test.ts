@@ -214,7 +214,7 @@ describe('admission: webhook over HTTPS (admission.k8s.io/v1)', function () {
     const a = await post(bg.url, reviewOf(carrier('Deployment', podSpec({ containers: [CRIT] }), { 'vouch.dev/break-glass': 'INC-42 outage fix' })));
     expect(a.body.response!.allowed).to.equal(true);
     expect(a.body.response!.warnings![0]).to.match(/^break-glass admitted, logged as entry #\d+: INC-42/);
-    expect(a.body.response!.auditAnnotations!['vouch.dev/decision']).to.equal('break-glass');
+    expect(a.body.response!.auditAnnotations!['decision']).to.equal('break-glass');
     expect(w.log.info().treeSize).to.equal(size + 1);
     const entry = w.log.getByIndex(size)!;
     expect(JSON.parse(Buffer.from(entry.body, 'base64').toString()) as unknown).to.have.nested.property('kind', 'dsse');
