@@ -211,6 +211,15 @@ export class AdmissionEngine {
   /** Finds and verifies everything about a digest: stores, approval directories, the log's index. */
   async gather(repository: string, digest: string): Promise<Evidence> {
     const evidence: Evidence = { image: { ref: `${repository}@sha256:${digest}`, repository, digest }, attestations: [], approvals: [], rejected: [] };
+    // the log's index (what it holds about this digest, for the record) is asked while the stores are read; it
+    // informs, it does not decide, so a log that is down costs nothing but the entry list
+    const rekor = this.options.rekor;
+    const logSearch = rekor
+      ? rekor.searchIndex({ hash: `sha256:${digest}` }).catch((err: unknown) => {
+          log.warn({ digest, err: errorMessage(err) }, 'the log index could not be searched');
+          return undefined;
+        })
+      : Promise.resolve(undefined);
     const lists = await Promise.all(
       this.options.stores.map(async (s) => {
         try {
@@ -242,13 +251,8 @@ export class AdmissionEngine {
     const risk = evidence.attestations.find((a) => a.predicateType === PREDICATES['risk-assessment']);
     const head = risk && typeof (risk.predicate as Record<string, unknown>)['headRevision'] === 'string' ? ((risk.predicate as Record<string, unknown>)['headRevision'] as string) : '';
     if (head !== '' && /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(head)) evidence.approvals = await this.approvalsFor(head, evidence.rejected);
-    if (this.options.rekor) {
-      try {
-        evidence.logEntries = await this.options.rekor.searchIndex({ hash: `sha256:${digest}` });
-      } catch (err) {
-        log.warn({ digest, err: errorMessage(err) }, 'the log index could not be searched');
-      }
-    }
+    const logEntries = await logSearch;
+    if (logEntries) evidence.logEntries = logEntries;
     return evidence;
   }
 

@@ -122,7 +122,7 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const MARK: Record<string, string> = { pass: '✓', fail: '✗', warn: '!', excepted: '~' };
 
 function printText(v: ImageVerdict, where: string[]): void {
-  out(`${v.allowed ? 'ADMITTED' : 'DENIED'}  ${v.image}${v.digest ? `  (sha256:${v.digest})` : ''}  [${v.via}]`);
+  out(`${v.allowed ? 'ADMITTED' : 'DENIED'}  ${v.image}${v.digest && !v.image.includes('@') ? `  (sha256:${v.digest})` : ''}  [${v.via}]`);
   for (const w of where) out(`  used at ${w}`);
   if (v.policies.length === 0) for (const r of v.reasons) out(`  ✗ ${r}`);
   for (const p of v.policies) {
