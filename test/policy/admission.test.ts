@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { VouchError } from '../../src/common/errors.ts';
 import { defaultPolicy, globMatch, judge, keyIdOf, parseAdmissionPolicies, provenanceView, type Evidence, type VerifiedAttestation } from '../../src/policy/admission.ts';
 import { SHARED } from '../helpers/cli.ts';
+import { parse as parseYaml } from 'yaml';
+import { buildProvenance, type PipelineRunLike, type TaskRunLike } from '../../src/attest/provenance.ts';
 
 // The policy part of admission on real Tekton Chains and Konflux attestations (their signatures cannot be checked
 // here: shared/fixtures/ec/SOURCE.md), and the policy file's parsing.
@@ -57,6 +59,30 @@ describe('policy: admission on Chains and Konflux provenance (v0.2 and v1, both 
     expect(k.pipelineRef.pinned).to.equal(false);
     const pinned = provenanceView('https://slsa.dev/provenance/v1', { buildDefinition: { resolvedDependencies: [{ name: 'pipeline', uri: 'git+https://github.com/acme/ci.git', digest: { sha1: 'c'.repeat(40) } }] }, runDetails: {} })!;
     expect(pinned.pipelineRef).to.deep.equal({ uri: `git+https://github.com/acme/ci.git@${'c'.repeat(40)}`, pinned: true });
+  });
+
+  it("reads vouch's own provenance (the sidecar's builder, Chains' slsa buildType with deep inspection)", () => {
+    const children = (V1.predicate as { buildDefinition: { resolvedDependencies: { name?: string; content?: string }[] } }).buildDefinition.resolvedDependencies
+      .filter((rd) => rd.name === 'pipelineTask' && rd.content)
+      .map((rd) => {
+        const tr = JSON.parse(Buffer.from(rd.content!, 'base64').toString('utf8')) as { status: Record<string, unknown> };
+        const { taskResults, ...status } = tr.status;
+        return { ...tr, status: { ...status, results: taskResults } } as TaskRunLike;
+      });
+    const pr = parseYaml(readFileSync(join(EC, 'hacks-05-slsa-v1.0-tekton-build-type-pipeline-in-cluster/pipelinerun.yaml'), 'utf8')) as PipelineRunLike;
+    const { statement } = buildProvenance({ pipelineRun: pr, taskRuns: children });
+    const view = provenanceView(statement.predicateType, statement.predicate)!;
+    expect(view.builderId).to.equal('https://tekton.dev/chains/v2');
+    expect(view.buildType).to.equal('https://tekton.dev/chains/v2/slsa');
+    expect(view.source.commit).to.equal('18304972d3e4a7621b899da8181b563820bb7861');
+    // the slsa buildType names tasks by TaskRun and records their results (not image hints), not their status: the
+    // build task's only results are IMAGE_URL/IMAGE_DIGEST, so three of the four tasks appear
+    expect(view.tasks.length).to.equal(3);
+    expect(view.tasks.some((t) => 'TEST_OUTPUT' in t.results)).to.equal(true);
+    expect(view.tasks.every((t) => t.status === '')).to.equal(true);
+    const s = (statement.subject as { name: string; digest: { sha256: string } }[])[0]!;
+    const v = judge(policy(''), { image: { ref: '', repository: s.name, digest: s.digest.sha256 }, attestations: [{ predicateType: statement.predicateType, predicate: statement.predicate, keyId: KEY_ID, source: 'built', payloadSha256: '0'.repeat(64), log: { url: 'x', logIndex: '0', integratedTime: '' } }], approvals: [], rejected: [] });
+    expect(v.allowed, JSON.stringify(v.rules)).to.equal(true);
   });
 
   it('admits Konflux provenance under a Chains policy with CEL on tasks, source and TEST_OUTPUT', () => {
