@@ -248,9 +248,14 @@ export class AdmissionEngine {
       }
     }
     for (const a of evidence.rejected) log.debug({ digest, source: a.source, reason: a.reason }, 'attestation not counted');
-    const risk = evidence.attestations.find((a) => a.predicateType === PREDICATES['risk-assessment']);
-    const head = risk && typeof (risk.predicate as Record<string, unknown>)['headRevision'] === 'string' ? ((risk.predicate as Record<string, unknown>)['headRevision'] as string) : '';
-    if (head !== '' && /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(head)) evidence.approvals = await this.approvalsFor(head, evidence.rejected);
+    // approvals of every assessed head: which risk assessment counts (a trusted signer's) is the policy's to say
+    const heads = new Set(
+      evidence.attestations
+        .filter((a) => a.predicateType === PREDICATES['risk-assessment'])
+        .map((a) => (a.predicate as Record<string, unknown>)['headRevision'])
+        .filter((h): h is string => typeof h === 'string' && /^([0-9a-f]{40}|[0-9a-f]{64})$/.test(h)),
+    );
+    for (const head of heads) evidence.approvals.push(...(await this.approvalsFor(head, evidence.rejected)));
     const logEntries = await logSearch;
     if (logEntries) evidence.logEntries = logEntries;
     return evidence;
