@@ -278,13 +278,14 @@ function artifactDigest(input: ArtifactInput): { digests: { sha256?: string; sha
   if (Buffer.isBuffer(input)) {
     return { digests: { sha256: createHash('sha256').update(input).digest('hex'), sha512: createHash('sha512').update(input).digest('hex') } };
   }
+  // approvals (CONTRACTS.md) are statements about a commit: their subject carries only gitCommit
+  if ('gitCommit' in input) {
+    if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(input.gitCommit)) throw new VouchError('DIGEST_INVALID', 'artifact commit: expected 40 or 64 lowercase hex digits');
+    return { digests: { gitCommit: input.gitCommit } };
+  }
   if ('sha256' in input) {
     if (!isSha256Hex(input.sha256)) throw new VouchError('DIGEST_INVALID', 'artifact digest: expected 64 lowercase hex digits of sha256');
     return { digests: { sha256: input.sha256 } };
-  }
-  if ('gitCommit' in input) {
-    if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(input.gitCommit)) throw new VouchError('DIGEST_INVALID', 'artifact digest: a git commit id is 40 (or 64) lowercase hex digits');
-    return { digests: { gitCommit: input.gitCommit } };
   }
   if (!/^[0-9a-f]{128}$/.test(input.sha512)) throw new VouchError('DIGEST_INVALID', 'artifact digest: expected 128 lowercase hex digits of sha512');
   return { digests: { sha512: input.sha512 } };

@@ -14,6 +14,7 @@ import { registerLog } from './log.ts';
 import { registerVerifyBundle } from './verify-bundle.ts';
 import { registerListen } from './listen.ts';
 import { registerApprove } from './approve.ts';
+import { registerAudit, registerVerify } from './verify.ts';
 
 export function buildProgram(): Command {
   const program = new Command('vouch')
@@ -44,6 +45,8 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
   registerOsv(program);
   registerListen(program);
   registerApprove(program);
+  registerVerify(program);
+  registerAudit(program);
   return program;
 }
 

@@ -1,5 +1,8 @@
 import { Command } from 'commander';
 import { logger } from '../common/log.ts';
+import { startAdmission, type PullSecretSource } from '../admission/index.ts';
+import { isVouchError } from '../common/errors.ts';
+import { KubeClient } from '../kube/client.ts';
 import { startSidecar } from '../sidecar/index.ts';
 import { action, out, setup } from './context.ts';
 
@@ -32,12 +35,21 @@ PipelineRun is attested exactly once.`,
         if (opts.listen !== undefined) config.sidecar.listen = opts.listen;
         const running = await startSidecar(config);
         out(`vouch sidecar: listening on ${running.url}`);
+        // the admission webhook, when config admission.listen is set (docs/admission.md)
+        const pullSecrets = config.admission.listen !== '' && config.sidecar.mode === 'cluster' ? kubePullSecrets(KubeClient.load({ ...(config.kube.kubeconfig ? { kubeconfig: config.kube.kubeconfig } : {}), ...(config.kube.context ? { context: config.kube.context } : {}), timeoutMs: 2000 })) : undefined;
+        const admission = await startAdmission(config, pullSecrets ? { pullSecrets } : {}).catch(async (err: unknown) => {
+          await running.close();
+          throw err;
+        });
+        if (admission) out(`vouch sidecar: admission webhook on ${admission.url}/admission`);
         await new Promise<void>((resolve) => {
           const stop = (signal: NodeJS.Signals): void => {
             process.off('SIGTERM', stop);
             process.off('SIGINT', stop);
             logger().info({ signal }, 'sidecar stopping');
-            void running.close().then(resolve, (err: unknown) => {
+            void Promise.all([running.close(), admission?.close()]).then(() => {
+              resolve();
+            }, (err: unknown) => {
               logger().error({ err }, 'sidecar did not stop cleanly');
               resolve();
             });
@@ -49,4 +61,27 @@ PipelineRun is attested exactly once.`,
         return 0;
       }),
     );
+}
+
+/** Image pull secrets read from the API server for the admission webhook (a missing Secret or ServiceAccount is none). */
+export function kubePullSecrets(kube: KubeClient): PullSecretSource {
+  const missing = (err: unknown): boolean => isVouchError(err) && err.code === 'KUBE_NOT_FOUND';
+  return {
+    secret: async (namespace, name) => {
+      try {
+        return await kube.getSecret(namespace, name);
+      } catch (err) {
+        if (missing(err)) return undefined;
+        throw err;
+      }
+    },
+    serviceAccountPullSecrets: async (namespace, name) => {
+      try {
+        return await kube.getServiceAccountPullSecrets(namespace, name);
+      } catch (err) {
+        if (missing(err)) return [];
+        throw err;
+      }
+    },
+  };
 }

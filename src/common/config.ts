@@ -96,6 +96,32 @@ export interface VouchConfig {
     /** name of the environment variable holding the webhook secret the EventListener's secretRef names (never the secret itself) */
     secretEnv: string;
   };
+  /** the admission webhook (src/admission), served by `vouch sidecar` when listen is set; docs/admission.md */
+  admission: {
+    /** HOST:PORT of the HTTPS listener for POST /admission; empty: no webhook */
+    listen: string;
+    /** PEM certificate and key files of the listener */
+    tlsCert: string;
+    tlsKey: string;
+    /** the AdmissionPolicy file (YAML; several documents or a ConfigMap) */
+    policy: string;
+    /** comma-separated directories of approval bundles */
+    approvals: string;
+    /** trusted_root.json of the log the attestations are in; empty: the embedded log in tlog.data */
+    trustedRoot: string;
+    /** what an image no policy covers gets: deny or allow */
+    noMatch: 'deny' | 'allow';
+    /** the webhook answers within this many milliseconds (the API server's timeoutSeconds must be larger) */
+    budgetMs: number;
+    /** per registry request when resolving tags */
+    registryTimeoutMs: number;
+    cacheTtlSeconds: number;
+    cacheMaxEntries: number;
+    /** append-only JSON-lines log of admission decisions; empty: none */
+    auditLog: string;
+    /** accept a fresh, valid VSA signed by a policy key instead of re-evaluating */
+    acceptVsa: boolean;
+  };
 }
 
 type Kind = 'string' | 'number' | 'boolean';
@@ -164,6 +190,21 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     address: { kind: 'string', env: 'VOUCH_LISTEN_ADDRESS' },
     secretEnv: { kind: 'string', env: 'VOUCH_LISTEN_SECRET_ENV' },
   },
+  admission: {
+    listen: { kind: 'string', env: 'VOUCH_ADMISSION_LISTEN' },
+    tlsCert: { kind: 'string', env: 'VOUCH_ADMISSION_TLS_CERT', path: true },
+    tlsKey: { kind: 'string', env: 'VOUCH_ADMISSION_TLS_KEY', path: true },
+    policy: { kind: 'string', env: 'VOUCH_ADMISSION_POLICY', path: true },
+    approvals: { kind: 'string', env: 'VOUCH_ADMISSION_APPROVALS' },
+    trustedRoot: { kind: 'string', env: 'VOUCH_ADMISSION_TRUSTED_ROOT', path: true },
+    noMatch: { kind: 'string', env: 'VOUCH_ADMISSION_NO_MATCH', oneOf: ['deny', 'allow'] },
+    budgetMs: { kind: 'number', env: 'VOUCH_ADMISSION_BUDGET_MS' },
+    registryTimeoutMs: { kind: 'number', env: 'VOUCH_ADMISSION_REGISTRY_TIMEOUT_MS' },
+    cacheTtlSeconds: { kind: 'number', env: 'VOUCH_ADMISSION_CACHE_TTL_SECONDS' },
+    cacheMaxEntries: { kind: 'number', env: 'VOUCH_ADMISSION_CACHE_MAX_ENTRIES' },
+    auditLog: { kind: 'string', env: 'VOUCH_ADMISSION_AUDIT_LOG', path: true },
+    acceptVsa: { kind: 'boolean', env: 'VOUCH_ADMISSION_ACCEPT_VSA' },
+  },
 };
 
 export function defaultConfig(): VouchConfig {
@@ -192,6 +233,21 @@ export function defaultConfig(): VouchConfig {
     kube: { kubeconfig: '', context: '', namespace: 'default', timeoutSeconds: 30 },
     store: { backends: 'local', ociRepository: '', ociUsernameEnv: 'VOUCH_REGISTRY_USERNAME', ociPasswordEnv: 'VOUCH_REGISTRY_PASSWORD', ociTimeoutSeconds: 30 },
     listen: { address: '127.0.0.1:8080', secretEnv: 'VOUCH_WEBHOOK_SECRET' },
+    admission: {
+      listen: '',
+      tlsCert: '',
+      tlsKey: '',
+      policy: '',
+      approvals: '',
+      trustedRoot: '',
+      noMatch: 'deny',
+      budgetMs: 8000,
+      registryTimeoutMs: 3000,
+      cacheTtlSeconds: 300,
+      cacheMaxEntries: 10_000,
+      auditLog: '.vouch/admission-audit.jsonl',
+      acceptVsa: true,
+    },
   };
 }
 

@@ -106,6 +106,11 @@ export const ErrorCodes = {
   // approvals (src/sidecar/approvals.ts, `vouch approve`): not an approval statement; signature or key refused
   APPROVAL_INVALID: ExitCode.usage,
   APPROVAL_REFUSED: ExitCode.failed,
+  // admission (src/admission): a malformed AdmissionReview or manifest; an image the policy does not admit; the
+  // engine could not decide in time (the webhook denies: fail closed)
+  ADMISSION_REVIEW_INVALID: ExitCode.usage,
+  ADMISSION_DENIED: ExitCode.failed,
+  ADMISSION_UNAVAILABLE: ExitCode.unavailable,
 } as const satisfies Record<string, ExitCode>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

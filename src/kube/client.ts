@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { errorMessage, VouchError } from '../common/errors.ts';
 import { logger } from '../common/log.ts';
 
@@ -65,12 +65,14 @@ export function loadKubeConfig(options: KubeClientOptions = {}, env: NodeJS.Proc
 export class KubeClient {
   readonly server: string;
   private readonly api: CustomObjectsApi;
+  private readonly core: CoreV1Api;
   private readonly timeoutMs: number;
   private readonly log = logger('kube');
 
   constructor(kc: KubeConfig, options: { timeoutMs?: number } = {}) {
     this.server = kc.getCurrentCluster()?.server ?? '';
     this.api = kc.makeApiClient(CustomObjectsApi);
+    this.core = kc.makeApiClient(CoreV1Api);
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
@@ -149,6 +151,22 @@ export class KubeClient {
       ) as Promise<unknown>,
     );
     return checkObject(obj, what);
+  }
+
+  /** A Secret (admission: image pull secrets). Its data stays base64, as the API server sends it; never log it. */
+  async getSecret(namespace: string, name: string): Promise<{ type?: string; data?: Record<string, string> }> {
+    checkName(namespace, 'namespace');
+    checkName(name, 'Secret name');
+    const s = (await this.call(`Secret ${namespace}/${name}`, () => this.core.readNamespacedSecret({ namespace, name }))) as { type?: string; data?: Record<string, string> };
+    return { ...(s.type !== undefined ? { type: s.type } : {}), ...(s.data !== undefined ? { data: s.data } : {}) };
+  }
+
+  /** The names of a ServiceAccount's imagePullSecrets. */
+  async getServiceAccountPullSecrets(namespace: string, name: string): Promise<string[]> {
+    checkName(namespace, 'namespace');
+    checkName(name, 'ServiceAccount name');
+    const sa = (await this.call(`ServiceAccount ${namespace}/${name}`, () => this.core.readNamespacedServiceAccount({ namespace, name }))) as { imagePullSecrets?: { name?: string }[] };
+    return (sa.imagePullSecrets ?? []).map((r) => r.name ?? '').filter((n) => n !== '');
   }
 
   private async call(what: string, fn: () => Promise<unknown>): Promise<unknown> {

@@ -39,7 +39,7 @@ export class FakeApiServer {
   readonly token = randomBytes(16).toString('hex');
   readonly requests: SeenRequest[] = [];
   /** plural -> namespace/name -> object */
-  readonly objects = new Map<string, Map<string, Obj>>([['pipelineruns', new Map()], ['taskruns', new Map()]]);
+  readonly objects = new Map<string, Map<string, Obj>>([['pipelineruns', new Map()], ['taskruns', new Map()], ['secrets', new Map()], ['serviceaccounts', new Map()]]);
   /** namespaces where the service account has no rights */
   readonly forbidden = new Set<string>(['locked']);
   /** answer 500 to everything while set */
@@ -48,7 +48,7 @@ export class FakeApiServer {
   port = 0;
 
   add(obj: Obj): void {
-    const plural = obj.kind === 'PipelineRun' ? 'pipelineruns' : 'taskruns';
+    const plural = obj.kind === 'PipelineRun' ? 'pipelineruns' : obj.kind === 'Secret' ? 'secrets' : obj.kind === 'ServiceAccount' ? 'serviceaccounts' : 'taskruns';
     this.objects.get(plural)!.set(`${obj.metadata.namespace}/${obj.metadata.name}`, structuredClone(obj));
   }
 
@@ -74,6 +74,13 @@ export class FakeApiServer {
         };
         if (req.headers.authorization !== `Bearer ${this.token}`) return send(401, status(401, 'Unauthorized', 'Unauthorized'));
         if (this.failing) return send(500, status(500, 'InternalError', 'etcdserver: request timed out'));
+        // core v1 Secrets and ServiceAccounts (admission reads image pull secrets): GET by name only
+        const core = /^\/api\/v1\/namespaces\/([^/]+)\/(secrets|serviceaccounts)\/([^/]+)$/.exec(url.pathname);
+        if (core && req.method === 'GET') {
+          if (this.forbidden.has(core[1]!)) return send(403, status(403, 'Forbidden', `${core[2]!} is forbidden`));
+          const found = this.get(core[2]!, core[1]!, core[3]!);
+          return found ? send(200, JSON.stringify(found)) : send(404, status(404, 'NotFound', `${core[2]!} "${core[3]!}" not found`));
+        }
         const m = /^\/apis\/tekton\.dev\/v1\/namespaces\/([^/]+)\/(pipelineruns|taskruns)(?:\/([^/]+))?$/.exec(url.pathname);
         if (!m) return send(404, status(404, 'NotFound', 'the server could not find the requested resource'));
         const [, ns, plural, name] = m as unknown as [string, string, string, string | undefined];
