@@ -32,8 +32,8 @@ import { provenanceView, SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1, type Provenanc
 
 export { provenanceView, SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, type ProvenanceView } from './provenance-view.ts';
 
-// Predicate types (CONTRACTS.md; they move to src/attest/predicates.ts when the evidence branch lands, but this room
-// may not import attest, so they stay spelled here too)
+// Predicate types. The policy room may not import attest (DESIGN.md §2), so they are spelled here as well as in
+// src/attest/predicates.ts; test/policy/predicates.test.ts keeps the two equal.
 export const PREDICATES = {
   provenance: SLSA_PROVENANCE_V1,
   'test-result': 'https://in-toto.io/attestation/test-result/v0.1',

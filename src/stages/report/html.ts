@@ -4,6 +4,7 @@
 // matters is that everything goes through `esc`. The page carries a Content-Security-Policy that allows no script
 // and no remote resource at all, so even a value that slipped through could not run or call home.
 
+import { AGENT_RUN_V01, APPROVAL_V01, CYCLONEDX_BOM, RISK_ASSESSMENT_V01, SLSA_PROVENANCE_V1, SLSA_VSA_V1, TEST_RESULT_V01, VULNS_V01 } from '../../attest/predicates.ts';
 import type { StageSummary, UnreadableReport } from './collect.ts';
 
 export interface RunInfo {
@@ -250,11 +251,14 @@ function provenanceGraph(p: ProvenanceView, evidence: readonly EvidenceView[]): 
 
 function shortPredicate(type: string): string {
   const known: Record<string, string> = {
-    'https://slsa.dev/provenance/v1': 'SLSA provenance v1',
-    'https://in-toto.io/attestation/test-result/v0.1': 'test results',
-    'https://cyclonedx.org/bom': 'CycloneDX SBOM',
-    'https://in-toto.io/attestation/vulns/v0.1': 'vulnerability scan',
-    'https://slsa.dev/verification_summary/v1': 'verification summary (VSA)',
+    [SLSA_PROVENANCE_V1]: 'SLSA provenance v1',
+    [TEST_RESULT_V01]: 'test results',
+    [CYCLONEDX_BOM]: 'CycloneDX SBOM',
+    [VULNS_V01]: 'vulnerability scan',
+    [SLSA_VSA_V1]: 'verification summary (VSA)',
+    [AGENT_RUN_V01]: 'agent run',
+    [RISK_ASSESSMENT_V01]: 'risk assessment',
+    [APPROVAL_V01]: 'approval',
   };
   return known[type] ?? type.replace(/^https?:\/\//, '');
 }
