@@ -15,6 +15,7 @@ import { registerVerifyBundle } from './verify-bundle.ts';
 import { registerListen } from './listen.ts';
 import { registerApprove } from './approve.ts';
 import { registerAudit, registerVerify } from './verify.ts';
+import { registerReport } from './report.ts';
 
 export function buildProgram(): Command {
   const program = new Command('vouch')
@@ -47,6 +48,7 @@ unavailable; 70 internal error. Errors end with their stable code in brackets, e
   registerApprove(program);
   registerVerify(program);
   registerAudit(program);
+  registerReport(program);
   return program;
 }
 

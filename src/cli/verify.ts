@@ -23,7 +23,7 @@ import { action, out, setup } from './context.ts';
 // `vouch verify`: the admission engine from a terminal or a deploy pipeline (same engine as the webhook), and
 // `vouch audit`: an artifact's chain of custody from the store, the log and the webhook's audit log.
 
-interface VerifyFlags {
+export interface VerifyFlags {
   file?: string[];
   policy?: string;
   key?: string[];
@@ -65,7 +65,7 @@ function approversFrom(specs: string[]): Approver[] {
   });
 }
 
-async function buildEngine(opts: VerifyFlags, storeDefault: string, acceptVsa: boolean): Promise<{ engine: AdmissionEngine; policies: AdmissionPolicy[] }> {
+export async function buildEngine(opts: VerifyFlags, storeDefault: string, acceptVsa: boolean): Promise<{ engine: AdmissionEngine; policies: AdmissionPolicy[] }> {
   if (opts.rekor && opts.logData) throw new VouchError('USAGE', 'give --rekor URL or --log-data DIR, not both');
   const policies = opts.policy ? loadAdmissionPolicies(opts.policy) : [defaultPolicy(keysFrom(opts.key ?? []), approversFrom(opts.approver ?? []))];
   if (opts.policy && (opts.key?.length ?? 0) > 0) {
@@ -265,7 +265,7 @@ function summarize(a: VerifiedAttestation): string[] {
   }
   switch (a.predicateType) {
     case PREDICATES['agent-run']:
-      return [pick('agent', 'startedBy', 'initiator', 'prompt', 'promptVersion', 'model', 'agentImage', 'runner', 'sandbox', 'sandboxPolicy', 'transcript', 'commits') || JSON.stringify(p).slice(0, 300)];
+      return agentRunSummary(p);
     case PREDICATES['risk-assessment']:
       return [pick('tier', 'requiredApprovals', 'headRevision', 'baseRevision', 'repository', 'changedFiles')];
     case PREDICATES['test-result']:
@@ -277,6 +277,25 @@ function summarize(a: VerifiedAttestation): string[] {
     default:
       return [pick('bomFormat', 'specVersion') || `${String(Object.keys(p).length)} field(s)`];
   }
+}
+
+/** The agent-run predicate (docs/predicates.md) in a few lines: who ran, on what prompt, inside which walls. */
+function agentRunSummary(p: Record<string, unknown>): string[] {
+  const o = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const s = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '?' : JSON.stringify(v));
+  const agent = o(p['agent']);
+  const model = o(p['model']);
+  const prompt = o(p['prompt']);
+  const network = o(o(p['sandbox'])['network']);
+  const egress = o(p['egress']);
+  const transcript = o(p['transcript']);
+  const hosts = Array.isArray(network['allowedHosts']) ? network['allowedHosts'].map(s).join(', ') || 'none' : '?';
+  return [
+    `run ${s(p['runId'])}: agent ${s(agent['name'])} ${s(agent['version'])}, model ${s(model['reported'] ?? model['requested'])}, outcome ${s(p['outcome'])}`,
+    `prompt version ${s(prompt['version'])}, sha256:${s(o(prompt['digest'])['sha256'])}`,
+    `sandbox ${s(o(p['sandbox'])['runtime'])}, egress allowed to ${hosts}: ${s(egress['attempts'])} attempt(s), ${s(egress['refused'])} refused`,
+    `transcript sha256:${s(o(transcript['digest'])['sha256'])}, ${s(transcript['toolCalls'])} tool call(s); commit ${s(o(p['repository'])['commit'])}`,
+  ];
 }
 
 export function registerAudit(program: Command): void {

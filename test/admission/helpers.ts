@@ -87,6 +87,8 @@ export interface EvidenceOptions {
   /** reviewers who approve (default alice and bob) */
   approvers?: ('alice' | 'bob' | 'carol')[];
   taskFailed?: boolean;
+  /** also an agent-run attestation, shaped as the agent-run stage writes it (docs/predicates.md) */
+  agentRun?: boolean;
 }
 
 export const RISK_FILE = (tier: string, head = HEAD): string => `${JSON.stringify(riskPredicate(tier, head), null, 2)}\n`;
@@ -139,6 +141,21 @@ export async function signAndLog(statement: unknown, key: KeyObject, log: Embedd
   return s.json;
 }
 
+function agentRunPredicate(head: string): Record<string, unknown> {
+  return {
+    runId: 'run-7f3a',
+    agent: { name: 'scripted-agent', version: '1.0.0', command: ['node', 'hack/agent/scripted-agent.ts'], artifacts: [] },
+    model: { requested: 'claude-sonnet-4-5', reported: 'claude-sonnet-4-5' },
+    prompt: { digest: { sha256: 'b'.repeat(64) }, version: 'v3', source: 'param' },
+    sandbox: { runtime: 'bubblewrap', network: { mode: 'egress-proxy', allowedHosts: ['api.anthropic.com:443'] } },
+    egress: { attempts: 3, allowed: 2, refused: 1, bytesOut: 10, bytesIn: 20, hosts: [] },
+    transcript: { name: 'transcript.jsonl', format: 'stream-json', digest: { sha256: 'c'.repeat(64) }, toolCalls: 4 },
+    patch: { name: 'agent.patch', digest: { sha256: 'd'.repeat(64) }, bytes: 100, filesChanged: 1 },
+    repository: { baseCommit: 'e'.repeat(40), branch: 'agent/run-7f3a', commit: head },
+    outcome: 'committed',
+  };
+}
+
 /** Puts the pipeline's evidence for a digest in the store, with the defects the options ask for. */
 export async function putEvidence(w: World, o: EvidenceOptions): Promise<void> {
   const tier = o.tier ?? 'high';
@@ -159,6 +176,7 @@ export async function putEvidence(w: World, o: EvidenceOptions): Promise<void> {
       metadata: { scanStartedOn: '2026-11-24T10:00:00Z', scanFinishedOn: '2026-11-24T10:01:00Z' },
     },
     [PREDICATES['risk-assessment']]: JSON.parse(riskFile) as unknown,
+    ...(o.agentRun ? { [PREDICATES['agent-run']]: agentRunPredicate(head) } : {}),
   };
   let n = 0;
   for (const [type, predicate] of Object.entries(predicates)) {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { appendFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runVouch } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -16,7 +16,7 @@ describe('cli: vouch verify and vouch audit', function () {
   before(async () => {
     dir = tempDir('vouch-verify-cli-');
     w = await makeWorld(dir);
-    await putEvidence(w, { digest: digestOf('good') });
+    await putEvidence(w, { digest: digestOf('good'), agentRun: true });
     await putEvidence(w, { digest: digestOf('critical'), criticalVuln: true });
     await putEvidence(w, { digest: digestOf('no-sbom'), omit: [PREDICATES.sbom] });
     await w.close(); // the CLI opens the log itself
@@ -115,8 +115,34 @@ metadata: {name: svc}
     expect(r.stdout).to.match(/source https:\/\/github\.com\/acme\/app @ [0-9a-f]{40}/);
     expect(r.stdout).to.match(/evidence classify\/RISK_EVIDENCE: https:\/\/vouch\.dev\/attestation\/risk-assessment\/v0\.1/);
     expect(r.stdout).to.match(/- approval: approve by alice@example\.com/);
+    expect(r.stdout).to.match(/run run-7f3a: agent scripted-agent 1\.0\.0, model claude-sonnet-4-5, outcome committed\n +prompt version v3, sha256:b{64}\n +sandbox bubblewrap, egress allowed to api\.anthropic\.com:443: 3 attempt\(s\), 1 refused/);
     expect(r.stdout).to.match(/admission decisions: 1 \(1 damaged line\(s\) skipped\)\n +2026-11-24T12:00:00Z CREATE Deployment prod\/app by deployer: BREAK-GLASS allowed \(break-glass\)/);
     const j = await runVouch(['audit', ...common, '--key', join(dir, 'sidecar.pub'), '--audit-log', auditLog, '-o', 'json', GOOD]);
     expect((JSON.parse(j.stdout) as { attestations: unknown[] }).attestations.length).to.be.greaterThanOrEqual(5);
+  });
+
+  it('vouch report draws the verified provenance graph, the evidence and the verdict on each image into the HTML page', async () => {
+    const source = join(dir, 'workspace');
+    mkdirSync(join(source, '.vouch', 'reports', 'classify'), { recursive: true });
+    writeFileSync(join(source, '.vouch', 'reports', 'classify', 'report.json'), JSON.stringify({ stage: 'classify', passed: true, reasons: [], results: { RISK_TIER: 'high', RISK_REASONS: '["auth code"]' } }));
+    const page = join(dir, 'report.html');
+    const r = await runVouch(['report', ...common, ...defaults(), '--source', source, '--out', page, GOOD, CRIT]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.equal(`report: ${page}\n`);
+    const html = readFileSync(page, 'utf8');
+    expect(html).to.contain('aria-label="provenance graph"');
+    expect(html).to.contain('https://github.com/acme/app');
+    // every statement on the page verified; the approval is listed with its reviewer
+    expect(html).to.match(/SLSA provenance v1<\/td><td><span class="badge pass">VERIFIED/);
+    expect(html).to.contain('approval: approve by alice@example.com');
+    expect(html).to.match(/ADMITTED<\/span> <code>registry\.example\/acme\/app@sha256:/);
+    expect(html).to.match(/DENIED<\/span> <code>registry\.example\/acme\/app@sha256:[0-9a-f]{64}<\/code><\/h3><p>denied: .*vulns\.none-blocking/);
+    // a report on an image with no evidence still writes a page that says so, and exits 0
+    const none = await runVouch(['report', ...common, ...defaults(), '--source', source, '--out', page, `${REPO}@sha256:${'0'.repeat(64)}`]);
+    expect(none.code, none.stderr).to.equal(0);
+    expect(readFileSync(page, 'utf8')).to.contain('No signed provenance was found');
+    const bad = await runVouch(['report', ...common, ...defaults(), GOOD]);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/--source/);
   });
 });
