@@ -4,75 +4,29 @@
 // push). Inside `vouch run`'s step sandbox, nested namespaces are refused by the kernel: the runs are then plain
 // child processes in their own directories with the same clean environment, and the report says so (`isolation`).
 //
-// This repeats the core of src/runner/sandbox.ts on purpose: stages may not import runner/ (DESIGN.md §2). The two
-// should move into one shared module (follow-up noted in docs/build.md).
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// The bwrap mechanism is src/common/sandbox.ts; what a build may see is decided here.
+import { spawn } from 'node:child_process';
 import { VouchError } from '../../common/errors.ts';
+import { DEFAULT_PATH, bindArgs, commandArgs, hideArgs, isolationArgs, killProcessGroup, probeBwrap, systemSecretPaths, type IsolationOptions } from '../../common/sandbox.ts';
 
 export type Isolation = 'bwrap' | 'process';
 
 /** The PATH a build gets (what a typical container image declares). */
-export const BUILD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const BUILD_PATH = DEFAULT_PATH;
 
 /** Home directories hide credentials (.ssh, .docker, .npmrc...): a build sees empty ones. */
 const HIDDEN_DIRS = ['/root', '/home'];
-
-/** Secrets of the machine itself, readable by root (which the stage may be running as). */
-const SYSTEM_SECRETS = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d'];
-
-function hiddenArgs(): string[] {
-  let hostKeys: string[] = [];
-  try {
-    hostKeys = readdirSync('/etc/ssh').filter((f) => /^ssh_host_.*_key$/.test(f)).map((f) => `/etc/ssh/${f}`);
-  } catch {
-    // no sshd here
-  }
-  const args = HIDDEN_DIRS.filter((d) => existsSync(d)).flatMap((d) => ['--tmpfs', d]);
-  for (const path of [...SYSTEM_SECRETS, ...hostKeys]) {
-    try {
-      args.push(...(statSync(path).isDirectory() ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
-    } catch {
-      // not there
-    }
-  }
-  return args;
-}
 
 let probed: Isolation | undefined;
 
 /** bwrap when it can make the namespaces we use here, else plain processes (checked once per process). */
 export function availableIsolation(): Isolation {
-  if (probed !== undefined) return probed;
-  const probe = spawnSync('bwrap', [...baseArgs({ network: false, keepCaps: false, hostname: 'probe' }), '--', '/bin/true'], { timeout: 10_000 });
-  probed = probe.error === undefined && probe.status === 0 ? 'bwrap' : 'process';
+  probed ??= probeBwrap('bwrap', baseArgs({ network: false, keepCaps: false, hostname: 'probe' })).ok ? 'bwrap' : 'process';
   return probed;
 }
 
-interface BaseOptions {
-  network: boolean;
-  /** buildah needs its capabilities inside the user namespace (vfs storage, chroot); a build command does not */
-  keepCaps: boolean;
-  hostname: string;
-}
-
-function baseArgs(o: BaseOptions): string[] {
-  return [
-    '--unshare-all',
-    ...(o.network ? ['--share-net'] : []),
-    ...(o.keepCaps ? [] : ['--cap-drop', 'ALL']),
-    '--hostname', o.hostname,
-    '--die-with-parent',
-    '--new-session',
-    '--clearenv',
-    '--ro-bind', '/', '/',
-    '--tmpfs', '/tmp',
-    '--dev', '/dev',
-    '--proc', '/proc',
-    // a read-only mount does not stop connect() on a unix socket (docker.sock, dbus): /run goes
-    '--tmpfs', '/run',
-    ...hiddenArgs(),
-  ];
+function baseArgs(o: IsolationOptions): string[] {
+  return [...isolationArgs(o), ...hideArgs([...HIDDEN_DIRS, ...systemSecretPaths()])];
 }
 
 export interface SandboxedRun {
@@ -110,9 +64,7 @@ export function runSandboxed(r: SandboxedRun): Promise<SandboxedOutcome> {
   let args: string[];
   if (r.isolation === 'bwrap') {
     file = 'bwrap';
-    args = [...baseArgs(r), '--bind', r.writable, r.writable];
-    for (const [k, v] of Object.entries(r.env)) args.push('--setenv', k, v);
-    args.push('--chdir', r.cwd, '--', ...wrapped);
+    args = [...baseArgs(r), ...bindArgs([r.writable], 'rw'), ...commandArgs(r.env, r.cwd, wrapped)];
   } else {
     [file, ...args] = wrapped as [string, ...string[]];
   }
@@ -122,12 +74,7 @@ export function runSandboxed(r: SandboxedRun): Promise<SandboxedOutcome> {
     let output = '';
     let timedOut = false;
     const killTree = (): void => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      killProcessGroup(child);
     };
     const timer = setTimeout(() => {
       timedOut = true;
