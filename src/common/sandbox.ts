@@ -33,8 +33,13 @@ export function systemSecretPaths(): string[] {
   return [...SYSTEM_SECRET_PATHS, ...hostKeys].filter((p) => existsSync(p));
 }
 
-/** A private procfs, or an empty /proc where the kernel refuses a new procfs (nested under a step sandbox). */
-export type ProcMode = 'private' | 'none';
+/**
+ * /proc inside: a private procfs; where the kernel refuses a new procfs (nested under a step sandbox, whose /proc is
+ * partly covered) an empty one, or the enclosing sandbox's procfs bound (its process list; other processes' memory and
+ * environment stay closed, as ptrace checks refuse a process of another user namespace; writable so that a bwrap
+ * nested once more can write its uid map, /proc/sys stays read-only and locked).
+ */
+export type ProcMode = 'private' | 'none' | 'bind';
 
 export interface IsolationOptions {
   /** share the host's network namespace (and its resolver under /run) */
@@ -63,11 +68,39 @@ export function isolationArgs(o: IsolationOptions): string[] {
     '--ro-bind', '/', '/',
     '--tmpfs', '/tmp',
     '--dev', '/dev',
-    ...((o.proc ?? 'private') === 'private' ? ['--proc', '/proc'] : ['--tmpfs', '/proc']),
+    ...PROC_ARGS[o.proc ?? 'private'],
     // a read-only mount does not stop connect() on a unix socket: /run (docker.sock, dbus, containerd...) goes
     ...runtimeDirArgs(o.network),
   ];
 }
+
+const PROC_ARGS: Record<ProcMode, string[]> = { private: ['--proc', '/proc'], none: ['--tmpfs', '/proc'], bind: ['--bind', '/proc', '/proc'] };
+
+/**
+ * A second bwrap, started inside a sandbox made by isolationArgs that runs as a non-root uid, making its command root
+ * of a nested user namespace with all capabilities there (buildah's vfs storage and chroot isolation need them).
+ * Capabilities granted by a single bwrap would undo it: its root could unmount hidden paths and remount the host
+ * read-write, mounts made in its own namespace not being locked. The outer sandbox's mounts reach the nested
+ * namespace locked (read-only host, private /tmp, hidden paths stay), and outside it is still the outer sandbox's
+ * capability-less uid. A new procfs is refused there, so the outer /proc is bound.
+ */
+export function nestedRootArgs(o: { network: boolean; writable: readonly string[] }): string[] {
+  return [
+    '--unshare-all',
+    ...(o.network ? ['--share-net'] : []),
+    ...userArgs({ uid: 0, gid: 0 }),
+    '--cap-add', 'ALL',
+    '--die-with-parent',
+    // recursive: the outer sandbox's mounts come along, locked; its writable directories are made writable again
+    '--ro-bind', '/', '/',
+    '--dev', '/dev',
+    '--ro-bind', '/proc', '/proc',
+    ...bindArgs(o.writable, 'rw'),
+  ];
+}
+
+/** The uid the outer level of a nested-root sandbox runs as: any but 0, which the nested namespace may not map. */
+export const NESTING_UID = 65532;
 
 function runtimeDirArgs(network: boolean): string[] {
   const args = ['--tmpfs', '/run'];
@@ -128,10 +161,10 @@ export function probeBwrap(bwrap: string, args: readonly string[]): ProbeResult 
   return { ok: false, reason: 'refused', why: r.stderr.trim().split('\n')[0] || `exit status ${String(r.status)}` };
 }
 
-/** The first /proc mode bwrap can set up here (a private procfs, else none), or why neither works. */
-export function probeProcMode(bwrap: string, o: Omit<IsolationOptions, 'proc'>): { ok: true; proc: ProcMode } | Exclude<ProbeResult, { ok: true }> {
+/** The first of `modes` bwrap can set up here, or why none works. */
+export function probeProcMode(bwrap: string, o: Omit<IsolationOptions, 'proc'>, modes: readonly ProcMode[]): { ok: true; proc: ProcMode } | Exclude<ProbeResult, { ok: true }> {
   let failed: Exclude<ProbeResult, { ok: true }> | undefined;
-  for (const proc of ['private', 'none'] as const) {
+  for (const proc of modes) {
     const r = probeBwrap(bwrap, isolationArgs({ ...o, proc }));
     if (r.ok) return { ok: true, proc };
     failed = r;

@@ -54,7 +54,8 @@ export function agentBwrapArgs(spec: AgentSandboxSpec): string[] {
  * STAGE_SANDBOX_UNAVAILABLE with bwrap's own reason.
  */
 export function probeSandbox(bwrap: string): ProcMode {
-  const probe = probeProcMode(bwrap, { network: false });
+  // no 'bind': the agent must not even see the stage's process list
+  const probe = probeProcMode(bwrap, { network: false }, ['private', 'none']);
   if (probe.ok) return probe.proc;
   throw new VouchError(
     'STAGE_SANDBOX_UNAVAILABLE',

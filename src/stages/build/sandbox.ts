@@ -7,7 +7,7 @@
 // The bwrap mechanism is src/common/sandbox.ts; what a build may see is decided here.
 import { spawn } from 'node:child_process';
 import { VouchError } from '../../common/errors.ts';
-import { DEFAULT_PATH, bindArgs, commandArgs, hideArgs, isolationArgs, killProcessGroup, probeBwrap, systemSecretPaths, type IsolationOptions } from '../../common/sandbox.ts';
+import { DEFAULT_PATH, NESTING_UID, bindArgs, commandArgs, hideArgs, isolationArgs, killProcessGroup, nestedRootArgs, probeProcMode, systemSecretPaths, userArgs, type IsolationOptions, type ProcMode } from '../../common/sandbox.ts';
 
 export type Isolation = 'bwrap' | 'process';
 
@@ -17,16 +17,41 @@ export const BUILD_PATH = DEFAULT_PATH;
 /** Home directories hide credentials (.ssh, .docker, .npmrc...): a build sees empty ones. */
 const HIDDEN_DIRS = ['/root', '/home'];
 
-let probed: Isolation | undefined;
+let probed: { isolation: Isolation; proc: ProcMode } | undefined;
 
-/** bwrap when it can make the namespaces we use here, else plain processes (checked once per process). */
+/**
+ * bwrap when it can make the namespaces we use here, else plain processes (checked once per process). Nested in a
+ * step sandbox that runs as a non-root uid (securityContext.runAsUser), bwrap works but a new procfs is refused: the
+ * builds then see the step's /proc.
+ */
 export function availableIsolation(): Isolation {
-  probed ??= probeBwrap('bwrap', baseArgs({ network: false, keepCaps: false, hostname: 'probe' })).ok ? 'bwrap' : 'process';
+  return probeIsolation().isolation;
+}
+
+function probeIsolation(): { isolation: Isolation; proc: ProcMode } {
+  if (probed === undefined) {
+    const r = probeProcMode('bwrap', { network: false, keepCaps: false, hostname: 'probe' }, ['private', 'bind']);
+    probed = r.ok ? { isolation: 'bwrap', proc: r.proc } : { isolation: 'process', proc: 'private' };
+  }
   return probed;
 }
 
 function baseArgs(o: IsolationOptions): string[] {
   return [...isolationArgs(o), ...hideArgs([...HIDDEN_DIRS, ...systemSecretPaths()])];
+}
+
+/**
+ * The bwrap command line of a run. A run that keeps capabilities (buildah) gets them only as root of a nested user
+ * namespace inside a capability-less sandbox (nestedRootArgs), never from the outer bwrap.
+ */
+export function buildBwrapArgs(r: Omit<SandboxedRun, 'isolation' | 'umask' | 'timeoutSeconds'>, proc: ProcMode = probeIsolation().proc): string[] {
+  const outer = [...baseArgs({ network: r.network, hostname: r.hostname, proc }), ...bindArgs([r.writable], 'rw')];
+  if (!r.keepCaps) return [...outer, ...commandArgs(r.env, r.cwd, r.argv)];
+  return [
+    ...outer,
+    ...userArgs({ uid: NESTING_UID, gid: NESTING_UID }),
+    ...commandArgs(r.env, r.cwd, ['bwrap', ...nestedRootArgs({ network: r.network, writable: [r.writable] }), '--chdir', r.cwd, '--', ...r.argv]),
+  ];
 }
 
 export interface SandboxedRun {
@@ -37,6 +62,7 @@ export interface SandboxedRun {
   /** the one directory the run may write (bound read-write at the same path) */
   writable: string;
   network: boolean;
+  /** buildah needs capabilities (vfs storage, chroot): root of a nested user namespace; a build command needs none */
   keepCaps: boolean;
   hostname: string;
   /** octal, e.g. 0o022; applied by a shell wrapper since bwrap has no umask option */
@@ -64,7 +90,7 @@ export function runSandboxed(r: SandboxedRun): Promise<SandboxedOutcome> {
   let args: string[];
   if (r.isolation === 'bwrap') {
     file = 'bwrap';
-    args = [...baseArgs(r), ...bindArgs([r.writable], 'rw'), ...commandArgs(r.env, r.cwd, wrapped)];
+    args = buildBwrapArgs({ ...r, argv: wrapped });
   } else {
     [file, ...args] = wrapped as [string, ...string[]];
   }
