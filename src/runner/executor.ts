@@ -732,6 +732,8 @@ export class PipelineRunExecutor {
     const timeoutMs = byStep ? stepTimeout : remaining;
     const allowNetwork = (this.#o.allowNetwork ?? []).includes(n.pt.name);
     const runAs = runAsOf(step);
+    const asked = privilegesAsked(step);
+    if (asked.length > 0) this.#log.warn({ task: n.pt.name, step: step.name, ignored: asked }, 'securityContext asks for privileges the step sandbox never grants: ignored (docs/run.md)');
     const outcome = await runStepProcess(
       {
         argv: command.argv,
@@ -942,6 +944,18 @@ export class PipelineRunExecutor {
 const LOCAL_VOLUME: Omit<WorkspaceBinding, 'name'> = {
   volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
 };
+
+/** securityContext fields that ask for privileges: capabilities would undo the step sandbox, so none is granted. */
+function privilegesAsked(step: Step): string[] {
+  const sc = step.securityContext ?? {};
+  const asked: string[] = [];
+  if (sc['privileged'] === true) asked.push('privileged');
+  if (sc['allowPrivilegeEscalation'] === true) asked.push('allowPrivilegeEscalation');
+  const caps = sc['capabilities'];
+  const add = typeof caps === 'object' && caps !== null ? (caps as Record<string, unknown>)['add'] : undefined;
+  if (Array.isArray(add) && add.length > 0) asked.push(`capabilities.add [${add.map(String).join(', ')}]`);
+  return asked;
+}
 
 /** securityContext.runAsUser (and runAsGroup, default the same) of a step, when it asks for a non-root user. */
 function runAsOf(step: Step): { uid: number; gid: number } | undefined {

@@ -2,14 +2,14 @@
 // /proc, write access only to the directories the step is given (its workspaces, results, scratch), no network unless
 // allowed, and an environment made only of what the step declares. Timeouts and cancellation kill the whole process
 // tree (bwrap's pid namespace dies with its init; without the sandbox the step's process group is killed).
-import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, lstatSync, readdirSync, realpathSync, statSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { appendFileSync, closeSync, existsSync, realpathSync, createWriteStream, mkdirSync, openSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VouchError } from '../common/errors.ts';
+import { bindArgs, commandArgs, exitStatus, hideArgs, homeCredentialPaths, isolationArgs, killProcessGroup, probeBwrap, systemSecretPaths, userArgs } from '../common/sandbox.ts';
 
-/** The PATH a step gets when it does not set one (what a typical container image declares). */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export { CREDENTIAL_PATHS, DEFAULT_PATH, SYSTEM_SECRET_PATHS } from '../common/sandbox.ts';
 
 export interface SandboxOptions {
   /** false only with the loud `--no-sandbox`: the step then runs as a plain child process */
@@ -23,21 +23,9 @@ export interface SandboxOptions {
   hide?: readonly string[];
 }
 
-/** Where credentials usually live in a home directory; hidden from steps when they exist. */
-export const CREDENTIAL_PATHS = ['.ssh', '.gnupg', '.aws', '.azure', '.config/gcloud', '.docker', '.kube', '.netrc', '.npmrc', '.git-credentials', '.pypirc', '.vault-token'];
-
-/** Secrets of the machine itself, readable by root (which vouch may be running as). */
-export const SYSTEM_SECRET_PATHS = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d'];
-
 /** The credential paths of a home directory and of the system that exist, plus extra files (e.g. the signing key). */
 export function defaultHiddenPaths(home: string, extra: readonly string[] = []): string[] {
-  let hostKeys: string[] = [];
-  try {
-    hostKeys = readdirSync('/etc/ssh').filter((f) => /^ssh_host_.*_key$/.test(f)).map((f) => join('/etc/ssh', f));
-  } catch {
-    // no sshd here
-  }
-  return [...CREDENTIAL_PATHS.map((p) => join(home, p)), ...SYSTEM_SECRET_PATHS, ...hostKeys, ...extra].filter((p) => p !== '' && existsSync(p));
+  return [...homeCredentialPaths(home), ...systemSecretPaths(), ...extra.filter((p) => p !== '' && existsSync(p))];
 }
 
 export interface StepProcessSpec {
@@ -90,44 +78,25 @@ export function preflightSandbox(options: SandboxOptions): void {
   if (!options.enabled) return;
   const bwrap = options.bwrap ?? 'bwrap';
   if (preflightDone === bwrap) return;
-  const probe = spawnSync(bwrap, [...isolationArgs({ network: false }), '--', '/bin/true'], { encoding: 'utf8', timeout: 10_000 });
-  if (probe.error) {
-    const missing = (probe.error as NodeJS.ErrnoException).code === 'ENOENT';
+  const probe = probeBwrap(bwrap, stepIsolationArgs(false));
+  if (!probe.ok) {
     throw new VouchError(
       'SANDBOX_UNAVAILABLE',
-      missing
+      probe.reason === 'missing'
         ? `the step sandbox needs bubblewrap (\`${bwrap}\` not found). ${HOW_TO_FIX}`
-        : `cannot start the step sandbox (${bwrap}): ${probe.error.message}. ${HOW_TO_FIX}`,
+        : probe.reason === 'spawn'
+          ? `cannot start the step sandbox (${bwrap}): ${probe.why}. ${HOW_TO_FIX}`
+          : `bubblewrap cannot create the step sandbox here (${probe.why}). ${HOW_TO_FIX}`,
     );
-  }
-  if (probe.status !== 0) {
-    const why = probe.stderr.trim().split('\n')[0] ?? `exit status ${String(probe.status)}`;
-    throw new VouchError('SANDBOX_UNAVAILABLE', `bubblewrap cannot create the step sandbox here (${why}). ${HOW_TO_FIX}`);
   }
   preflightDone = bwrap;
 }
 
-/** The namespace and filesystem arguments shared by the probe and real steps. */
-function isolationArgs(opts: { network: boolean }): string[] {
-  return [
-    '--unshare-all',
-    ...(opts.network ? ['--share-net'] : []),
-    // root inside the user namespace needs no capabilities to run a build step
-    '--cap-drop', 'ALL',
-    '--die-with-parent',
-    '--new-session',
-    '--clearenv',
-    '--ro-bind', '/', '/',
-    // order matters: the private /tmp is mounted first, then the step's own directories on top of it
-    '--tmpfs', '/tmp',
-    '--dev', '/dev',
-    '--proc', '/proc',
-    // a read-only mount does not stop connect() on a unix socket: /run (docker.sock, dbus, containerd...) goes
-    ...runtimeDirArgs(opts.network),
-    // vouch itself (its Node and its code) must stay visible to steps that run the vouch CLI, also when it is
-    // installed under a directory masked above (a checkout in /tmp); hidden paths are mounted after this
-    ...VOUCH_INSTALL_DIRS.flatMap((dir) => ['--ro-bind', dir, dir]),
-  ];
+/** The isolation shared by the probe and real steps. */
+function stepIsolationArgs(network: boolean): string[] {
+  // vouch itself (its Node and its code) must stay visible to steps that run the vouch CLI, also when it is
+  // installed under a directory masked by the isolation (a checkout in /tmp); hidden paths are mounted after this
+  return [...isolationArgs({ network }), ...bindArgs(VOUCH_INSTALL_DIRS, 'ro')];
 }
 
 /** The repository vouch runs from, and the real directory of the Node binary running it. */
@@ -137,37 +106,17 @@ const VOUCH_INSTALL_DIRS: readonly string[] = (() => {
   return nodeDir.startsWith(`${repo}/`) ? [repo] : [repo, nodeDir];
 })();
 
-function runtimeDirArgs(network: boolean): string[] {
-  const args = ['--tmpfs', '/run'];
-  try {
-    if (!lstatSync('/var/run').isSymbolicLink()) args.push('--tmpfs', '/var/run');
-  } catch {
-    // no /var/run
-  }
-  // name resolution of network steps may live there (systemd-resolved's stub resolv.conf)
-  if (network && existsSync('/run/systemd/resolve')) args.push('--ro-bind', '/run/systemd/resolve', '/run/systemd/resolve');
-  return args;
-}
-
 /** The full bwrap command line for a step (exported for tests and --json diagnostics). */
 export function bwrapArgs(spec: StepProcessSpec, hide: readonly string[] = []): string[] {
-  const args = isolationArgs({ network: spec.network });
-  if (spec.runAs) args.push('--uid', String(spec.runAs.uid), '--gid', String(spec.runAs.gid));
-  for (const path of hide) {
-    let dir: boolean;
-    try {
-      dir = statSync(path).isDirectory();
-    } catch {
-      continue;
-    }
-    args.push(...(dir ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
-  }
-  for (const dir of spec.readable ?? []) args.push('--ro-bind', dir, dir);
-  for (const dir of spec.writable) args.push('--bind', dir, dir);
-  // network steps need name resolution; /etc is already visible read-only through the root bind
-  for (const [name, value] of Object.entries(spec.env)) args.push('--setenv', name, value);
-  args.push('--chdir', spec.workingDir, '--', ...spec.argv);
-  return args;
+  return [
+    ...stepIsolationArgs(spec.network),
+    ...userArgs(spec.runAs),
+    ...hideArgs(hide),
+    // order matters: the step's own directories go on top of the private /tmp and the hidden paths
+    ...bindArgs(spec.readable ?? [], 'ro'),
+    ...bindArgs(spec.writable, 'rw'),
+    ...commandArgs(spec.env, spec.workingDir, spec.argv),
+  ];
 }
 
 /** Runs one step to completion. Never throws for the step's own failure: that is the outcome's exit code. */
@@ -195,12 +144,7 @@ export function runStepProcess(spec: StepProcessSpec, options: SandboxOptions): 
     });
     if (direct !== undefined) closeSync(direct);
     const killTree = (): void => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      killProcessGroup(child);
     };
     const onAbort = (): void => {
       cancelled = true;
@@ -243,14 +187,7 @@ export function runStepProcess(spec: StepProcessSpec, options: SandboxOptions): 
     // leftovers in the step's group would hold its output pipes open and delay 'close'
     child.on('exit', killTree);
     child.on('close', (code, signal) => {
-      finish(code ?? 128 + signalNumber(signal), signal);
+      finish(exitStatus(code, signal), signal);
     });
   });
-}
-
-function signalNumber(signal: NodeJS.Signals | null): number {
-  if (signal === 'SIGKILL') return 9;
-  if (signal === 'SIGTERM') return 15;
-  if (signal === 'SIGINT') return 2;
-  return 1;
 }

@@ -6,16 +6,11 @@ import express, { type Request, type Response, type Router } from 'express';
 import { readApprovalEnvelope, verifyApproval } from '../attest/approval.ts';
 import { envelopePayload } from '../attest/dsse.ts';
 import { keyId, parsePublicKey } from '../attest/keys.ts';
-import { logSignedPayload, rekorWitness } from '../attest/sign.ts';
-import { prepareTrustedRoot, type PreparedTrustedRoot } from '../attest/verify.ts';
 import { createFileDurable, mkdirDurable } from '../common/durable.ts';
 import { VouchError, errorMessage, isVouchError } from '../common/errors.ts';
 import { logger, type Logger } from '../common/log.ts';
 import type { LogEntryRef } from '../store/types.ts';
-import type { EmbeddedLog } from '../tlog/log.ts';
-import { trustedRootFor } from '../tlog/trusted-root.ts';
-import { EmbeddedLogWitness } from '../tlog/witness.ts';
-import type { Witness } from '@sigstore/sign';
+import { TlogWriter, type TlogTarget } from './tlog-target.ts';
 
 // Human approvals (docs/risk.md): a reviewer's `vouch approve` POSTs a DSSE envelope signed with the reviewer's own
 // key and names the public key. The sidecar checks the statement's shape, that the signature verifies with that
@@ -38,7 +33,7 @@ export interface ApprovalRecord {
 export interface ApprovalDeskOptions {
   /** the sidecar's data directory; approvals go to DATA/approvals */
   dataDir: string;
-  tlog: { embedded: EmbeddedLog } | { url: string; trustedRoot: unknown };
+  tlog: TlogTarget;
   /** public keys allowed to submit; undefined: any key whose signature verifies (the gate decides who counts) */
   reviewerKeys?: KeyObject[];
   logger?: Logger;
@@ -48,25 +43,14 @@ const NAME = /^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/;
 
 export class ApprovalDesk {
   private readonly dir: string;
-  private readonly witness: Witness;
-  private readonly trustedRoot: PreparedTrustedRoot;
-  private readonly logUrl: string;
+  private readonly tlog: TlogWriter;
   private readonly allowed: Set<string> | undefined;
   private readonly log: Logger;
 
   constructor(options: ApprovalDeskOptions) {
     this.dir = join(options.dataDir, 'approvals');
     this.log = (options.logger ?? logger()).child({ component: 'approvals' });
-    if ('embedded' in options.tlog) {
-      const root = trustedRootFor(options.tlog.embedded);
-      this.witness = new EmbeddedLogWitness(options.tlog.embedded, 'dsse');
-      this.trustedRoot = prepareTrustedRoot(root, 'embedded log trusted root');
-      this.logUrl = root.tlogs[0]!.baseUrl;
-    } else {
-      this.witness = rekorWitness({ rekorBaseURL: options.tlog.url, retry: 0, timeout: 10_000 });
-      this.trustedRoot = prepareTrustedRoot(options.tlog.trustedRoot, 'tlog trusted root');
-      this.logUrl = options.tlog.url.replace(/\/+$/, '');
-    }
+    this.tlog = new TlogWriter(options.tlog);
     this.allowed = options.reviewerKeys ? new Set(options.reviewerKeys.map(keyId)) : undefined;
   }
 
@@ -95,10 +79,8 @@ export class ApprovalDesk {
     const signature = Buffer.from(envelope.signatures[0]!.sig, 'base64');
     const file = `${createHash('sha256').update(payload).update(signature).digest('hex')}.json`;
     const runDir = join(this.dir, ns, name);
-    const { json } = await logSignedPayload({ signed: { payload, signature }, privateKey: key, witness: this.witness, logTrustedRoot: this.trustedRoot });
-    const tle = json.verificationMaterial.tlogEntries[0]!;
-    const uuid = createHash('sha256').update(Buffer.from([0])).update(Buffer.from(tle.canonicalizedBody, 'base64')).digest('hex');
-    const record: ApprovalRecord = { bundle: json, logEntry: { logIndex: Number((tle as { logIndex?: string }).logIndex ?? '0'), uuid, url: this.logUrl } };
+    const { json, entry } = await this.tlog.log({ payload, signature }, key);
+    const record: ApprovalRecord = { bundle: json, logEntry: entry };
     await mkdirDurable(runDir);
     // named by the signed bytes: the same envelope again is the same file (and the log gave the same entry)
     const created = await createFileDurable(join(runDir, file), JSON.stringify(record) + '\n', 0o644);

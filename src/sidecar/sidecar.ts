@@ -1,24 +1,20 @@
-import { createHash, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { SerializedBundle } from '@sigstore/bundle';
-import type { Witness } from '@sigstore/sign';
 import type { CloudEventV1 } from 'cloudevents';
 import { SLSA_PROVENANCE_V1 } from '../attest/predicates.ts';
 import { BLOCKING_WARNINGS, buildProvenance, isSignable, type EvidenceByproduct } from '../attest/provenance.ts';
-import { logSignedMessage, logSignedPayload, rekorWitness, signMessage, signPayload } from '../attest/sign.ts';
+import { signMessage, signPayload } from '../attest/sign.ts';
 import { STATEMENT_TYPE_V1, type Statement } from '../attest/statement.ts';
-import { prepareTrustedRoot, type PreparedTrustedRoot } from '../attest/verify.ts';
 import { VouchError, errorMessage, isVouchError, type ErrorCode } from '../common/errors.ts';
 import { writeFileDurable } from '../common/durable.ts';
 import { frameRecord, Journal } from '../common/journal.ts';
 import { logger, type Logger } from '../common/log.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { FanOutStore, OciStore, isImageReference, parseImageReference, rekorBundleOf, repositoryName, simpleSigningPayload } from '../store/index.ts';
-import type { AttestationStore, LogEntryRef } from '../store/types.ts';
+import type { AttestationStore, LogEntryRef, RunRef } from '../store/types.ts';
 import { eventTypeFor, parseEventData, TektonEventType } from '../tekton/events.ts';
 import type { PipelineRun, TaskRun } from '../tekton/types.ts';
-import type { EmbeddedLog } from '../tlog/log.ts';
-import { trustedRootFor } from '../tlog/trusted-root.ts';
-import { EmbeddedLogWitness } from '../tlog/witness.ts';
+import { TlogWriter, type TlogTarget } from './tlog-target.ts';
 import { checkEvidence, DEFAULT_MAX_EVIDENCE_BYTES, evidenceClaims, evidencePrefix, isRefusal, type EvidenceClaim, type EvidenceRefusal } from './evidence.ts';
 import { Correlator, TERMINAL, type InboxEvent, type ReadyRun, type RunState } from './correlate.ts';
 import { Metrics } from './metrics.ts';
@@ -59,7 +55,7 @@ export interface SidecarOptions {
   privateKey: KeyObject;
   store: AttestationStore;
   /** where attestations are logged: the embedded log in-process, or a Rekor v1 compatible URL with its trusted root */
-  tlog: { embedded: EmbeddedLog } | { url: string; trustedRoot: unknown };
+  tlog: TlogTarget;
   /** default false: only PipelineRuns that succeeded are attested */
   attestFailedRuns?: boolean;
   /** most unfinished PipelineRuns held; events that would open one more get 503 (default 10,000) */
@@ -186,9 +182,7 @@ export class Sidecar {
   /** dedup keys of events being made durable: a concurrent duplicate waits for the first */
   private readonly inFlight = new Map<string, Promise<IngestOutcome>>();
   private newGroupsInFlight = 0;
-  private readonly witness: Witness;
-  private readonly trustedRoot: PreparedTrustedRoot;
-  private readonly logUrl: string;
+  private readonly tlog: TlogWriter;
   private timer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -222,16 +216,7 @@ export class Sidecar {
     });
     if (options.privateKey.type !== 'private') throw new VouchError('KEY_INVALID', 'the sidecar signs: it needs a private key');
     this.ociStores = ociStoresOf(options.store);
-    if ('embedded' in options.tlog) {
-      const root = trustedRootFor(options.tlog.embedded);
-      this.witness = new EmbeddedLogWitness(options.tlog.embedded, 'dsse');
-      this.trustedRoot = prepareTrustedRoot(root, 'embedded log trusted root');
-      this.logUrl = root.tlogs[0]!.baseUrl;
-    } else {
-      this.witness = rekorWitness({ rekorBaseURL: options.tlog.url, retry: 0, timeout: 10_000 });
-      this.trustedRoot = prepareTrustedRoot(options.tlog.trustedRoot, 'tlog trusted root');
-      this.logUrl = options.tlog.url.replace(/\/+$/, '');
-    }
+    this.tlog = new TlogWriter(options.tlog);
   }
 
   /** Opens the journal (replaying it: unfinished work resumes) and starts processing. */
@@ -553,20 +538,7 @@ export class Sidecar {
         signed = { payload, sig: signature };
         this.signed.set(w.id, signed);
       }
-      const { json, entry } = await this.logEnvelope(signed);
-      const statement = JSON.parse(signed.payload.toString('utf8')) as Statement;
-      for (const subject of statement.subject) {
-        const sha256 = subject.digest?.['sha256'];
-        if (!sha256 || !subject.name) continue;
-        await this.opts.store.put({
-          subject: { name: subject.name, sha256 },
-          predicateType: statement.predicateType,
-          runUid: run.prUid,
-          bundle: json,
-          logEntry: entry,
-          run: { kind: 'PipelineRun', namespace: pr.metadata.namespace ?? '', name: pr.metadata.name ?? '', uid: run.prUid },
-        });
-      }
+      const { statement, entry } = await this.logAndStore(signed, { kind: 'PipelineRun', namespace: pr.metadata.namespace ?? '', name: pr.metadata.name ?? '', uid: run.prUid });
       const evidence = await this.storeEvidence(run.prUid);
       const images = await this.signImages(run.prUid, statement);
       await this.append({ t: 'd', pr: run.prUid, w: w.id, logIndex: entry.logIndex });
@@ -638,20 +610,7 @@ export class Sidecar {
     let count = 0;
     for (const [id, signed] of this.signed) {
       if (!id.startsWith(evidencePrefix(prUid)) || !signed.ev) continue;
-      const { json, entry } = await this.logEnvelope(signed);
-      const statement = JSON.parse(signed.payload.toString('utf8')) as Statement;
-      for (const subject of statement.subject) {
-        const sha256 = subject.digest?.['sha256'];
-        if (!sha256 || !subject.name) continue;
-        await this.opts.store.put({
-          subject: { name: subject.name, sha256 },
-          predicateType: statement.predicateType,
-          runUid: signed.ev.tr.uid,
-          bundle: json,
-          logEntry: entry,
-          run: { kind: 'TaskRun', ...signed.ev.tr },
-        });
-      }
+      await this.logAndStore(signed, { kind: 'TaskRun', ...signed.ev.tr });
       count++;
     }
     return count;
@@ -715,12 +674,7 @@ export class Sidecar {
         signed = { payload, sig: signature };
         this.signed.set(id, signed);
       }
-      const { json } = await logSignedMessage({
-        signed: { payload: signed.payload, signature: signed.sig },
-        privateKey: this.opts.privateKey,
-        witness: this.witness,
-        logTrustedRoot: this.trustedRoot,
-      });
+      const json = await this.tlog.logMessage({ payload: signed.payload, signature: signed.sig }, this.opts.privateKey);
       const rekorBundle = rekorBundleOf(json);
       for (const store of this.ociStores) {
         await store.putSignature({ image: { name: subject.name, sha256 }, payload: signed.payload, signature: signed.sig.toString('base64'), ...(rekorBundle ? { rekorBundle } : {}) });
@@ -730,20 +684,21 @@ export class Sidecar {
     return count;
   }
 
+  /** Logs the journaled envelope, then stores it under each subject with a sha256, as the record of `run`. */
+  private async logAndStore(signed: Signed, run: RunRef): Promise<{ statement: Statement; entry: LogEntryRef }> {
+    const { json, entry } = await this.logEnvelope(signed);
+    const statement = JSON.parse(signed.payload.toString('utf8')) as Statement;
+    for (const subject of statement.subject) {
+      const sha256 = subject.digest?.['sha256'];
+      if (!sha256 || !subject.name) continue;
+      await this.opts.store.put({ subject: { name: subject.name, sha256 }, predicateType: statement.predicateType, runUid: run.uid, bundle: json, logEntry: entry, run });
+    }
+    return { statement, entry };
+  }
+
   /** Logs the journaled envelope (a second submission of the same one gets the existing entry) and verifies the answer. */
-  private async logEnvelope(signed: Signed): Promise<{ json: SerializedBundle; entry: LogEntryRef }> {
-    const { json } = await logSignedPayload({
-      signed: { payload: signed.payload, signature: signed.sig },
-      privateKey: this.opts.privateKey,
-      witness: this.witness,
-      logTrustedRoot: this.trustedRoot,
-    });
-    const tle = json.verificationMaterial.tlogEntries[0]!;
-    const body = Buffer.from(tle.canonicalizedBody, 'base64');
-    const uuid = createHash('sha256').update(Buffer.from([0])).update(body).digest('hex');
-    // protojson leaves out a zero logIndex
-    const logIndex = Number((tle as { logIndex?: string }).logIndex ?? '0');
-    return { json, entry: { logIndex, uuid, url: this.logUrl } };
+  private logEnvelope(signed: Signed): Promise<{ json: SerializedBundle; entry: LogEntryRef }> {
+    return this.tlog.log({ payload: signed.payload, signature: signed.sig }, this.opts.privateKey);
   }
 
   private async giveUp(w: Work, reason: string, metric: 'skipped' | 'failed'): Promise<void> {

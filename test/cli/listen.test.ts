@@ -3,7 +3,6 @@
 // path as `vouch run` (here against a stand-in agent-pr-verify Pipeline that records its params), bad or missing
 // signatures are refused with 401/403 and start nothing, other event types and actions are ignored.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +10,7 @@ import { loadConfig } from '../../src/common/config.ts';
 import { envSecret, localRuns, type LocalRuns } from '../../src/cli/listen.ts';
 import { startListener, type RunningListener } from '../../src/runner/listener.ts';
 import { loadTriggersDir, signPayload } from '../../src/tekton/triggers.ts';
-import { CLI, REPO_ROOT, SHARED, runVouch } from '../helpers/cli.ts';
-import { stopProcess } from '../sidecar/procs.ts';
+import { REPO_ROOT, SHARED, runVouch, startVouchServer, stopProcess } from '../helpers/cli.ts';
 import { requireTool } from '../stages/helpers.ts';
 import { rejectsWith } from '../helpers/errors.ts';
 
@@ -140,20 +138,8 @@ describe('vouch listen (GitHub webhook replay)', function () {
     const cwd = mkdtempSync(join(root, 'cli-'));
     const osv = mkdtempSync(join(root, 'osv-cli-'));
     const args = ['listen', '--address', '127.0.0.1:0', '--pipelines', FIXTURE_PIPELINES, '--host-image', 'docker.io/library/busybox*', '-w', `osv-database=${osv}`];
-    const proc = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, VOUCH_WEBHOOK_SECRET: SECRET, VOUCH_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stderr.resume();
+    const { url, proc } = await startVouchServer(args, { cwd, env: { VOUCH_WEBHOOK_SECRET: SECRET }, stderr: 'ignore' });
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        proc.stdout.setEncoding('utf8').on('data', (d: string) => {
-          out += d;
-          const m = /listening on (http:\/\/\S+)/.exec(out);
-          if (m) resolve(m[1]!);
-        });
-        proc.once('exit', (code) => {
-          reject(new Error(`vouch listen exited ${String(code)}: ${out}`));
-        });
-      });
       expect((await post(url, 'pull_request.synchronize.json', { secret: 'wrong' })).status).to.equal(403);
       const reply = await post(url, 'pull_request.synchronize.json');
       expect(reply.status, JSON.stringify(reply.body)).to.equal(202);

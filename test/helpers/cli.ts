@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,5 +30,43 @@ export function runVouch(args: string[], options: { env?: NodeJS.ProcessEnv; cwd
       resolve({ code, signal, stdout, stderr });
     });
     child.stdin.end(options.input ?? '');
+  });
+}
+
+/**
+ * Starts `vouch ARGS` as a server, as a user would, and resolves with the URL it prints once it listens (rejects if it
+ * exits first). Its stderr goes to the test's unless `stderr: 'ignore'`.
+ */
+export async function startVouchServer(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; stderr?: 'inherit' | 'ignore' } = {}): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: { ...process.env, VOUCH_LOG_LEVEL: 'error', VOUCH_LOG_FORMAT: 'json', ...options.env },
+    stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    proc.once('exit', (code) => {
+      reject(new Error(`vouch ${args[0] ?? ''} exited ${String(code)}: ${out}`));
+    });
+  });
+  return { url, proc };
+}
+
+/** Sends `signal` and resolves with the exit code (at once if the process has already ended). */
+export function stopProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      resolve(proc.exitCode);
+      return;
+    }
+    proc.once('exit', (code) => {
+      resolve(code);
+    });
+    proc.kill(signal);
   });
 }

@@ -1,18 +1,8 @@
 import { expect } from 'chai';
-import { isVouchError } from '../../src/common/errors.ts';
 import { defaultPolicy, parsePolicy, parsePolicyWith } from '../../src/policy/index.ts';
+import { problemsOf } from './helpers.ts';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFd0X0n3z1l2yq1n2g7bGm9l2m0oV0n7l3kF0s8x1pQZ';
-
-function problemsOf(text: string): string[] {
-  try {
-    parsePolicy(text, 'base:.vouch/policy.yaml');
-  } catch (err) {
-    if (!isVouchError(err, 'POLICY_INVALID')) throw err;
-    return ((err.details?.['problems'] ?? []) as { at: string; path: string; message: string }[]).map((p) => `${p.at}: ${p.path}: ${p.message}`);
-  }
-  throw new Error('expected POLICY_INVALID');
-}
 
 describe('policy file (.vouch/policy.yaml)', () => {
   it('defaults: no signature required, no signers, Agent-Run trailer, no extra secret rules', () => {

@@ -1,6 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
-import { isVouchError } from '../../src/common/errors.ts';
 import {
   classify,
   defaultPolicy,
@@ -14,6 +13,7 @@ import {
   type ClassifyInput,
   type Policy,
 } from '../../src/policy/index.ts';
+import { problemsOf } from './helpers.ts';
 
 const pem = (): string => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
@@ -30,16 +30,6 @@ function input(files: [string, number?][], more: Partial<ClassifyInput> = {}): C
     stages: {},
     ...more,
   };
-}
-
-function problemsOf(text: string): string[] {
-  try {
-    parsePolicy(text, 'base:.vouch/policy.yaml');
-  } catch (err) {
-    if (!isVouchError(err, 'POLICY_INVALID')) throw err;
-    return ((err.details?.['problems'] ?? []) as { at: string; path: string; message: string }[]).map((p) => `${p.at}: ${p.path}: ${p.message}`);
-  }
-  throw new Error('expected POLICY_INVALID');
 }
 
 describe('risk classification (src/policy/risk.ts)', () => {

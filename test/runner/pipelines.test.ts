@@ -10,6 +10,8 @@ import { MemorySink } from '../../src/runner/events.ts';
 import { planRun } from '../../src/runner/plan.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { FIXTURES, runFixture } from './helpers.ts';
+import { captureLogs } from '../helpers/log.ts';
+import { configureLogging } from '../../src/common/log.ts';
 
 describe('vouch run: pipelines', function () {
   this.timeout(30_000);
@@ -284,6 +286,18 @@ describe('vouch run: pipelines', function () {
       } finally {
         delete process.env['VOUCH_RUNNER_MARKER'];
       }
+    });
+
+    it("a step's securityContext asking for privileges is ignored, with a warning: the step still has no capabilities", async () => {
+      const logs = captureLogs('warn');
+      try {
+        const r = await runFixture('privileges.yaml', runDir());
+        expect(r.taskRun('probe').status!.results![0]!.value).to.equal('CapEff:0000000000000000 read-only');
+      } finally {
+        configureLogging();
+      }
+      const warning = logs.map((l) => JSON.parse(l) as { msg: string; ignored?: string[] }).find((l) => l.msg.includes('never grants'));
+      expect(warning?.ignored).to.deep.equal(['privileged', 'allowPrivilegeEscalation', 'capabilities.add [SYS_ADMIN]']);
     });
 
     it('a task allowed the network reaches the host', async () => {

@@ -3,12 +3,12 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { writeKeyPair } from '../../src/attest/keys.ts';
-import { runVouch } from '../helpers/cli.ts';
+import { runVouch, stopProcess } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { LocalStore } from '../../src/store/local.ts';
 import { FakeApiServer } from '../kube/apiserver.ts';
 import { eventsOf, makeRun, post, TOKEN } from './helpers.ts';
-import { startSidecarProcess, stopProcess } from './procs.ts';
+import { startSidecarProcess } from './procs.ts';
 
 describe('sidecar: the vouch sidecar command', function () {
   this.timeout(60_000);

@@ -16,7 +16,8 @@ import { EmbeddedLog } from '../../src/tlog/log.ts';
 import { trustedRootFor } from '../../src/tlog/trusted-root.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { eventsOf, makeRun, post, quiet, verifiedRecords, type RunSet } from './helpers.ts';
-import { startSidecarProcess, stopProcess, type Child } from './procs.ts';
+import { stopProcess } from '../helpers/cli.ts';
+import { startSidecarProcess, type Child } from './procs.ts';
 
 const RUNS = 150;
 const KILLS = 5;

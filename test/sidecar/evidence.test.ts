@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Writable } from 'node:stream';
 import { CYCLONEDX_BOM, SLSA_PROVENANCE_V1, TEST_RESULT_V01, VULNS_V01 } from '../../src/attest/predicates.ts';
 import { publicKeyOf } from '../../src/attest/keys.ts';
 import { verifyBundle } from '../../src/attest/verify.ts';
@@ -18,6 +17,7 @@ import type { AttestationRecord } from '../../src/store/types.ts';
 import { toV1beta1TaskRun } from '../../src/tekton/events.ts';
 import type { TaskRun } from '../../src/tekton/types.ts';
 import { eventsOf, harness, makeRun, post, type Harness, type RunSet } from './helpers.ts';
+import { captureLogs } from '../helpers/log.ts';
 
 interface Evidence {
   predicateType: string;
@@ -65,17 +65,11 @@ describe('sidecar: gate evidence', function () {
   let roots: string;
   let logLines: string[] = [];
   before(() => {
-    const destination = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        logLines.push(chunk.toString('utf8'));
-        done();
-      },
-    });
-    configureLogging({ level: 'warn', format: 'json', destination });
+    logLines = captureLogs('warn');
   });
   after(() => configureLogging());
   beforeEach(async () => {
-    logLines = [];
+    logLines.length = 0;
     h = await harness();
     roots = join(h.dir, 'workspace');
     mkdirSync(roots);

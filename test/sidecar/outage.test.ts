@@ -12,7 +12,8 @@ import { FanOutStore, LocalStore, OciStore } from '../../src/store/index.ts';
 import { Sidecar, serveSidecar } from '../../src/sidecar/index.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { TestRegistry } from '../store/registry-harness.ts';
-import { startLog, stopProcess } from './procs.ts';
+import { stopProcess } from '../helpers/cli.ts';
+import { startLog } from './procs.ts';
 import { eventsOf, makeRun, newKey, post, quiet, verifiedRecords, type RunSet } from './helpers.ts';
 
 describe('sidecar: log outage (vouch log serve stopped mid-stream and restarted)', function () {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILD_PATH } from '../../src/stages/build/sandbox.ts';
+import { BUILD_PATH, availableIsolation, runSandboxed } from '../../src/stages/build/sandbox.ts';
 import { subjectsFromResults, type ProvenanceWarning } from '../../src/attest/typehints.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { TestRegistry, freePort } from '../store/registry-harness.ts';
@@ -228,6 +228,27 @@ describe('vouch task build (reproducible build)', function () {
       const { repo } = project(join(tmp(), 'no-image-ref'), '', '  containerfile: Containerfile\n', { Containerfile: 'FROM scratch\nCOPY src/ /app/\n' });
       await expectNothingWritten(repo, [], 2, /--image \(the repository to push it to\) is required/);
     });
+  });
+
+  it("buildah's capabilities are a nested namespace's: they cannot unmount hidden paths or make the host writable", async () => {
+    const outside = mkdtempSync('/var/tmp/vouch-build-caps-');
+    const work = join(tmp(), 'caps');
+    mkdirSync(work);
+    try {
+      const script = `grep CapEff /proc/self/status; umount /root && echo UNMOUNTED; mount -o remount,rw,bind / && echo REMOUNTED; touch ${outside}/written && echo WROTE; touch ${work}/mine && echo OWN-DIR`;
+      const r = await runSandboxed({ argv: ['/bin/sh', '-c', script], env: { PATH: BUILD_PATH }, cwd: work, writable: work, network: false, keepCaps: true, hostname: 'caps', umask: 0o022, timeoutSeconds: 30, isolation: availableIsolation() });
+      expect(availableIsolation()).to.equal('bwrap');
+      // buildah's capabilities are there...
+      expect(r.output).to.match(/CapEff:\s*0*[1-9a-f][0-9a-f]*/);
+      expect(r.output).to.include('OWN-DIR');
+      // ...but a single bwrap that kept them would let its root undo every mount it made (these all succeeded then)
+      expect(r.output).not.to.include('UNMOUNTED');
+      expect(r.output).not.to.include('REMOUNTED');
+      expect(r.output).not.to.include('WROTE');
+      expect(existsSync(join(outside, 'written'))).to.equal(false);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 
   describe('OCI image with buildah, pushed to a real registry on loopback', () => {

@@ -3,13 +3,13 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Writable } from 'node:stream';
 import { isVouchError } from '../../src/common/errors.ts';
 import { configureLogging } from '../../src/common/log.ts';
 import { TEST_RESULT_V01 } from '../../src/attest/predicates.ts';
 import { STAGES, evidence, outcomeOf, parseResultFlags, redactCredentials, runStage, testOutput, writeDirAtomic, type Stage, type StageOutcome } from '../../src/stages/index.ts';
 import { MAX_TERMINATION_MESSAGE_BYTES } from '../../src/tekton/results.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
+import { captureLogs } from '../helpers/log.ts';
 
 /** A stage whose outcome the test chooses: exercises the framework around it. */
 function stageReturning(outcome: () => StageOutcome): Stage {
@@ -41,17 +41,11 @@ describe('stage framework', () => {
   const tmp = tempDirPerSuite('vouch-stagefw-');
   let logLines: string[] = [];
   before(() => {
-    const destination = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        logLines.push(chunk.toString('utf8'));
-        done();
-      },
-    });
-    configureLogging({ level: 'info', format: 'json', destination });
+    logLines = captureLogs('info');
   });
   after(() => configureLogging());
   beforeEach(() => {
-    logLines = [];
+    logLines.length = 0;
   });
   let n = 0;
   const fresh = (): { source: string; results: string } => {

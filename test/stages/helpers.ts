@@ -3,10 +3,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { VouchError } from '../../src/common/errors.ts';
 import { configureLogging } from '../../src/common/log.ts';
 import { findStage, parseResultFlags, runStage } from '../../src/stages/index.ts';
+import { captureLogs } from '../helpers/log.ts';
 
 export const GIT_ENV = {
   ...process.env,
@@ -149,14 +149,7 @@ export async function runTaskInProcess(stageName: string, args: readonly string[
     else if (flag === '--result') results.push(value);
     else params[flag.slice(2)] = value;
   }
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(chunk.toString('utf8'));
-      done();
-    },
-  });
-  configureLogging({ level: 'info', format: 'json', destination });
+  const lines = captureLogs('info');
   try {
     const s = await runStage(stage, { params, source, resultPaths: parseResultFlags(results) });
     return { code: s.passed ? 0 : 1, stdout: `${stage.name}: ${s.passed ? 'passed' : 'FAILED'}${s.reasons.length ? ': ' + s.reasons.join('; ') : ''}\n`, stderr: lines.join('') };

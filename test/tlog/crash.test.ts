@@ -2,13 +2,12 @@
 // several rounds over one data directory. Afterwards every acknowledged entry (a 201/409 the client received) is in
 // the log with a valid proof, and the final tree is consistent with every checkpoint ever handed out.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { EmbeddedLog } from '../../src/tlog/log.ts';
 import { oneEntry } from '../../src/tlog/client.ts';
 import { parseCheckpointBody, parseSignedNote } from '../../src/tlog/signed.ts';
 import { verifyConsistencyHex, verifyLogEntry } from '../../src/tlog/verify.ts';
 import type { LogEntry } from '../../src/tlog/types.ts';
-import { CLI, REPO_ROOT } from '../helpers/cli.ts';
+import { startVouchServer } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { dsseEntry, hex64, quiet, statement, testKey } from './helpers.ts';
 
@@ -17,20 +16,7 @@ const PER_ROUND = 1500;
 const CONCURRENCY = 48;
 
 async function startServer(dir: string): Promise<{ url: string; kill: () => Promise<void> }> {
-  const child = spawn(process.execPath, [CLI, 'log', 'serve', '--data', dir, '--listen', '127.0.0.1:0'], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, VOUCH_LOG_LEVEL: 'error', VOUCH_LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => { reject(new Error(`server exited ${code}: ${out}`)); });
-  });
+  const { url, proc: child } = await startVouchServer(['log', 'serve', '--data', dir, '--listen', '127.0.0.1:0']);
   return {
     url,
     kill: () =>

@@ -2,23 +2,23 @@
 // relays to the egress proxy's unix socket), no capabilities, a read-only view of the host, a private /tmp, and write
 // access to the source workspace (its .git and .vouch stay read-only: git config and hooks would run code in the
 // stage, reports belong to the stages) and a scratch directory only. The environment is exactly what the stage
-// declares. Credential files are covered. This duplicates the few bwrap arguments of src/runner/sandbox.ts that it
-// needs, because stages may not import the runner (DESIGN.md §2).
+// declares. Credential files are covered. The bwrap mechanism is src/common/sandbox.ts; what the agent may see is
+// decided here.
 //
 // Nested under `vouch run` the outer step sandbox is a user namespace where uid 0 has no capabilities: the kernel then
 // refuses a nested user namespace that maps uid 0 (CAP_SETFCAP rule, Linux >= 5.12) and refuses a new procfs
 // (the outer /proc is partly covered). probeSandbox() finds what works: a private /proc, no /proc at all (the agent
 // still gets its own pid namespace; without /proc it cannot see the stage's processes either), or nothing, which is
 // an error (docs/agent-run.md).
-import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, lstatSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
 import { VouchError } from '../../common/errors.ts';
+import { bindArgs, commandArgs, exitStatus, hideArgs, homeCredentialPaths, isolationArgs, killProcessGroup, probeProcMode, systemSecretPaths, type ProcMode } from '../../common/sandbox.ts';
+
+export type { ProcMode } from '../../common/sandbox.ts';
 
 /** Where the egress proxy's socket directory appears inside the sandbox. */
 export const EGRESS_DIR_IN_SANDBOX = '/run/vouch-egress';
-
-export type ProcMode = 'private' | 'none';
 
 export interface AgentSandboxSpec {
   argv: string[];
@@ -36,46 +36,17 @@ export interface AgentSandboxSpec {
   proc: ProcMode;
 }
 
-function baseArgs(proc: ProcMode): string[] {
-  const args = [
-    '--unshare-all',
-    '--cap-drop', 'ALL',
-    '--die-with-parent',
-    '--new-session',
-    '--clearenv',
-    '--ro-bind', '/', '/',
-    '--tmpfs', '/tmp',
-    '--dev', '/dev',
-    ...(proc === 'private' ? ['--proc', '/proc'] : ['--tmpfs', '/proc']),
-    // connect() on a socket ignores read-only mounts: /run (docker.sock, dbus...) goes
-    '--tmpfs', '/run',
-  ];
-  try {
-    if (!lstatSync('/var/run').isSymbolicLink()) args.push('--tmpfs', '/var/run');
-  } catch {
-    // no /var/run
-  }
-  return args;
-}
-
 export function agentBwrapArgs(spec: AgentSandboxSpec): string[] {
-  const args = baseArgs(spec.proc);
-  args.push('--ro-bind', spec.egressDir, EGRESS_DIR_IN_SANDBOX);
-  for (const path of spec.hide) {
-    let dir: boolean;
-    try {
-      dir = statSync(path).isDirectory();
-    } catch {
-      continue;
-    }
-    args.push(...(dir ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
-  }
-  args.push('--bind', spec.workspace, spec.workspace);
-  for (const p of spec.readOnly) if (existsSync(p)) args.push('--ro-bind', p, p);
-  args.push('--bind', spec.scratch, spec.scratch);
-  for (const [name, value] of Object.entries(spec.env)) args.push('--setenv', name, value);
-  args.push('--chdir', spec.workspace, '--', ...spec.argv);
-  return args;
+  return [
+    ...isolationArgs({ network: false, proc: spec.proc }),
+    '--ro-bind', spec.egressDir, EGRESS_DIR_IN_SANDBOX,
+    ...hideArgs(spec.hide),
+    ...bindArgs([spec.workspace], 'rw'),
+    // on top of the writable workspace
+    ...bindArgs(spec.readOnly.filter((p) => existsSync(p)), 'ro'),
+    ...bindArgs([spec.scratch], 'rw'),
+    ...commandArgs(spec.env, spec.workspace, spec.argv),
+  ];
 }
 
 /**
@@ -83,19 +54,13 @@ export function agentBwrapArgs(spec: AgentSandboxSpec): string[] {
  * STAGE_SANDBOX_UNAVAILABLE with bwrap's own reason.
  */
 export function probeSandbox(bwrap: string): ProcMode {
-  let why = '';
-  for (const proc of ['private', 'none'] as const) {
-    const r = spawnSync(bwrap, [...baseArgs(proc), '--', '/bin/true'], { encoding: 'utf8', timeout: 10_000 });
-    if (r.error) {
-      why = (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${bwrap} not found (Debian: apt-get install bubblewrap)` : r.error.message;
-      break;
-    }
-    if (r.status === 0) return proc;
-    why = r.stderr.trim().split('\n')[0] ?? `exit status ${String(r.status)}`;
-  }
+  // no 'bind': the agent must not even see the stage's process list
+  const probe = probeProcMode(bwrap, { network: false }, ['private', 'none']);
+  if (probe.ok) return probe.proc;
   throw new VouchError(
     'STAGE_SANDBOX_UNAVAILABLE',
-    `cannot start the agent's sandbox: ${why}. The agent never runs unsandboxed. Under \`vouch run\` the step must run as a ` +
+    `cannot start the agent's sandbox: ${probe.reason === 'missing' ? `${bwrap} not found (Debian: apt-get install bubblewrap)` : probe.why}. ` +
+      'The agent never runs unsandboxed. Under `vouch run` the step must run as a ' +
       'non-root uid (the Task sets securityContext.runAsUser) so that bubblewrap can nest; see docs/agent-run.md',
   );
 }
@@ -136,13 +101,7 @@ export function runAgentProcess(o: RunAgentOptions): Promise<AgentProcessOutcome
     const child = spawn(o.bwrap, agentBwrapArgs(o.spec), { cwd: '/', env: {}, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     const kill = (): void => {
       // bwrap's own group; the sandbox's init dies with it (--die-with-parent), and with it every agent process
-      if (child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
+      killProcessGroup(child);
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -183,14 +142,12 @@ export function runAgentProcess(o: RunAgentOptions): Promise<AgentProcessOutcome
     });
     child.on('exit', kill);
     child.on('close', (code, signal) => {
-      finish(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), signal);
+      finish(exitStatus(code, signal), signal);
     });
   });
 }
 
-/** Credential locations of a home directory, covered in the sandbox when they exist. */
+/** Credential locations of a home directory (the agents' own too) and of the system, covered when they exist. */
 export function credentialPaths(home: string | undefined): string[] {
-  const inHome = ['.ssh', '.gnupg', '.aws', '.azure', '.config/gcloud', '.docker', '.kube', '.netrc', '.npmrc', '.git-credentials', '.pypirc', '.vault-token', '.claude', '.claude.json', '.anthropic'];
-  const system = ['/etc/shadow', '/etc/gshadow', '/etc/sudoers', '/etc/sudoers.d'];
-  return [...(home ? inHome.map((p) => join(home, p)) : []), ...system].filter((p) => existsSync(p));
+  return [...(home ? homeCredentialPaths(home, ['.claude', '.claude.json', '.anthropic']) : []), ...systemSecretPaths()];
 }

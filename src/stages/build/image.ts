@@ -42,7 +42,7 @@ async function buildah(args: string[], o: { work: string; cwd: string; network: 
   }
   if (r.code !== 0) {
     const why = r.timedOut ? `stopped after ${String(o.timeoutSeconds)} s` : `exit ${String(r.code ?? r.signal)}`;
-    const hint = o.isolation === 'process' && /setgroups|uid_map|user namespace|operation not permitted/i.test(r.output) ? ' (buildah needs user namespaces and capabilities in them: run the build stage where it may create them, e.g. not inside vouch run\'s step sandbox; see docs/build.md)' : '';
+    const hint = o.isolation === 'process' && /setgroups|uid_map|user namespace|operation not permitted/i.test(r.output) ? ' (buildah needs a user namespace with capabilities in it: run the build stage where bubblewrap may create one, under vouch run as a non-root uid (securityContext.runAsUser, as tasks/build.yaml sets); see docs/build.md)' : '';
     throw new VouchError(code, `${what} failed (${why})${hint}: ${r.output.trim().split('\n').slice(-5).join(' | ')}`);
   }
   return r.output;

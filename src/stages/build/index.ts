@@ -8,7 +8,7 @@
 // as a Chains `ARTIFACT_OUTPUTS` object result, the image pushed and recorded as `IMAGE_URL`/`IMAGE_DIGEST`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { globSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, globSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -251,8 +251,28 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       },
     };
   } finally {
-    rmSync(scratch, { recursive: true, force: true });
+    removeScratch(scratch);
   }
+}
+
+/**
+ * Removes the builds' scratch directory. buildah's storage, written by root of a nested user namespace, keeps
+ * directories without write permission (image layers, its own locks); they are ours outside (that root is our uid),
+ * so they are made writable rather than leaving the scratch behind. Links are not followed.
+ */
+function removeScratch(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+  }
+  const open = (d: string): void => {
+    chmodSync(d, 0o700);
+    for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) open(join(d, e.name));
+  };
+  open(dir);
+  rmSync(dir, { recursive: true, force: true });
 }
 
 export const buildStage: Stage = {

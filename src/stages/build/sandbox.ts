@@ -4,74 +4,53 @@
 // push). Inside `vouch run`'s step sandbox, nested namespaces are refused by the kernel: the runs are then plain
 // child processes in their own directories with the same clean environment, and the report says so (`isolation`).
 //
-// This repeats the core of src/runner/sandbox.ts on purpose: stages may not import runner/ (DESIGN.md §2). The two
-// should move into one shared module (follow-up noted in docs/build.md).
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+// The bwrap mechanism is src/common/sandbox.ts; what a build may see is decided here.
+import { spawn } from 'node:child_process';
 import { VouchError } from '../../common/errors.ts';
+import { DEFAULT_PATH, NESTING_UID, bindArgs, commandArgs, hideArgs, isolationArgs, killProcessGroup, nestedRootArgs, probeProcMode, systemSecretPaths, userArgs, type IsolationOptions, type ProcMode } from '../../common/sandbox.ts';
 
 export type Isolation = 'bwrap' | 'process';
 
 /** The PATH a build gets (what a typical container image declares). */
-export const BUILD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const BUILD_PATH = DEFAULT_PATH;
 
 /** Home directories hide credentials (.ssh, .docker, .npmrc...): a build sees empty ones. */
 const HIDDEN_DIRS = ['/root', '/home'];
 
-/** Secrets of the machine itself, readable by root (which the stage may be running as). */
-const SYSTEM_SECRETS = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d'];
+let probed: { isolation: Isolation; proc: ProcMode } | undefined;
 
-function hiddenArgs(): string[] {
-  let hostKeys: string[] = [];
-  try {
-    hostKeys = readdirSync('/etc/ssh').filter((f) => /^ssh_host_.*_key$/.test(f)).map((f) => `/etc/ssh/${f}`);
-  } catch {
-    // no sshd here
-  }
-  const args = HIDDEN_DIRS.filter((d) => existsSync(d)).flatMap((d) => ['--tmpfs', d]);
-  for (const path of [...SYSTEM_SECRETS, ...hostKeys]) {
-    try {
-      args.push(...(statSync(path).isDirectory() ? ['--tmpfs', path] : ['--ro-bind', '/dev/null', path]));
-    } catch {
-      // not there
-    }
-  }
-  return args;
+/**
+ * bwrap when it can make the namespaces we use here, else plain processes (checked once per process). Nested in a
+ * step sandbox that runs as a non-root uid (securityContext.runAsUser), bwrap works but a new procfs is refused: the
+ * builds then see the step's /proc.
+ */
+export function availableIsolation(): Isolation {
+  return probeIsolation().isolation;
 }
 
-let probed: Isolation | undefined;
-
-/** bwrap when it can make the namespaces we use here, else plain processes (checked once per process). */
-export function availableIsolation(): Isolation {
-  if (probed !== undefined) return probed;
-  const probe = spawnSync('bwrap', [...baseArgs({ network: false, keepCaps: false, hostname: 'probe' }), '--', '/bin/true'], { timeout: 10_000 });
-  probed = probe.error === undefined && probe.status === 0 ? 'bwrap' : 'process';
+function probeIsolation(): { isolation: Isolation; proc: ProcMode } {
+  if (probed === undefined) {
+    const r = probeProcMode('bwrap', { network: false, keepCaps: false, hostname: 'probe' }, ['private', 'bind']);
+    probed = r.ok ? { isolation: 'bwrap', proc: r.proc } : { isolation: 'process', proc: 'private' };
+  }
   return probed;
 }
 
-interface BaseOptions {
-  network: boolean;
-  /** buildah needs its capabilities inside the user namespace (vfs storage, chroot); a build command does not */
-  keepCaps: boolean;
-  hostname: string;
+function baseArgs(o: IsolationOptions): string[] {
+  return [...isolationArgs(o), ...hideArgs([...HIDDEN_DIRS, ...systemSecretPaths()])];
 }
 
-function baseArgs(o: BaseOptions): string[] {
+/**
+ * The bwrap command line of a run. A run that keeps capabilities (buildah) gets them only as root of a nested user
+ * namespace inside a capability-less sandbox (nestedRootArgs), never from the outer bwrap.
+ */
+export function buildBwrapArgs(r: Omit<SandboxedRun, 'isolation' | 'umask' | 'timeoutSeconds'>, proc: ProcMode = probeIsolation().proc): string[] {
+  const outer = [...baseArgs({ network: r.network, hostname: r.hostname, proc }), ...bindArgs([r.writable], 'rw')];
+  if (!r.keepCaps) return [...outer, ...commandArgs(r.env, r.cwd, r.argv)];
   return [
-    '--unshare-all',
-    ...(o.network ? ['--share-net'] : []),
-    ...(o.keepCaps ? [] : ['--cap-drop', 'ALL']),
-    '--hostname', o.hostname,
-    '--die-with-parent',
-    '--new-session',
-    '--clearenv',
-    '--ro-bind', '/', '/',
-    '--tmpfs', '/tmp',
-    '--dev', '/dev',
-    '--proc', '/proc',
-    // a read-only mount does not stop connect() on a unix socket (docker.sock, dbus): /run goes
-    '--tmpfs', '/run',
-    ...hiddenArgs(),
+    ...outer,
+    ...userArgs({ uid: NESTING_UID, gid: NESTING_UID }),
+    ...commandArgs(r.env, r.cwd, ['bwrap', ...nestedRootArgs({ network: r.network, writable: [r.writable] }), '--chdir', r.cwd, '--', ...r.argv]),
   ];
 }
 
@@ -83,6 +62,7 @@ export interface SandboxedRun {
   /** the one directory the run may write (bound read-write at the same path) */
   writable: string;
   network: boolean;
+  /** buildah needs capabilities (vfs storage, chroot): root of a nested user namespace; a build command needs none */
   keepCaps: boolean;
   hostname: string;
   /** octal, e.g. 0o022; applied by a shell wrapper since bwrap has no umask option */
@@ -110,9 +90,7 @@ export function runSandboxed(r: SandboxedRun): Promise<SandboxedOutcome> {
   let args: string[];
   if (r.isolation === 'bwrap') {
     file = 'bwrap';
-    args = [...baseArgs(r), '--bind', r.writable, r.writable];
-    for (const [k, v] of Object.entries(r.env)) args.push('--setenv', k, v);
-    args.push('--chdir', r.cwd, '--', ...wrapped);
+    args = buildBwrapArgs({ ...r, argv: wrapped });
   } else {
     [file, ...args] = wrapped as [string, ...string[]];
   }
@@ -122,12 +100,7 @@ export function runSandboxed(r: SandboxedRun): Promise<SandboxedOutcome> {
     let output = '';
     let timedOut = false;
     const killTree = (): void => {
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      killProcessGroup(child);
     };
     const timer = setTimeout(() => {
       timedOut = true;
