@@ -318,6 +318,10 @@ describe('manifests: every YAML a cluster applies', function () {
       expect(containerPorts).to.include(port['targetPort']);
       const host = `${String(get(svc, 'metadata', 'name'))}.${String(get(svc, 'metadata', 'namespace'))}.svc.cluster.local`;
       expect(patch.data['sink']).to.equal(`http://${host}${port['port'] === 80 ? '' : `:${String(port['port'])}`}/events`);
+      // triggered runs' gates read approvals from the same Service
+      const template = yamlDocs(join(REPO_ROOT, 'pipelines/triggers/triggertemplate.yaml'))[0]!;
+      const runParams = get(template, 'spec', 'resourcetemplates', 0, 'spec', 'params') as { name: string; value: string }[];
+      expect(runParams.find((p) => p.name === 'approvals')?.value).to.equal(`http://${host}${port['port'] === 80 ? '' : `:${String(port['port'])}`}`);
     });
 
     it('the ValidatingWebhookConfiguration (when present) calls a Service of this kustomization', function () {
