@@ -3,8 +3,9 @@
 // (hack/demo/example/), with the in-process sidecar (`--store --log-data --key`) attesting the run. A reviewer's
 // approval goes through a second, real `vouch sidecar` process (its approvals API) with `vouch approve` while the gate
 // waits, and the gate reads it from that sidecar's approvals directory.
-// The build is files only (npm pack): the example's Containerfile is dropped from the policy because buildah needs
-// capabilities in a user namespace that the machine running these tests does not give (docs/build.md).
+// The build is files only (npm pack) in the sandboxed runs: the example's Containerfile is dropped from their policy,
+// because buildah needs capabilities in a user namespace that the step sandbox drops (docs/build.md). The image path
+// runs once, with --no-sandbox (as a buildah pod allowed user namespaces would), pushing to a real docker-registry.
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { verifyBundle } from '../../src/attest/verify.ts';
 import { REPO_ROOT, runVouch, SHARED, type CliResult } from '../helpers/cli.ts';
 import { startSidecarProcess, stopProcess, type Child } from '../sidecar/procs.ts';
 import { TOKEN } from '../sidecar/helpers.ts';
+import { TestRegistry } from '../store/registry-harness.ts';
 import { git, requireTool } from '../stages/helpers.ts';
 
 const EXAMPLE = join(REPO_ROOT, 'hack/demo/example');
@@ -67,14 +69,14 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  /** The demo's example repository as a fresh git repository; returns its base commit. */
-  function exampleRepo(): { repo: string; base: string } {
+  /** The demo's example repository as a fresh git repository (files-only build unless `image`); returns its base commit. */
+  function exampleRepo(o: { image?: boolean } = {}): { repo: string; base: string } {
     const repo = join(root, `repo-${String(++n)}`);
     cpSync(join(EXAMPLE, 'repo'), repo, { recursive: true });
     const policy = join(repo, '.vouch/policy.yaml');
     const text = readFileSync(policy, 'utf8');
     expect(text).to.match(/^ {2}containerfile: Containerfile\n/m);
-    writeFileSync(policy, text.replace(/^ {2}containerfile: Containerfile\n/m, ''));
+    if (o.image !== true) writeFileSync(policy, text.replace(/^ {2}containerfile: Containerfile\n/m, ''));
     git(repo, ['init', '--quiet', '--initial-branch=main']);
     git(repo, ['add', '--all']);
     git(repo, ['commit', '--quiet', '--no-gpg-sign', '-m', 'the example shop']);
@@ -82,7 +84,7 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
   }
 
   /** `vouch run --pipeline-name agent-pr-verify`; `whileRunning` acts on the run while it is in progress. */
-  async function run(params: string[], whileRunning?: (source: string, runDir: string, finished: () => boolean) => Promise<void>): Promise<Run> {
+  async function run(params: string[], whileRunning?: (source: string, runDir: string, finished: () => boolean) => Promise<void>, extraArgs: string[] = []): Promise<Run> {
     const dir = join(root, `run-${String(++n)}`);
     const source = join(dir, 'source');
     const osv = join(dir, 'osv');
@@ -94,7 +96,7 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
     let done = false;
     const running = runVouch(
       ['run', '--pipeline-name', 'agent-pr-verify', ...params.flatMap((p) => ['-p', p]), '-w', `source=${source}`, '-w', `osv-database=${osv}`,
-        '--run-dir', runDir, '--store', store, '--log-data', tlog, '--key', join(root, 'signer.key')],
+        '--run-dir', runDir, '--store', store, '--log-data', tlog, '--key', join(root, 'signer.key'), ...extraArgs],
       { env: { VOUCH_SIDECAR_DATA: join(dir, 'sidecar'), VOUCH_KEY_PASSWORD: '' }, timeoutMs: 240_000 },
     ).finally(() => (done = true));
     if (whileRunning) await whileRunning(source, runDir, () => done);
@@ -212,6 +214,37 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
     const { artifact, statements } = await verifiedStatements(r);
     expect(artifact).to.equal(packed(repo, head));
     expect([...statements.keys()].sort()).to.deep.equal([SLSA_PROVENANCE_V1, TEST_RESULT_V01, CYCLONEDX_BOM, VULNS_V01, RISK_ASSESSMENT_V01].sort());
+  });
+
+  describe('the image path of the demo (Containerfile, buildah, a real registry on loopback)', () => {
+    const registry = new TestRegistry();
+    before(async function () {
+      requireTool('buildah');
+      await registry.start();
+    });
+    after(async () => {
+      await registry.stop();
+      registry.cleanup();
+    });
+
+    it('--no-sandbox: the image is built twice, identical, pushed, and a provenance subject beside the tarball', async () => {
+      const { repo, base } = exampleRepo({ image: true });
+      git(repo, ['commit', '--quiet', '--no-gpg-sign', '--allow-empty', '-m', 'an empty change']);
+      const head = git(repo, ['rev-parse', 'HEAD']).trim();
+      const ref = `${registry.host}/demo/shop:1.0.0`;
+      const r = await run([`repo-url=${repo}`, `base-revision=${base}`, `head-revision=${head}`, `image=${ref}`, 'image-tls-verify=false'], undefined, ['--no-sandbox']);
+      expect(r.r.code, r.r.stdout + r.r.stderr).to.equal(0);
+      expect(taskRunResult(r, 'build', 'IMAGE_URL')).to.equal(ref);
+      const res = await fetch(`http://${registry.host}/v2/demo/shop/manifests/1.0.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      expect(res.status).to.equal(200);
+      const imageDigest = sha256(Buffer.from(await res.arrayBuffer()));
+      expect(taskRunResult(r, 'build', 'IMAGE_DIGEST')).to.equal(`sha256:${imageDigest}`);
+      // the store files every statement under each subject; the provenance names both artifacts
+      expect(readdirSync(r.store).sort()).to.deep.equal([imageDigest, packed(repo, head)].sort());
+      const provenance = readdirSync(join(r.store, imageDigest)).find((f) => f.startsWith('slsa.dev-provenance-v1') && f.endsWith('.sigstore.json'))!;
+      const s = JSON.parse(Buffer.from(readJson<{ dsseEnvelope: { payload: string } }>(join(r.store, imageDigest, provenance)).dsseEnvelope.payload, 'base64').toString('utf8')) as Statement;
+      expect(s.subject.map((x) => x.digest['sha256']).sort()).to.deep.equal([imageDigest, packed(repo, head)].sort());
+    });
   });
 
   it('a prompt the agent answers with no change: the stages are skipped, the run ends Completed and nothing is attested', async () => {
