@@ -211,6 +211,11 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
     expect(r.pipelineRun.status.skippedTasks).to.deep.equal([{ name: 'agent-run', reason: 'When Expressions evaluated to false', whenExpressions: [{ input: '', operator: 'notin', values: [''] }] }]);
     expect(result(r, 'risk-tier')).to.equal('low');
     expect(result(r, 'approval-state')).to.equal('auto-approved');
+    // the finally report: Tekton's statuses of every task (agent-run None: skipped) and the run it describes
+    const summary = readJson<{ run: Record<string, string>; aggregateStatus: string; taskStatuses: { task: string; status: string }[] }>(join(r.source, '.vouch/reports/report/summary.json'));
+    expect(summary.aggregateStatus).to.equal('Completed');
+    expect(summary.taskStatuses).to.have.length(12).and.deep.include({ task: 'agent-run', status: 'None' }).and.deep.include({ task: 'gate', status: 'Succeeded' });
+    expect(summary.run).to.include({ pipelineRun: r.pipelineRun.metadata.name, repository: repo, baseRevision: base, headRevision: head });
     const { artifact, statements } = await verifiedStatements(r);
     expect(artifact).to.equal(packed(repo, head));
     expect([...statements.keys()].sort()).to.deep.equal([SLSA_PROVENANCE_V1, TEST_RESULT_V01, CYCLONEDX_BOM, VULNS_V01, RISK_ASSESSMENT_V01].sort());
