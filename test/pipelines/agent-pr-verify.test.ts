@@ -232,23 +232,26 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
       registry.cleanup();
     });
 
-    it('--no-sandbox: the image is built twice, identical, pushed, and a provenance subject beside the tarball', async () => {
+    it('--no-sandbox, an agent documenting the shop: the image is built twice, identical, pushed, and a provenance subject beside the tarball', async () => {
       const { repo, base } = exampleRepo({ image: true });
-      git(repo, ['commit', '--quiet', '--no-gpg-sign', '--allow-empty', '-m', 'an empty change']);
-      const head = git(repo, ['rev-parse', 'HEAD']).trim();
+      const agent = JSON.stringify(['node', join(REPO_ROOT, 'hack/agent/scripted-agent.ts'), 'write:docs/pricing.md=# Pricing\\n\\nPrices are in cents.\\n']);
       const ref = `${registry.host}/demo/shop:1.0.0`;
-      const r = await run([`repo-url=${repo}`, `base-revision=${base}`, `head-revision=${head}`, `image=${ref}`, 'image-tls-verify=false'], undefined, ['--no-sandbox']);
+      const r = await run([`repo-url=${repo}`, `base-revision=${base}`, `head-revision=${base}`, 'prompt=Document how prices work.', 'prompt-version=1', `agent=${agent}`, `image=${ref}`, 'image-tls-verify=false'], undefined, ['--no-sandbox']);
       expect(r.r.code, r.r.stdout + r.r.stderr).to.equal(0);
+      expect(result(r, 'risk-tier')).to.equal('low');
+      const head = git(r.source, ['rev-parse', 'HEAD']).trim();
+      expect(taskRunResult(r, 'agent-run', 'commit')).to.equal(head);
       expect(taskRunResult(r, 'build', 'IMAGE_URL')).to.equal(ref);
       const res = await fetch(`http://${registry.host}/v2/demo/shop/manifests/1.0.0`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
       expect(res.status).to.equal(200);
       const imageDigest = sha256(Buffer.from(await res.arrayBuffer()));
       expect(taskRunResult(r, 'build', 'IMAGE_DIGEST')).to.equal(`sha256:${imageDigest}`);
       // the store files every statement under each subject; the provenance names both artifacts
-      expect(readdirSync(r.store).sort()).to.deep.equal([imageDigest, packed(repo, head)].sort());
+      expect(readdirSync(r.store).sort()).to.deep.equal([imageDigest, packed(r.source, head)].sort());
       const provenance = readdirSync(join(r.store, imageDigest)).find((f) => f.startsWith('slsa.dev-provenance-v1') && f.endsWith('.sigstore.json'))!;
       const s = JSON.parse(Buffer.from(readJson<{ dsseEnvelope: { payload: string } }>(join(r.store, imageDigest, provenance)).dsseEnvelope.payload, 'base64').toString('utf8')) as Statement;
-      expect(s.subject.map((x) => x.digest['sha256']).sort()).to.deep.equal([imageDigest, packed(repo, head)].sort());
+      expect(s.subject.map((x) => x.digest['sha256']).sort()).to.deep.equal([imageDigest, packed(r.source, head)].sort());
+      expect(readdirSync(join(r.store, imageDigest)).filter((f) => f.endsWith('.sigstore.json'))).to.have.length(6);
     });
   });
 
