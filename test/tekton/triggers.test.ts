@@ -68,6 +68,7 @@ describe('tekton/triggers (pipelines/triggers/ interpreted)', () => {
         { name: 'base-revision', value: payload.pull_request.base.sha },
         { name: 'head-revision', value: payload.pull_request.head.sha },
         { name: 'pr-number', value: String(payload.number) },
+        { name: 'approvals', value: 'http://vouch-sidecar.vouch.svc.cluster.local' },
       ]);
       expect(pr.metadata.labels['vouch.dev/pull-request']).to.equal(String(payload.number));
       expect(pr.spec.workspaces.map((w) => w.name)).to.deep.equal(['source', 'osv-database']);
