@@ -6,7 +6,8 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { writeKeyPair } from '../../src/attest/keys.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { startSidecarProcess, stopProcess } from '../sidecar/procs.ts';
+import { stopProcess } from '../helpers/cli.ts';
+import { startSidecarProcess } from '../sidecar/procs.ts';
 import { freePort } from '../store/registry-harness.ts';
 import { selfSignedCert } from './tls.ts';
 
