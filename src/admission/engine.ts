@@ -3,6 +3,7 @@
 // and the API server judge an image identically. Fail closed: any error judging an image is a denial naming the
 // error, never an exception escaping to the caller.
 
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
@@ -331,7 +332,9 @@ export class AdmissionEngine {
 
   private async approvalsFor(commit: string, rejected: RejectedEvidence[]): Promise<VerifiedApproval[]> {
     const out: VerifiedApproval[] = [];
-    for (const dir of this.options.approvalDirs ?? []) {
+    const dirs: string[] = [];
+    for (const top of this.options.approvalDirs ?? []) dirs.push(...(await approvalDirsUnder(top)));
+    for (const dir of dirs) {
       const index = await this.approvalIndex(dir);
       if (!index) continue;
       for (const path of index.unreadable) rejected.push({ source: path, predicateType: PREDICATES.approval, reason: 'not a JSON Sigstore bundle of an in-toto statement' });
@@ -339,7 +342,7 @@ export class AdmissionEngine {
         let bundle: unknown;
         try {
           if ((await stat(path)).size > LIMITS.bundleBytes) continue;
-          bundle = JSON.parse(await readFile(path, 'utf8'));
+          bundle = approvalBundleOf(JSON.parse(await readFile(path, 'utf8')));
         } catch {
           continue; // removed or replaced since the index was built
         }
@@ -375,12 +378,45 @@ export class AdmissionEngine {
   }
 }
 
+/**
+ * An approval file holds a Sigstore bundle, bare (as `vouch approve --out` or a copy writes it) or inside the record
+ * the sidecar's approvals API keeps (`{bundle, logEntry}`, src/sidecar/approvals.ts); the bundle is what is verified.
+ */
+function approvalBundleOf(json: unknown): unknown {
+  if (typeof json === 'object' && json !== null && 'bundle' in json && !('dsseEnvelope' in json)) return json.bundle;
+  return json;
+}
+
+/**
+ * The directories of approval files under an approvals directory: itself, and the sidecar's `<namespace>/<run>/`
+ * below it (two levels, no deeper, no symlinks followed). Each is indexed on its own, cached by its own mtime.
+ */
+async function approvalDirsUnder(top: string): Promise<string[]> {
+  const out = [top];
+  let level = [top];
+  for (let depth = 0; depth < 2; depth++) {
+    const next: string[] = [];
+    for (const dir of level) {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        continue; // missing: nothing approved yet; unreadable: approvalIndex says so
+      }
+      for (const e of entries) if (e.isDirectory()) next.push(join(dir, e.name));
+    }
+    out.push(...next);
+    level = next;
+  }
+  return out;
+}
+
 /** The commits an approval bundle's (unverified) statement names; null for other statements, undefined when unreadable. */
 async function readApproval(path: string): Promise<{ commits: string[] } | null | undefined> {
   try {
     if ((await stat(path)).size > LIMITS.bundleBytes) return undefined;
-    const bundle = JSON.parse(await readFile(path, 'utf8')) as { dsseEnvelope?: { payload?: unknown } };
-    const payload = bundle.dsseEnvelope?.payload;
+    const bundle = approvalBundleOf(JSON.parse(await readFile(path, 'utf8'))) as { dsseEnvelope?: { payload?: unknown } } | undefined;
+    const payload = bundle?.dsseEnvelope?.payload;
     if (typeof payload !== 'string') return undefined;
     const statement = JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as { predicateType?: unknown; subject?: unknown };
     if (statement.predicateType !== PREDICATES.approval) return null;

@@ -103,6 +103,17 @@ describe('admission: engine (signed evidence in a local store, the embedded log)
     expect(v.reasons[0]).to.match(/1 from group security needed, 0 valid/);
   });
 
+  it("approvals kept by the sidecar's approvals API (<namespace>/<run>/, {bundle, logEntry}) count like bare bundles", async () => {
+    const d = digestOf('sidecar-approvals');
+    await putEvidence(w, { digest: d, approvers: [] });
+    expect(failing(await judged('sidecar-approvals'))).to.deep.equal(['approvals.satisfied']);
+    const risk = sha256Hex(RISK_FILE('high', headOf(d)));
+    for (const who of ['alice', 'bob'] as const) await putApproval(w, who, { tier: 'high', riskSha256: risk, commit: headOf(d), sidecarLayout: true });
+    const v = await judged('sidecar-approvals');
+    expect(failing(v)).to.deep.equal([]);
+    expect(v.allowed).to.equal(true);
+  });
+
   it('an approval signed by the wrong key, or for another commit, does not count', async () => {
     const d = digestOf('forged-approval');
     await putEvidence(w, { digest: d, approvers: ['bob'] });

@@ -198,7 +198,7 @@ export async function putEvidence(w: World, o: EvidenceOptions): Promise<void> {
 }
 
 /** An approval statement (CONTRACTS.md), signed by the reviewer's own key and logged. */
-export async function putApproval(w: World, who: 'alice' | 'bob' | 'carol', o: { tier: string; riskSha256: string; commit?: string; decision?: string; key?: KeyObject }): Promise<void> {
+export async function putApproval(w: World, who: 'alice' | 'bob' | 'carol', o: { tier: string; riskSha256: string; commit?: string; decision?: string; key?: KeyObject; sidecarLayout?: boolean }): Promise<void> {
   const commit = o.commit ?? HEAD;
   const statement = {
     _type: 'https://in-toto.io/Statement/v1',
@@ -219,7 +219,15 @@ export async function putApproval(w: World, who: 'alice' | 'bob' | 'carol', o: {
   const payload = Buffer.from(JSON.stringify(statement));
   const signed = { payload, signature: signBytes(key, preAuthEncoding(IN_TOTO_PAYLOAD_TYPE, payload)) };
   const bundle = await logSignedPayload({ signed, privateKey: key, witness: new EmbeddedLogWitness(w.log) });
-  writeFileSync(join(w.approvalsDir, `${who}-${commit.slice(0, 12)}-${o.decision ?? 'approve'}-${keyId(key).slice(0, 8)}.json`), JSON.stringify(bundle.json));
+  const name = `${who}-${commit.slice(0, 12)}-${o.decision ?? 'approve'}-${keyId(key).slice(0, 8)}.json`;
+  if (o.sidecarLayout) {
+    // as the sidecar's approvals API keeps them (src/sidecar/approvals.ts): <namespace>/<run>/<file>, {bundle, logEntry}
+    const runDir = join(w.approvalsDir, 'ci', 'run-1');
+    mkdirSync(runDir, { recursive: true });
+    writeFileSync(join(runDir, name), JSON.stringify({ bundle: bundle.json, logEntry: { logIndex: 0, uuid: 'x', url: 'http://localhost' } }));
+  } else {
+    writeFileSync(join(w.approvalsDir, name), JSON.stringify(bundle.json));
+  }
 }
 
 /** A policy file for the world: the sidecar's key, alice in security, bob and carol in dev. */
