@@ -46,7 +46,9 @@ function graphOf(verdict: ImageVerdict, evidence: Evidence): ProvenanceView | un
     if (!view) continue;
     const inputs: GraphNode[] = [];
     if (view.source.repository) inputs.push({ label: view.source.repository, detail: view.source.commit ? `commit ${view.source.commit.slice(0, 12)}` : 'commit not recorded' });
-    for (const t of view.tasks) inputs.push({ label: `task ${t.name}`, detail: t.ref.uri ? `${t.ref.uri}${t.ref.pinned ? '' : ' (not pinned)'}` : t.status || 'inline' });
+    // vouch's provenance (Chains' slsa buildType) names tasks by TaskRun, <pipelinerun>-<task>: show the task
+    const prefix = commonRunPrefix(view.tasks.map((t) => t.name));
+    for (const t of view.tasks) inputs.push({ label: `task ${t.name.slice(prefix.length)}`, detail: t.ref.uri ? `${t.ref.uri}${t.ref.pinned ? '' : ' (not pinned)'}` : t.status || 'inline' });
     const p = a.predicate as { runDetails?: { metadata?: { invocationId?: string; startedOn?: string; finishedOn?: string } } };
     const meta = p.runDetails?.metadata ?? {};
     return {
@@ -60,6 +62,15 @@ function graphOf(verdict: ImageVerdict, evidence: Evidence): ProvenanceView | un
     };
   }
   return undefined;
+}
+
+/** The `<pipelinerun>-` every name starts with, when there are several and they share one; else ''. */
+function commonRunPrefix(names: readonly string[]): string {
+  if (names.length < 2) return '';
+  let prefix = names[0]!;
+  for (const n of names) while (!n.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  const cut = prefix.lastIndexOf('-');
+  return cut > 0 && names.every((n) => n.length > cut + 1) ? prefix.slice(0, cut + 1) : '';
 }
 
 function evidenceOf(verdict: ImageVerdict, evidence: Evidence): EvidenceView[] {

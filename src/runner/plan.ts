@@ -136,8 +136,9 @@ export async function planRun(input: PlanInput): Promise<Plan> {
       spec: {
         pipelineRef: { name },
         params: parseParamFlags(input.params ?? [], pipeline.resource.spec?.params),
-        // one directory per run shared by its tasks: what a volumeClaimTemplate gives on a cluster
-        workspaces: (pipeline.resource.spec?.workspaces ?? []).map((w) => ({
+        // one directory per run shared by its tasks: what a volumeClaimTemplate gives on a cluster; an optional
+        // workspace is bound only when -w names it (tkn leaves it out too), so its tasks see it unbound
+        workspaces: (pipeline.resource.spec?.workspaces ?? []).filter((w) => w.optional !== true || Object.hasOwn(parseWorkspaceFlags(input.workspaces ?? []), w.name)).map((w) => ({
           name: w.name,
           volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
         })),

@@ -1,7 +1,7 @@
 // `vouch run` as a user runs it: exit codes, --json records, the sandbox explanation, Ctrl-C.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type { PipelineRun } from '../../src/tekton/types.ts';
@@ -30,6 +30,19 @@ describe('vouch run (CLI)', function () {
     expect(records.find((r) => r.pipelineTask === 'boom' && r.state === 'failed')).to.include({ reason: 'Failed' });
     const pr = JSON.parse(readFileSync(join(root, 'run2', 'pipelinerun.json'), 'utf8')) as PipelineRun;
     expect(pr.status!.conditions![0]!.reason).to.equal('Failed');
+  });
+
+  it('an optional pipeline workspace the command line does not bind stays unbound for its tasks (as tkn leaves it)', async () => {
+    const unbound = await runVouch([...base('optional-workspace.yaml')]);
+    expect(unbound.code, unbound.stderr).to.equal(0);
+    const result = (dir: string): unknown => (JSON.parse(readFileSync(join(dir, 'pipelinerun.json'), 'utf8')) as PipelineRun).status?.results?.find((r) => r.name === 'bound')?.value;
+    expect(result(join(root, 'run'))).to.equal('false');
+    expect(existsSync(join(root, 'run', 'workspaces', 'cache'))).to.equal(false);
+    const cache = join(root, 'cache');
+    mkdirSync(cache);
+    const bound = await runVouch([...base('optional-workspace.yaml'), '--run-dir', join(root, 'run2'), '-w', `cache=${cache}`]);
+    expect(bound.code, bound.stderr).to.equal(0);
+    expect(result(join(root, 'run2'))).to.equal('true');
   });
 
   it('--sink posts the run\'s CloudEvents with the token from $VOUCH_SINK_TOKEN', async () => {

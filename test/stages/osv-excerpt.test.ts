@@ -1,7 +1,7 @@
 // The bundled OSV excerpt (data/osv-excerpt/): real, labelled advisories the sca stage falls back to when no database
 // is configured, always with a loud warning saying how many records it holds and how old they are.
 import { expect } from 'chai';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, runVouch, SHARED } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
@@ -73,6 +73,17 @@ describe('bundled OSV excerpt (sca without --osv-database)', function () {
     const r = await scan(dir, base);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.match(/the vulnerability database is \d+\.\d days old, more than maxDatabaseAgeDays 30/);
+  });
+
+  it('a configured but empty database is never a clean SUCCESS: it says it could find nothing', async () => {
+    const { dir, base } = repo('4.17.15');
+    const empty = join(tmp(), 'empty-osv');
+    mkdirSync(join(empty, 'npm'), { recursive: true });
+    const r = await scan(dir, base, ['--osv-database', empty]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.testOutput).to.include({ result: 'WARNING', warnings: 1 });
+    expect(r.testOutput.note).to.include('holds no advisories');
+    expect(r.stderr).to.match(/"level":40.*holds no advisories/);
   });
 
   it('a configured database is used as given, with no excerpt warning', async () => {

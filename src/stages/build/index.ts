@@ -201,6 +201,10 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       if (path !== undefined) files[`second-build/${d.output}`] = readFileSync(path);
       if (d.diffoscope !== undefined) files[`diffoscope/${d.output}.txt`] = d.diffoscope;
     }
+    // the source this build really built: after an agent run that is the agent's commit, not the cloned one, so the
+    // provenance must name it (Chains reads CHAINS-GIT_* from any task's results; the Pipeline also lifts these two)
+    if (ctx.params['repo-url']) results['CHAINS-GIT_URL'] = ctx.params['repo-url'];
+    results['CHAINS-GIT_COMMIT'] = head;
     let artifact: { path: string; uri: string; digest: string } | undefined;
     if (reproducible && b.outputs.length > 0) {
       const firstGlob = globSync(b.outputs[0]!, { cwd: first.tree }).filter((p) => first.outputs.has(p));
@@ -282,6 +286,7 @@ export const buildStage: Stage = {
     { name: 'base-revision', description: 'the base commit: its .vouch/policy.yaml (section build) says what to build; empty: the default policy', default: '' },
     { name: 'head-revision', description: 'the commit whose tree is built', default: 'HEAD' },
     { name: 'command', description: 'build command (sh -c) instead of the policy\'s build.command; empty for the policy\'s', default: '' },
+    { name: 'repo-url', description: "the repository's URL as provenance names it (the clone task's CHAINS-GIT_URL); empty: not recorded", default: '' },
     { name: 'image', description: 'repository (registry/name[:tag]) the image is pushed to when build.containerfile is set', default: '' },
     { name: 'tls-verify', description: '"false" to push over plain HTTP (a registry on loopback)', default: 'true' },
     { name: 'diffoscope', description: '"auto": explain differences with diffoscope when installed; "never": the file-level account only', default: 'auto' },
@@ -291,6 +296,8 @@ export const buildStage: Stage = {
     { name: 'ARTIFACT_OUTPUTS', description: 'the file artifact (first of build.outputs) as a Chains type hint {uri, digest, isBuildArtifact}' },
     { name: 'IMAGE_URL', description: 'the image reference pushed (Chains type hint)' },
     { name: 'IMAGE_DIGEST', description: 'sha256:<hex> of the pushed image manifest (Chains type hint)' },
+    { name: 'CHAINS-GIT_URL', description: 'the repository built (the repo-url param), for Chains provenance' },
+    { name: 'CHAINS-GIT_COMMIT', description: 'the commit built (head-revision resolved), for Chains provenance' },
   ],
   run,
 };

@@ -70,9 +70,13 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const excerptLine = `WARNING: no OSV database configured (--osv-database / the osv-database workspace): scanned against the BUNDLED EXCERPT of ${String(db.records)} advisories${age === undefined ? '' : `, ${age.toFixed(0)} days old`}. It is NOT a vulnerability database: almost every known vulnerability is missing from it. Fill a real one with vouch osv sync.`;
   if (bundled) ctx.log.warn({ records: db.records, newestModified: db.newestModified, ageDays: age, dir: dbDir }, excerptLine);
 
+  // an empty database (an unfilled volume, a sync that wrote nothing) finds nothing because it knows nothing
+  const emptyLine = db.records === 0 ? `WARNING: the OSV database ${dbDir} holds no advisories: this scan could not find any vulnerability. Fill it with vouch osv sync.` : undefined;
+  if (emptyLine) ctx.log.warn({ dir: dbDir }, emptyLine);
+
   const failing = report.vulnerabilities.filter((v) => v.failing).length + report.licenses.filter((l) => l.failing).length + report.packages.length;
-  // scanning against the excerpt is never a clean SUCCESS: it counts as a warning
-  const warnings = report.vulnerabilities.filter((v) => !v.failing && !v.ignored).length + report.licenses.filter((l) => !l.failing).length + (bundled ? 1 : 0);
+  // scanning against the excerpt or an empty database is never a clean SUCCESS: each counts as a warning
+  const warnings = report.vulnerabilities.filter((v) => !v.failing && !v.ignored).length + report.licenses.filter((l) => !l.failing).length + (bundled ? 1 : 0) + (emptyLine ? 1 : 0);
   const predicate = vulnsPredicate(report, { uri: 'pkg:github/vouch-dev/vouch', version: '0.1.0', dbUri: `file://${dbDir}` }, { startedOn, finishedOn: new Date() });
   evidence(ctx, 'VULNS_EVIDENCE', VULNS_V01, predicate, { file: 'vulns-predicate.json' });
   return {
@@ -84,12 +88,12 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
         successes: report.components - new Set([...report.vulnerabilities, ...report.licenses, ...report.packages].map((f) => `${f.package}@${f.version ?? ''}`)).size,
         failures: failing,
         warnings,
-        note: `${bundled ? `${excerptLine} ` : ''}${String(report.vulnerabilities.length)} vulnerabilities in ${String(report.components)} components; ${dbLine}`.slice(0, 1000),
+        note: `${bundled ? `${excerptLine} ` : ''}${emptyLine ? `${emptyLine} ` : ''}${String(report.vulnerabilities.length)} vulnerabilities in ${String(report.components)} components; ${dbLine}`.slice(0, 1000),
         timestamp: ctx.now,
       }),
       findings: String(report.vulnerabilities.length + report.licenses.length + report.packages.length),
     },
-    gate: { passed: report.verdict === 'pass', reasons: [...(bundled ? [excerptLine] : []), ...report.reasons, dbLine] },
+    gate: { passed: report.verdict === 'pass', reasons: [...(bundled ? [excerptLine] : []), ...(emptyLine ? [emptyLine] : []), ...report.reasons, dbLine] },
     files: {
       'sca.json': JSON.stringify({ ...report, database: { ...report.database, bundledExcerpt: bundled } }, null, 2) + '\n',
     },
