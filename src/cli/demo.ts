@@ -67,6 +67,12 @@ export function registerDemo(program: Command): void {
         step(2, 'The example repository: a tiny shop library, its base commit carrying .vouch/policy.yaml (reviewers, build)');
         const repo = p('repo');
         cpSync(join(EXAMPLE, 'repo'), repo, { recursive: true });
+        if (!image) {
+          // no registry to push to: the example's policy builds the tarball only
+          const policy = join(repo, '.vouch', 'policy.yaml');
+          writeFileSync(policy, readFileSync(policy, 'utf8').replace(/^ {2}containerfile: .*\n/m, ''));
+          out('   (no image here: build.containerfile is left out of the example\'s policy, the build packs files only)');
+        }
         git(repo, ['init', '--quiet', '--initial-branch=main']);
         git(repo, ['add', '--all']);
         git(repo, ['commit', '--quiet', '--no-gpg-sign', '-m', 'the example shop']);
@@ -142,8 +148,9 @@ export function registerDemo(program: Command): void {
           const pipelineRun = JSON.parse(readFileSync(p('run', 'pipelinerun.json'), 'utf8')) as { status?: { results?: { name: string; value: unknown }[] } };
           // the image when one was built (admission judges images), else the npm pack tarball
           const subject = image ? imageDigestOf(p('run')) : artifactOf(p('run'));
-          const bundles = await waitForAttestations(p('store'), subject, 6, 90_000);
-          out(`   ${String(bundles.length)} signed statements about sha256:${subject.slice(0, 16)}…: ${bundles.map((b) => b.split('-')[0]!.replace(/\.dev|\.io|\.org/, '')).join(', ')}`);
+          // provenance, test results, SBOM, vulnerability scan, risk assessment, and the agent run when there was one
+          const bundles = await waitForAttestations(p('store'), subject, sandbox ? 6 : 5, 90_000);
+          out(`   ${String(bundles.length)} signed statements about sha256:${subject.slice(0, 16)}…: ${bundles.map((b) => predicateName(join(p('store'), subject, b))).join(', ')}`);
           const tier = pipelineRun.status?.results?.find((r) => r.name === 'risk-tier')?.value;
           out(`   risk tier: ${typeof tier === 'string' ? tier : '?'}`);
           await stopChild(sidecar.proc);
@@ -366,6 +373,13 @@ async function stopChild(proc: ChildProcess): Promise<void> {
   const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** A bundle's predicate type, shortly: `…/test-result/v0.1` → test-result, `https://cyclonedx.org/bom` → bom. */
+function predicateName(bundleFile: string): string {
+  const bundle = JSON.parse(readFileSync(bundleFile, 'utf8')) as { dsseEnvelope?: { payload?: string } };
+  const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope?.payload ?? '', 'base64').toString('utf8') || '{}') as { predicateType?: string };
+  return (statement.predicateType ?? '?').split('/').filter((part) => part !== '' && !/^v\d/.test(part)).pop() ?? '?';
 }
 
 function podsYaml(verified: string, unverified: string): string {
