@@ -170,8 +170,9 @@ export class AdmissionEngine {
       log.warn({ image, err: errorMessage(err) }, 'admission engine error: denied');
       return { ...base, reasons: [`engine.error: ${errorMessage(err)}; fix: retry, or check the store and log are reachable`] };
     }
-    // errors are not cached: the next request tries again
-    this.cache.set(key, verdict, t);
+    // only admissions are cached: a denial (evidence or approvals not in yet, an error) is judged afresh next time,
+    // so a Deployment applied before its attestations landed is admitted as soon as they have
+    if (verdict.allowed) this.cache.set(key, verdict, t);
     return verdict;
   }
 

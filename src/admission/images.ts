@@ -8,6 +8,8 @@ export interface ImageUse {
   image: string;
   /** where it is used, e.g. spec.template.spec.initContainers[0] (name app) */
   path: string;
+  /** the container (by field and name, or position when unnamed) or volume it runs in: what an UPDATE compares */
+  slot: string;
 }
 
 export const CARRIERS = ['Pod', 'Deployment', 'ReplicaSet', 'ReplicationController', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'] as const;
@@ -46,18 +48,20 @@ export function imagesOfPodSpec(spec: Obj, path: string): ImageUse[] {
       if (!isObj(c)) throw new VouchError('ADMISSION_REVIEW_INVALID', `${at} is not an object`);
       const image = c['image'];
       if (typeof image !== 'string' || image === '') throw new VouchError('ADMISSION_REVIEW_INVALID', `${at} has no image`);
-      out.push({ image, path: `${at}${typeof c['name'] === 'string' ? ` (${c['name']})` : ''}` });
+      const name = typeof c['name'] === 'string' ? c['name'] : undefined;
+      out.push({ image, path: `${at}${name === undefined ? '' : ` (${name})`}`, slot: `${field}/${name ?? `#${String(i)}`}` });
     });
   }
   const volumes = spec['volumes'];
   if (Array.isArray(volumes)) {
     volumes.forEach((v: unknown, i) => {
-      const img = isObj(v) && isObj(v['image']) ? v['image'] : undefined;
+      if (!isObj(v)) return;
+      const img = isObj(v['image']) ? v['image'] : undefined;
       if (!img) return;
       const ref = img['reference'];
       const at = `${path}.volumes[${String(i)}].image.reference`;
       if (typeof ref !== 'string' || ref === '') throw new VouchError('ADMISSION_REVIEW_INVALID', `${at} is missing`);
-      out.push({ image: ref, path: at });
+      out.push({ image: ref, path: at, slot: `volumes/${typeof v['name'] === 'string' ? v['name'] : `#${String(i)}`}` });
     });
   }
   return out;

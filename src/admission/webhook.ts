@@ -35,7 +35,7 @@ export interface BreakGlassRecord {
 
 export interface WebhookOptions {
   engine: AdmissionEngine;
-  /** answer within this many ms (default 8000; the webhook's timeoutSeconds is 10) */
+  /** answer within this many ms (default 5000: the webhook's timeoutSeconds is 10, and a break-glass must still be logged after it) */
   budgetMs?: number;
   /** the annotation that admits a denied object (its value: the reason and ticket) */
   breakGlassAnnotation?: string;
@@ -138,7 +138,7 @@ export class AdmissionWebhook {
 
   constructor(options: WebhookOptions) {
     this.options = options;
-    this.budgetMs = options.budgetMs ?? 8000;
+    this.budgetMs = options.budgetMs ?? 5000;
   }
 
   /** Answers one AdmissionReview (the raw request body). Never throws. */
@@ -172,15 +172,17 @@ export class AdmissionWebhook {
       return review(req.uid, true);
     }
     let uses: ImageUse[];
-    let oldImages = new Set<string>();
+    let before = new Map<string, string>();
     try {
       uses = imagesOf(req.object, req.kind);
-      if (req.operation === 'UPDATE' && req.oldObject !== undefined && req.oldObject !== null) oldImages = new Set(imagesOf(req.oldObject, req.kind).map((u) => u.image));
+      if (req.operation === 'UPDATE' && req.oldObject !== undefined && req.oldObject !== null) before = new Map(imagesOf(req.oldObject, req.kind).map((u) => [u.slot, u.image]));
     } catch (err) {
       return review(req.uid, false, { message: `vouch: ${errorMessage(err)}` });
     }
-    // an UPDATE (scale, labels, status) that adds no image is not judged again: what runs was admitted before
-    const images = distinctImages(uses).filter((i) => !oldImages.has(i));
+    // an UPDATE (scale, labels, status, a debug container) judges only the containers whose image it sets: one that
+    // keeps its image string keeps what the kubelet already runs; any other use is judged, even if the same string
+    // runs in another container (a tag may point elsewhere by now, and this container would pull it afresh)
+    const images = distinctImages(uses.filter((u) => before.get(u.slot) !== u.image));
     if (images.length === 0) return review(req.uid, true);
 
     const verdicts = await this.withinBudget(images, req.namespace, podSpecOf(req.object, req.kind)!.spec);

@@ -241,7 +241,7 @@ export function defaultConfig(): VouchConfig {
       approvals: '',
       trustedRoot: '',
       noMatch: 'deny',
-      budgetMs: 8000,
+      budgetMs: 5000,
       registryTimeoutMs: 3000,
       cacheTtlSeconds: 300,
       cacheMaxEntries: 10_000,

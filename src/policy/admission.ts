@@ -237,6 +237,9 @@ export function parseAdmissionPolicies(text: string, source: string, baseDir = '
     out.push(parseOne(value, new Reader(list.length > 1 ? `${source}#${String(i + 1)}` : source, baseDir), digest));
   });
   if (out.length === 0) throw new VouchError('POLICY_INVALID', `${source}: holds no AdmissionPolicy`);
+  // each policy's digest names the file AND the policy: a VSA signed for one policy of a file must never pass as a
+  // verdict of another policy in the same file (a lenient dev policy beside a strict prod one)
+  for (const p of out) p.digest = createHash('sha256').update(`${digest}\0${p.name}`).digest('hex');
   const names = new Set<string>();
   for (const p of out) {
     if (names.has(p.name)) throw new VouchError('POLICY_INVALID', `${source}: two policies are named ${JSON.stringify(p.name)}`);

@@ -50,12 +50,19 @@ describe('admission: engine (signed evidence in a local store, the embedded log)
     expect(v.inputs).to.have.length(5);
   });
 
-  it('caches by digest: the second judgement is a cache hit; the cache is bounded', async () => {
+  it('caches admissions by digest (the second judgement is a cache hit), never denials; the cache is bounded', async () => {
+    await putEvidence(w, { digest: digestOf('good-2') });
+    await putEvidence(w, { digest: digestOf('good-3') });
     const e = engine('', { cache: { ttlMs: 60_000, maxEntries: 2 } });
     const ref = `${REPO}@sha256:${digestOf('good')}`;
     expect((await e.judgeImage(ref, { namespace: 'prod' })).via).to.equal('evaluated');
     expect((await e.judgeImage(ref, { namespace: 'prod' })).via).to.equal('cache');
-    for (const l of ['critical', 'failed-tests', 'tampered']) await e.judgeImage(`${REPO}@sha256:${digestOf(l)}`, { namespace: 'prod' });
+    // a denial is judged afresh every time: evidence or approvals may have landed since
+    const crit = `${REPO}@sha256:${digestOf('critical')}`;
+    expect((await e.judgeImage(crit, { namespace: 'prod' })).via).to.equal('evaluated');
+    expect((await e.judgeImage(crit, { namespace: 'prod' })).via).to.equal('evaluated');
+    expect(e.cache.size).to.equal(1);
+    for (const l of ['good-2', 'good-3']) expect((await e.judgeImage(`${REPO}@sha256:${digestOf(l)}`, { namespace: 'prod' })).allowed).to.equal(true);
     expect(e.cache.size).to.equal(2);
     expect((await e.judgeImage(ref, { namespace: 'prod' })).via).to.equal('evaluated');
   });

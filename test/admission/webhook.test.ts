@@ -173,6 +173,12 @@ describe('admission: webhook over HTTPS (admission.k8s.io/v1)', function () {
     const changed = await post(url, reviewOf(obj, { operation: 'UPDATE', oldObject: old }));
     expect(changed.body.response!.allowed).to.equal(false);
     expect(changed.body.response!.status!.message).to.not.include(GOOD);
+    // a container that takes an image another container already ran is judged: it pulls the tag afresh, and the tag
+    // may point elsewhere by now
+    const TAG = '127.0.0.1:1/acme/app:latest';
+    const tagged = await post(url, reviewOf(carrier('Deployment', podSpec({ containers: [TAG, TAG] })), { operation: 'UPDATE', oldObject: carrier('Deployment', podSpec({ containers: [TAG, GOOD] })) }));
+    expect(tagged.body.response!.allowed).to.equal(false);
+    expect(tagged.body.response!.status!.message).to.include(TAG);
     const scale = await post(broken.url, reviewOf(obj, { operation: 'UPDATE', subResource: 'scale' }));
     expect(scale.body.response!.allowed).to.equal(true);
     const del = await post(broken.url, reviewOf(obj, { operation: 'DELETE' }));

@@ -174,4 +174,17 @@ describe('policy: admission on Chains and Konflux provenance (v0.2 and v1, both 
       expect(ps[0]!.keys[0]!.keyId).to.equal(KEY_ID);
     });
   });
+
+  it('each policy of a file has its own digest, so a VSA for one (policy.digest) never stands for another', () => {
+    const keys = `  keys:\n    - name: chains\n      key: |\n        ${pem.trim().split('\n').join('\n        ')}\n`;
+    const doc = (name: string, ns: string): string => `apiVersion: vouch.dev/v1alpha1\nkind: AdmissionPolicy\nmetadata: {name: ${name}}\nspec:\n  namespaces: [${ns}]\n  images: ['**']\n${keys}`;
+    const text = `${doc('dev', 'dev')}---\n${doc('prod', 'prod')}`;
+    const [dev, prod] = parseAdmissionPolicies(text, 'p.yaml');
+    expect(dev!.digest).to.match(/^[0-9a-f]{64}$/);
+    expect(dev!.digest).to.not.equal(prod!.digest);
+    // stable: the same file gives the same digests (a VSA stays valid until the policy changes)
+    expect(parseAdmissionPolicies(text, 'p.yaml').map((p) => p.digest)).to.deep.equal([dev!.digest, prod!.digest]);
+    // and the file is part of it: the same policy in a changed file is another policy
+    expect(parseAdmissionPolicies(`${text}# edited\n`, 'p.yaml')[0]!.digest).to.not.equal(dev!.digest);
+  });
 });
