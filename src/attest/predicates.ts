@@ -29,3 +29,16 @@ export const EVIDENCE_PREDICATE_TYPES: readonly string[] = [TEST_RESULT_V01, CYC
 export function isEvidencePredicateType(value: string): boolean {
   return EVIDENCE_PREDICATE_TYPES.includes(value);
 }
+
+/**
+ * The one result name under which each gate evidence type may arrive (`*_EVIDENCE`). A step that writes another
+ * stage's result name, or a type under a name that is not its own (a test task's TEST_EVIDENCE claiming to be the
+ * risk assessment), is refused by the sidecar: what a stage may ask the sidecar to sign is fixed by the stage.
+ */
+export const EVIDENCE_RESULTS: Readonly<Record<string, string>> = {
+  TEST_EVIDENCE: TEST_RESULT_V01,
+  SBOM_EVIDENCE: CYCLONEDX_BOM,
+  VULNS_EVIDENCE: VULNS_V01,
+  AGENT_RUN_EVIDENCE: AGENT_RUN_V01,
+  RISK_EVIDENCE: RISK_ASSESSMENT_V01,
+};

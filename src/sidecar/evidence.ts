@@ -12,7 +12,7 @@ import { constants } from 'node:fs';
 import { open, readlink, realpath } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isEvidencePredicateType } from '../attest/predicates.ts';
+import { EVIDENCE_RESULTS, isEvidencePredicateType } from '../attest/predicates.ts';
 import { errorMessage } from '../common/errors.ts';
 import type { TaskRun } from '../tekton/types.ts';
 
@@ -43,7 +43,7 @@ export interface CheckedEvidence {
 
 /** Why a claim was refused: `kind` is the metric label, `reason` the log line. */
 export interface EvidenceRefusal {
-  kind: 'malformed' | 'unknown_type' | 'outside_roots' | 'unreadable' | 'too_large' | 'digest_mismatch' | 'not_json' | 'duplicate_type';
+  kind: 'malformed' | 'unknown_type' | 'type_mismatch' | 'outside_roots' | 'unreadable' | 'too_large' | 'digest_mismatch' | 'not_json' | 'duplicate_type';
   reason: string;
 }
 
@@ -114,6 +114,10 @@ export async function checkEvidence(claim: EvidenceClaim, roots: readonly string
   const v = parseValue(claim.value);
   if (!v) return { kind: 'malformed', reason: 'the result is not an object of strings {predicateType, uri, digest}' };
   if (!isEvidencePredicateType(v.predicateType)) return { kind: 'unknown_type', reason: `predicate type ${JSON.stringify(v.predicateType.slice(0, 200))} is not a gate evidence type` };
+  const expected = Object.hasOwn(EVIDENCE_RESULTS, claim.result) ? EVIDENCE_RESULTS[claim.result] : undefined;
+  if (expected !== v.predicateType) {
+    return { kind: 'type_mismatch', reason: expected === undefined ? `result ${claim.result} is not a gate evidence result (${Object.keys(EVIDENCE_RESULTS).join(', ')})` : `result ${claim.result} carries ${expected} evidence, not ${v.predicateType}` };
+  }
   const digest = SHA256_DIGEST.exec(v.digest);
   if (!digest) return { kind: 'malformed', reason: `digest ${JSON.stringify(v.digest.slice(0, 100))} is not sha256:<64 lowercase hex>` };
   let path: string;

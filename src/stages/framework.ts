@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isEvidencePredicateType } from '../attest/predicates.ts';
+import { isEvidencePredicateType, EVIDENCE_RESULTS } from '../attest/predicates.ts';
 import { VouchError, errorMessage } from '../common/errors.ts';
 import { logger, type Logger } from '../common/log.ts';
 import { MAX_TERMINATION_MESSAGE_BYTES, terminationMessage } from '../tekton/results.ts';
@@ -207,6 +207,8 @@ const declaredEvidence = new WeakMap<StageContext, Map<string, DeclaredEvidence>
 export function evidence(ctx: StageContext, name: string, predicateType: string, predicate: object | string | Uint8Array, options: { file?: string } = {}): EvidenceRef {
   if (!EVIDENCE_RESULT_NAME.test(name)) throw new VouchError('INTERNAL', `stage ${ctx.stage}: evidence result "${name}" must be named *_EVIDENCE (upper case)`);
   if (!isEvidencePredicateType(predicateType)) throw new VouchError('INTERNAL', `stage ${ctx.stage}: ${name}: ${predicateType} is not a gate evidence predicate type (src/attest/predicates.ts)`);
+  // the sidecar accepts each type only under its own result name (EVIDENCE_RESULTS): fail here, not silently there
+  if (!Object.hasOwn(EVIDENCE_RESULTS, name) || EVIDENCE_RESULTS[name] !== predicateType) throw new VouchError('INTERNAL', `stage ${ctx.stage}: ${name} does not carry ${predicateType} (src/attest/predicates.ts EVIDENCE_RESULTS)`);
   const file = options.file ?? `${name.slice(0, -'_EVIDENCE'.length).toLowerCase().replace(/_/g, '-')}.predicate.json`;
   if (!EVIDENCE_FILE_NAME.test(file) || file.includes('..')) throw new VouchError('INTERNAL', `stage ${ctx.stage}: ${name}: evidence file name ${JSON.stringify(file)} must be a plain file name`);
   let bytes: Buffer;

@@ -91,8 +91,8 @@ describe('sidecar: gate evidence from a real vouch run (test, sbom, sca stages)'
 
     // the forged claim (a step naming /etc/passwd with its true digest) was refused: the roots are the workspaces
     const forger = readdirSync(join(root, 'run', 'taskruns')).map((f) => JSON.parse(readFileSync(join(root, 'run', 'taskruns', f), 'utf8')) as { metadata: { labels: Record<string, string> }; status: { results?: { name: string; value: unknown }[] } }).find((t) => t.metadata.labels['tekton.dev/pipelineTask'] === 'forger');
-    expect(forger?.status.results?.find((x) => x.name === 'FORGED_EVIDENCE')?.value).to.deep.include({ uri: 'file:///etc/passwd' });
-    expect(r.stderr).to.include('gate evidence forger/FORGED_EVIDENCE refused, not attested: /etc/passwd is outside the evidence roots');
+    expect(forger?.status.results?.find((x) => x.name === 'TEST_EVIDENCE')?.value).to.deep.include({ uri: 'file:///etc/passwd' });
+    expect(r.stderr).to.include('gate evidence forger/TEST_EVIDENCE refused, not attested: /etc/passwd is outside the evidence roots');
     // the log holds each statement once
     const log = await EmbeddedLog.open(tlog, { logger: quiet });
     try {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CYCLONEDX_BOM, SLSA_PROVENANCE_V1, TEST_RESULT_V01, VULNS_V01 } from '../../src/attest/predicates.ts';
+import { CYCLONEDX_BOM, RISK_ASSESSMENT_V01, SLSA_PROVENANCE_V1, TEST_RESULT_V01, VULNS_V01 } from '../../src/attest/predicates.ts';
 import { publicKeyOf } from '../../src/attest/keys.ts';
 import { verifyBundle } from '../../src/attest/verify.ts';
 import { configureLogging, logger } from '../../src/common/log.ts';
@@ -107,8 +107,8 @@ describe('sidecar: gate evidence', function () {
     expect(h.sidecar.metrics.get('vouch_sidecar_attestations_signed_total')).to.equal(1);
   });
 
-  it('refuses claims outside the roots (the signing key, /etc/passwd, a symlink escape), with a wrong digest or an unknown type; the provenance is still signed', async () => {
-    const set = makeRun('forged', 2);
+  it('refuses claims outside the roots (the signing key, /etc/passwd, a symlink escape), with a wrong digest, an unknown type or a type under another result name; the provenance is still signed', async () => {
+    const set = makeRun('forged', 6);
     // a file outside the roots with its true digest: the claim is exact, only the place is wrong
     const keyFile = join(h.dir, 'signing-key.pem');
     writeFileSync(keyFile, '{"not":"really a key, but outside the roots"}');
@@ -121,8 +121,14 @@ describe('sidecar: gate evidence', function () {
     // a stage must not get the sidecar to sign a provenance of its making
     const forgedProvenance = predicateFile(join(roots, 'prov.json'), { buildDefinition: {} }, SLSA_PROVENANCE_V1);
     const good = predicateFile(join(roots, 'test-result.json'), { result: 'PASSED', configuration: [], passedTests: [], warnedTests: [], failedTests: [] }, TEST_RESULT_V01);
-    addResults(set, 0, { KEY_EVIDENCE: keyClaim, PASSWD_EVIDENCE: passwd, LINK_EVIDENCE: escape, DOTDOT_EVIDENCE: dotdot, VULNS_EVIDENCE: mismatch });
-    addResults(set, 1, { PROV_EVIDENCE: forgedProvenance, TEST_EVIDENCE: good, AGAIN_EVIDENCE: good, BROKEN_EVIDENCE: 'not an object' });
+    // nor have a step's result carry another stage's type: a test task's code posing as the risk assessment
+    const posing = predicateFile(join(roots, 'risk.json'), { tier: 'low', reasons: [], requiredApprovals: { count: 0, groups: {} } }, RISK_ASSESSMENT_V01);
+    addResults(set, 0, { TEST_EVIDENCE: keyClaim });
+    addResults(set, 1, { TEST_EVIDENCE: passwd });
+    addResults(set, 2, { SBOM_EVIDENCE: escape });
+    addResults(set, 3, { SBOM_EVIDENCE: dotdot });
+    addResults(set, 4, { VULNS_EVIDENCE: mismatch, PROV_EVIDENCE: forgedProvenance, TEST_EVIDENCE: posing, BROKEN_EVIDENCE: 'not an object' });
+    addResults(set, 5, { TEST_EVIDENCE: good, AGAIN_EVIDENCE: good });
     await deliver(h, set);
 
     const records = verified(h, await h.store.list(set.image.sha256), set);
@@ -132,16 +138,17 @@ describe('sidecar: gate evidence', function () {
     expect(m.get('vouch_sidecar_evidence_refused_total', { reason: 'outside_roots' })).to.equal(4);
     expect(m.get('vouch_sidecar_evidence_refused_total', { reason: 'digest_mismatch' })).to.equal(1);
     expect(m.get('vouch_sidecar_evidence_refused_total', { reason: 'unknown_type' })).to.equal(1);
-    expect(m.get('vouch_sidecar_evidence_refused_total', { reason: 'duplicate_type' })).to.equal(1);
+    expect(m.get('vouch_sidecar_evidence_refused_total', { reason: 'type_mismatch' })).to.equal(2);
     expect(m.get('vouch_sidecar_evidence_refused_total', { reason: 'malformed' })).to.equal(1);
     expect(m.get('vouch_sidecar_evidence_attested_total')).to.equal(1);
     const warnings = logLines.join('');
-    expect(warnings).to.include('gate evidence task0/KEY_EVIDENCE refused, not attested').and.include(`${keyFile} is outside the evidence roots`);
-    expect(warnings).to.include('task0/LINK_EVIDENCE').and.include(`(really ${keyFile})`);
-    expect(warnings).to.include('task0/VULNS_EVIDENCE').and.include(`the result claims sha256:${'0'.repeat(64)}`);
+    expect(warnings).to.include('gate evidence task0/TEST_EVIDENCE refused, not attested').and.include(`${keyFile} is outside the evidence roots`);
+    expect(warnings).to.include('task2/SBOM_EVIDENCE').and.include(`(really ${keyFile})`);
+    expect(warnings).to.include('task4/VULNS_EVIDENCE').and.include(`the result claims sha256:${'0'.repeat(64)}`);
+    expect(warnings).to.include(`result TEST_EVIDENCE carries ${TEST_RESULT_V01} evidence, not ${RISK_ASSESSMENT_V01}`);
     // nothing of the refused files reached a statement; the provenance lists only what was attested
     const provenance = statementOf(records.find((r) => r.predicateType === SLSA_PROVENANCE_V1)!).predicate as { runDetails: { byproducts: { name: string; annotations?: unknown }[] } };
-    expect(provenance.runDetails.byproducts.filter((b) => b.annotations).map((b) => b.name)).to.deep.equal(['task1/TEST_EVIDENCE']);
+    expect(provenance.runDetails.byproducts.filter((b) => b.annotations).map((b) => b.name)).to.deep.equal(['task5/TEST_EVIDENCE']);
     // refusals are recorded in the journal, with their reasons
     const journal = readFileSync(join(h.dir, 'data', 'sidecar.journal'), 'latin1');
     expect(journal).to.include('"t":"v"').and.include('"kind":"outside_roots"').and.include(`${keyFile} is outside the evidence roots`);
