@@ -4,7 +4,8 @@
 # at it, the Tasks, the agent-pr-verify Pipeline and the GitHub Triggers. Then it prints how to start a run.
 # Not run by the test suite (it needs Docker and the network); tests validate every manifest it applies instead.
 #
-#   hack/kind-up.sh            # cluster "vouch"; KIND_CLUSTER, TEKTON_PIPELINE_VERSION, TEKTON_TRIGGERS_VERSION override
+#   hack/kind-up.sh            # cluster "vouch"; KIND_CLUSTER, TEKTON_PIPELINE_VERSION, TEKTON_TRIGGERS_VERSION,
+#                              # CERT_MANAGER_VERSION override
 #   kind delete cluster --name vouch   # to tear it down
 set -euo pipefail
 
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 CLUSTER=${KIND_CLUSTER:-vouch}
 PIPELINE_VERSION=${TEKTON_PIPELINE_VERSION:-v1.15.0}
 TRIGGERS_VERSION=${TEKTON_TRIGGERS_VERSION:-latest}
+CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.16.2}
 IMAGE=ghcr.io/vouch-dev/vouch:0.1.0
 RELEASES=https://storage.googleapis.com/tekton-releases
 
@@ -33,6 +35,10 @@ kubectl apply -f "$(release triggers "$TRIGGERS_VERSION")/release.yaml"
 kubectl apply -f "$(release triggers "$TRIGGERS_VERSION")/interceptors.yaml"
 kubectl -n tekton-pipelines wait --for=condition=Available deployment --all --timeout=300s
 
+echo "== cert-manager $CERT_MANAGER_VERSION (the admission webhook's certificate, sidecar/certificate.yaml)"
+kubectl apply -f "https://github.com/cert-manager/cert-manager/releases/download/$CERT_MANAGER_VERSION/cert-manager.yaml"
+kubectl -n cert-manager wait --for=condition=Available deployment --all --timeout=300s
+
 echo "== the vouch image ($IMAGE), built here and loaded into the cluster's node"
 docker build -t "$IMAGE" .
 kind load docker-image "$IMAGE" --name "$CLUSTER"
@@ -44,7 +50,9 @@ if ! kubectl -n vouch get secret vouch-signing-key >/dev/null 2>&1; then
   trap 'rm -rf "$keydir"' EXIT
   # the key is generated inside the image, so nothing but Docker is needed; unencrypted, held only by the Secret
   docker run --rm --user "$(id -u):$(id -g)" -v "$keydir:/keys" "$IMAGE" keys generate --out /keys/signing
-  kubectl -n vouch create secret generic vouch-signing-key --from-file=signing.key="$keydir/signing.key"
+  # signing.pub: the key the admission policy trusts (sidecar/admission-policy.yaml)
+  kubectl -n vouch create secret generic vouch-signing-key --from-file=signing.key="$keydir/signing.key" \
+    --from-file=signing.pub="$keydir/signing.pub"
   cp "$keydir/signing.pub" ./vouch-signing.pub
   echo "public key: ./vouch-signing.pub"
 fi

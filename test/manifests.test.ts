@@ -6,7 +6,10 @@
 //   kubernetes-models ships them (types, required fields, enums: its validate()) plus its TypeScript declarations
 //   compiled with excess-property checks, so an unknown field (a typo) is an error as with --validate=strict.
 // - references: task names, params, results, workspaces, images, ServiceAccounts, Secrets, volumes, ports, probes,
-//   the Service behind Tekton's CloudEvents sink, the kustomization's resource list, the sidecar's config keys.
+//   the Service behind Tekton's CloudEvents sink, the kustomization's resource list, the sidecar's config keys;
+//   admission end to end on paper: webhook -> Service port -> containerPort = admission.listen, cert-manager's
+//   Certificate/Issuer/Secret -> TLS files, the example policy loaded by the real parser, RBAC verbs = the client's
+//   API calls, the TaskRun egress NetworkPolicies, the namespace label the docs tell you to set.
 import { expect } from 'chai';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,7 +17,10 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { loadConfig } from '../src/common/config.ts';
+import { loadAdmissionPolicies } from '../src/policy/admission.ts';
 import { loadFile, loadTasksDir, loadText, validatePipeline, validatePipelineRun, type Loaded, type Pipeline, type PipelineRun, type Task } from '../src/tekton/index.ts';
 import { loadTriggersDir, processEvent, signPayload } from '../src/tekton/triggers.ts';
 import { REPO_ROOT, SHARED } from './helpers/cli.ts';
@@ -206,7 +212,16 @@ describe('manifests: every YAML a cluster applies', function () {
     const kustomization = parse(readFileSync(join(sidecarDir, 'kustomization.yaml'), 'utf8')) as { resources: string[]; namespace?: string };
     const present = kustomization.resources.filter((f) => existsSync(join(sidecarDir, f)));
     const docs = (): Obj[] => present.flatMap((f) => yamlDocs(join(sidecarDir, f)));
-    const find = (kind: string): Obj => docs().find((d) => d['kind'] === kind)!;
+    const find = (kind: string, name?: string): Obj => docs().find((d) => d['kind'] === kind && (name === undefined || get(d, 'metadata', 'name') === name))!;
+    // cert-manager's kinds are not in kubernetes-models (and its CRDs are not among the offline fixtures): checked by hand below
+    const CERT_MANAGER = 'cert-manager.io/v1';
+    const kubeDocs = (): Obj[] => docs().filter((d) => d['apiVersion'] !== CERT_MANAGER);
+    /** The sidecar's config as vouch loads it from the ConfigMap. */
+    const config = (): ReturnType<typeof loadConfig> => {
+      const file = join(tmp(), 'sidecar-vouch.yaml');
+      writeFileSync(file, String(get(find('ConfigMap', 'vouch-config'), 'data', 'vouch.yaml')));
+      return loadConfig({ file, env: {} });
+    };
 
     it('the checker is not vacuous: a typo, a wrong type and a missing required field are errors', async () => {
       const d = structuredClone(find('Deployment'));
@@ -224,8 +239,8 @@ describe('manifests: every YAML a cluster applies', function () {
     it('sidecar/ (every resource of the kustomization) and the Kubernetes objects of pipelines/triggers/ are valid', async () => {
       const triggers = join(REPO_ROOT, 'pipelines/triggers');
       const kube = yamlFiles(triggers).flatMap((f) => yamlDocs(join(triggers, f))).filter((d) => !String(d['apiVersion']).startsWith('triggers.tekton.dev/'));
-      const all = [...docs(), ...kube, ...yamlDocs(join(REPO_ROOT, 'hack/osv-sync-job.yaml'))];
-      expect(all.map((d) => d['kind'])).to.include.members(['Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'PersistentVolumeClaim', 'Deployment', 'Service', 'ClusterRoleBinding', 'Job']);
+      const all = [...kubeDocs(), ...kube, ...yamlDocs(join(REPO_ROOT, 'hack/osv-sync-job.yaml'))];
+      expect(all.map((d) => d['kind'])).to.include.members(['Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ConfigMap', 'PersistentVolumeClaim', 'Deployment', 'Service', 'ClusterRoleBinding', 'Job', 'ValidatingWebhookConfiguration', 'NetworkPolicy']);
       expect(await kubeErrors(all)).to.deep.equal([]);
     });
 
@@ -267,7 +282,7 @@ describe('manifests: every YAML a cluster applies', function () {
     });
 
     it("the config ConfigMap is a valid vouch config whose paths are the Deployment's mounts and port", () => {
-      const cm = find('ConfigMap');
+      const cm = find('ConfigMap', 'vouch-config');
       const file = join(tmp(), 'vouch.yaml');
       writeFileSync(file, String(get(cm, 'data', 'vouch.yaml')));
       const config = loadConfig({ file, env: {} });
@@ -293,14 +308,155 @@ describe('manifests: every YAML a cluster applies', function () {
       expect(config.kube.namespace).to.equal(get(d, 'metadata', 'namespace'));
     });
 
-    it('RBAC: the sidecar may get, list, watch and patch TaskRuns and PipelineRuns, and nothing more', () => {
+    it('RBAC: the sidecar may get, list and patch TaskRuns and PipelineRuns, and nothing more in its namespace', () => {
       const role = find('Role');
-      expect(get(role, 'rules')).to.deep.equal([{ apiGroups: ['tekton.dev'], resources: ['pipelineruns', 'taskruns'], verbs: ['get', 'list', 'watch', 'patch'] }]);
+      expect(get(role, 'rules')).to.deep.equal([{ apiGroups: ['tekton.dev'], resources: ['pipelineruns', 'taskruns'], verbs: ['get', 'list', 'patch'] }]);
+      // the verbs are the ones the client uses: it never watches
+      const client = readFileSync(join(REPO_ROOT, 'src/kube/client.ts'), 'utf8');
+      const calls = new Set([...client.matchAll(/this\.(?:api|core)\.(\w+)\(/g)].map((m) => m[1]));
+      // each API call maps to one RBAC grant: a new call must come with its rule here and in rbac.yaml
+      expect([...calls].sort()).to.deep.equal(['getNamespacedCustomObject', 'listNamespacedCustomObject', 'patchNamespacedCustomObject', 'readNamespacedSecret', 'readNamespacedServiceAccount']);
+      expect(client).to.not.match(/watch/i);
       const binding = find('RoleBinding');
       expect(get(binding, 'roleRef')).to.deep.equal({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: get(role, 'metadata', 'name') });
       const sa = find('ServiceAccount');
       expect(get(binding, 'subjects')).to.deep.equal([{ kind: 'ServiceAccount', name: get(sa, 'metadata', 'name'), namespace: get(sa, 'metadata', 'namespace') }]);
       expect(get(find('Deployment'), 'spec', 'template', 'spec', 'serviceAccountName')).to.equal(get(sa, 'metadata', 'name'));
+    });
+
+    it('RBAC for admission pull secrets: a ClusterRole of get on secrets and serviceaccounts, bound by no file here (per labelled namespace, documented)', () => {
+      const role = find('ClusterRole', 'vouch-admission-pull-secrets');
+      expect(get(role, 'rules')).to.deep.equal([{ apiGroups: [''], resources: ['secrets', 'serviceaccounts'], verbs: ['get'] }]);
+      // cluster mode with admission is what reads them (src/cli/sidecar.ts)
+      expect(readFileSync(join(REPO_ROOT, 'src/cli/sidecar.ts'), 'utf8')).to.match(/config\.admission\.listen !== '' && config\.sidecar\.mode === 'cluster' \? kubePullSecrets/);
+      for (const d of docs()) if (String(d['kind']).endsWith('Binding')) expect(get(d, 'roleRef', 'name'), String(get(d, 'metadata', 'name'))).to.not.equal(get(role, 'metadata', 'name'));
+      const docsText = readFileSync(join(REPO_ROOT, 'docs/admission.md'), 'utf8');
+      expect(docsText).to.include('--clusterrole=vouch-admission-pull-secrets --serviceaccount=vouch:vouch-sidecar');
+    });
+
+    it('admission: the webhook calls the Service port that reaches admission.listen over HTTPS at /admission, with the caBundle of the Certificate the sidecar serves', () => {
+      const hook = find('ValidatingWebhookConfiguration');
+      const [w, ...more] = get(hook, 'webhooks') as Obj[];
+      expect(more).to.deep.equal([]);
+      const ref = get(w, 'clientConfig', 'service') as Obj;
+      const svc = find('Service');
+      expect(`${String(ref['namespace'])}/${String(ref['name'])}`).to.equal(`${String(get(svc, 'metadata', 'namespace'))}/${String(get(svc, 'metadata', 'name'))}`);
+      expect(ref['path']).to.equal('/admission');
+      expect(readFileSync(join(REPO_ROOT, 'src/admission/webhook.ts'), 'utf8')).to.include("if (path !== '/admission')");
+      const svcPort = (get(svc, 'spec', 'ports') as Obj[]).find((p) => p['port'] === ref['port']);
+      expect(svcPort, `Service port ${String(ref['port'])}`).to.not.equal(undefined);
+      expect(svcPort!['name']).to.equal('https');
+      const d = find('Deployment');
+      const pod = get(d, 'spec', 'template', 'spec') as Obj;
+      const c = get(pod, 'containers', 0) as Obj;
+      const containerPort = (get(c, 'ports') as Obj[]).find((p) => p['name'] === svcPort!['targetPort']);
+      const cfg = config();
+      expect(cfg.admission.listen).to.match(/^0\.0\.0\.0:/);
+      expect(containerPort?.['containerPort']).to.equal(Number(cfg.admission.listen.split(':').pop()));
+      // the budget fits inside the API server's timeout
+      expect(cfg.admission.budgetMs).to.be.below(Number(get(w, 'timeoutSeconds')) * 1000);
+      // TLS: the config's files are items of the Secret cert-manager writes for the Certificate whose CA is injected
+      const [injectNs, injectName] = String(get(hook, 'metadata', 'annotations', 'cert-manager.io/inject-ca-from')).split('/');
+      const cert = find('Certificate', injectName);
+      expect(get(cert, 'metadata', 'namespace')).to.equal(injectNs);
+      const mounts = new Map((get(c, 'volumeMounts') as Obj[]).map((m) => [String(m['name']), String(m['mountPath'])]));
+      const tlsVolume = (get(pod, 'volumes') as Obj[]).find((v) => get(v, 'secret', 'secretName') === get(cert, 'spec', 'secretName'));
+      expect(tlsVolume, 'a volume of the Certificate Secret').to.not.equal(undefined);
+      const tlsFiles = (get(tlsVolume, 'secret', 'items') as Obj[]).map((i) => `${mounts.get(String(tlsVolume!['name']))!}/${String(i['path'])}`);
+      expect(tlsFiles).to.have.members([cfg.admission.tlsCert, cfg.admission.tlsKey]);
+      expect((get(tlsVolume, 'secret', 'items') as Obj[]).map((i) => i['key'])).to.have.members(['tls.crt', 'tls.key']);
+      // the certificate names what the API server dials, and its issuer is here
+      const host = `${String(ref['name'])}.${String(ref['namespace'])}.svc`;
+      expect(get(cert, 'spec', 'dnsNames')).to.include(host);
+      const issuerRef = get(cert, 'spec', 'issuerRef') as Obj;
+      expect(issuerRef).to.deep.include({ kind: 'Issuer', group: 'cert-manager.io' });
+      const issuer = find('Issuer', String(issuerRef['name']));
+      expect(get(issuer, 'metadata', 'namespace')).to.equal(get(cert, 'metadata', 'namespace'));
+      expect(get(issuer, 'spec')).to.deep.equal({ selfSigned: {} });
+      // cert-manager's fields as its v1 API spells them (no CRD schema offline: the known keys by hand)
+      expect(Object.keys(get(cert, 'spec') as Obj)).to.satisfy((ks: string[]) => ks.every((k) => ['secretName', 'dnsNames', 'duration', 'renewBefore', 'privateKey', 'usages', 'issuerRef', 'commonName', 'isCA'].includes(k)));
+      expect(get(cert, 'spec', 'usages')).to.include('server auth');
+      // the namespaces it judges are the ones the docs tell you to label
+      const [[labelKey, labelValue]] = Object.entries(get(w, 'namespaceSelector', 'matchLabels') as Record<string, string>) as [[string, string]];
+      for (const doc of ['README.md', 'docs/admission.md', 'docs/cluster.md']) expect(readFileSync(join(REPO_ROOT, doc), 'utf8'), doc).to.include(`kubectl label namespace`).and.include(`${labelKey}=${labelValue}`);
+    });
+
+    it('admission: the policy the sidecar loads is the example ConfigMap, valid for the real parser, beside the signer key it trusts', () => {
+      const cfg = config();
+      const d = find('Deployment');
+      const pod = get(d, 'spec', 'template', 'spec') as Obj;
+      const c = get(pod, 'containers', 0) as Obj;
+      const mounts = get(c, 'volumeMounts') as Obj[];
+      // no volume is mounted inside another (the kubelet would have to create the mount point in a read-only volume)
+      for (const m of mounts) for (const n of mounts) if (m !== n) expect(String(n['mountPath']).startsWith(`${String(m['mountPath'])}/`), `${String(n['mountPath'])} in ${String(m['mountPath'])}`).to.equal(false);
+      const mount = mounts.find((m) => cfg.admission.policy.startsWith(`${String(m['mountPath'])}/`));
+      expect(mount, `a mount holding ${cfg.admission.policy}`).to.not.equal(undefined);
+      const volume = (get(pod, 'volumes') as Obj[]).find((v) => v['name'] === mount!['name'])!;
+      // lay the projected volume out as the kubelet does, from the manifests (and a fresh key for the user's Secret)
+      const dir = join(tmp(), 'admission-volume');
+      mkdirSync(dir, { recursive: true });
+      const signingKeyVolume = (get(pod, 'volumes') as Obj[]).find((v) => v['name'] === 'signing-key')!;
+      for (const source of get(volume, 'projected', 'sources') as Obj[]) {
+        for (const item of (get(source, 'configMap', 'items') ?? get(source, 'secret', 'items')) as Obj[]) {
+          const out = join(dir, String(item['path']));
+          if (source['configMap']) writeFileSync(out, String(get(find('ConfigMap', String(get(source, 'configMap', 'name'))), 'data', String(item['key']))));
+          else {
+            // the public half of the Secret the signing key comes from (README: --from-file=signing.pub=...)
+            expect(get(source, 'secret', 'name')).to.equal(get(signingKeyVolume, 'secret', 'secretName'));
+            expect(item['key']).to.equal('signing.pub');
+            writeFileSync(out, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
+          }
+        }
+      }
+      const policyFile = join(dir, cfg.admission.policy.slice(String(mount!['mountPath']).length + 1));
+      const policies = loadAdmissionPolicies(policyFile);
+      expect(policies.map((p) => p.name)).to.deep.equal(['prod']);
+      expect(policies[0]!.keys).to.have.length(1);
+      expect(policies[0]!.mode).to.equal('enforce');
+      // the README's Secret command supplies that key
+      expect(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')).to.include('--from-file=signing.pub=signing.pub');
+      // approvals where the sidecar's approvals API writes them; the audit log on the writable data volume
+      expect(cfg.admission.approvals).to.equal(`${cfg.sidecar.data}/approvals`);
+      const dataMount = String(mounts.find((m) => m['name'] === 'data')!['mountPath']);
+      expect(cfg.admission.auditLog.startsWith(`${dataMount}/`), cfg.admission.auditLog).to.equal(true);
+      expect(get(c, 'securityContext', 'readOnlyRootFilesystem')).to.equal(true);
+    });
+
+    it('a probe: the policy parser refuses the example with a typo, so the check above can fail', () => {
+      const text = String(get(find('ConfigMap', 'vouch-admission-policy'), 'data', 'policy.yaml')).replace('blockSeverities:', 'blockSeverity:');
+      const dir = join(tmp(), 'admission-probe');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'signing.pub'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }));
+      writeFileSync(join(dir, 'policy.yaml'), text);
+      expect(() => loadAdmissionPolicies(join(dir, 'policy.yaml'))).to.throw(/spec\.blockSeverity: unknown field/);
+    });
+
+    it("NetworkPolicy: TaskRun pods' egress is denied but for DNS and the sidecar's approvals; clone, agent-run and build get their own HTTPS", () => {
+      const policies = docs().filter((d) => d['kind'] === 'NetworkPolicy');
+      const taskRunPods = { key: 'tekton.dev/pipelineRun', operator: 'Exists' };
+      const deny = policies.find((p) => get(p, 'metadata', 'name') === 'vouch-taskruns-default-deny-egress')!;
+      expect(get(deny, 'metadata', 'namespace')).to.equal(config().kube.namespace);
+      expect(get(deny, 'spec', 'podSelector')).to.deep.equal({ matchExpressions: [taskRunPods] });
+      expect(get(deny, 'spec', 'policyTypes')).to.deep.equal(['Egress']);
+      const [dns, sidecar, ...rest] = get(deny, 'spec', 'egress') as Obj[];
+      expect(rest).to.deep.equal([]);
+      expect((get(dns, 'ports') as Obj[]).map((p) => `${String(p['protocol'])}/${String(p['port'])}`)).to.have.members(['UDP/53', 'TCP/53']);
+      // the sidecar rule names the sidecar's pods and the container port behind the Service the gate calls
+      const podLabels = get(find('Deployment'), 'spec', 'template', 'metadata', 'labels') as Obj;
+      for (const [k, v] of Object.entries(get(sidecar, 'to', 0, 'podSelector', 'matchLabels') as Obj)) expect(podLabels[k], k).to.equal(v);
+      const http = (get(find('Deployment'), 'spec', 'template', 'spec', 'containers', 0, 'ports') as Obj[]).find((p) => p['name'] === 'http')!;
+      expect(get(sidecar, 'ports')).to.deep.equal([{ protocol: 'TCP', port: http['containerPort'] }]);
+      // the per-task allowances select pipeline tasks that exist, and only TaskRun pods
+      const taskNames = new Set((pipeline.resource.spec.tasks ?? []).map((t) => t.name));
+      const allowed = policies.filter((p) => p !== deny).map((p) => {
+        const exprs = get(p, 'spec', 'podSelector', 'matchExpressions') as Obj[];
+        expect(exprs).to.deep.include(taskRunPods);
+        const byTask = exprs.find((e) => e['key'] === 'tekton.dev/pipelineTask')!;
+        for (const t of byTask['values'] as string[]) expect(taskNames.has(t), t).to.equal(true);
+        for (const rule of get(p, 'spec', 'egress') as Obj[]) expect(get(rule, 'to', 0, 'ipBlock', 'except')).to.include('169.254.169.254/32');
+        return (byTask['values'] as string[]).join();
+      });
+      expect(allowed).to.have.members(['clone', 'agent-run', 'build']);
     });
 
     it("Tekton's config-events sink, patched, points at the sidecar Service's /events and stays a valid ConfigMap", async () => {
@@ -310,6 +466,7 @@ describe('manifests: every YAML a cluster applies', function () {
       expect(await kubeErrors([merged])).to.deep.equal([]);
       expect(patch.data['formats']).to.equal('tektonv1');
       const svc = find('Service');
+      expect((get(svc, 'spec', 'ports') as Obj[])[0]!['name']).to.equal('http');
       const d = find('Deployment');
       const podLabels = get(d, 'spec', 'template', 'metadata', 'labels') as Obj;
       for (const [k, v] of Object.entries(get(svc, 'spec', 'selector') as Obj)) expect(podLabels[k], k).to.equal(v);
