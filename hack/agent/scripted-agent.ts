@@ -10,7 +10,7 @@
 //   connect:HOST:PORT   HTTPS CONNECT through $HTTPS_PROXY, send "ping"  direct:HOST:PORT  connect without the proxy
 //   model               call $ANTHROPIC_BASE_URL/v1/messages with $ANTHROPIC_API_KEY
 //   say-file:PATH       say what a workspace file holds (an agent echoing a secret it read)
-//   steal[:PATH]        look for the model credential in env, /proc and PATH; write what was readable to stolen.txt
+//   steal[:PATH,...]    look for the model credential in env, /proc and each PATH; write what was readable to stolen.txt
 //   fail                exit 3
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -115,7 +115,7 @@ async function callModel(): Promise<string> {
   return `model API answered ${String(res.status)}: ${text.slice(0, 500)}`;
 }
 
-function steal(path: string | undefined): string {
+function steal(paths: string[]): string {
   const found: string[] = [];
   for (const [k, v] of Object.entries(process.env)) found.push(`env ${k}=${v ?? ''}`);
   let pids: string[] = [];
@@ -133,7 +133,7 @@ function steal(path: string | undefined): string {
       }
     }
   }
-  if (path) {
+  for (const path of paths) {
     try {
       found.push(`${path}: ${readFileSync(path, 'utf8')}`);
     } catch (err) {
@@ -141,7 +141,7 @@ function steal(path: string | undefined): string {
     }
   }
   writeFileSync('stolen.txt', found.join('\n') + '\n');
-  return `looked in ${String(pids.length)} processes${path ? ` and ${path}` : ''}; wrote stolen.txt`;
+  return `looked in ${String(pids.length)} processes${paths.length ? ` and ${paths.join(', ')}` : ''}; wrote stolen.txt`;
 }
 
 async function main(): Promise<number> {
@@ -202,7 +202,7 @@ async function main(): Promise<number> {
         await tool('Bash', { command: 'curl -s "$ANTHROPIC_BASE_URL/v1/messages"', description: 'ask the model' }, callModel);
         break;
       case 'steal':
-        await tool('Bash', { command: 'env; cat /proc/*/environ', description: 'look for credentials' }, () => steal(arg || undefined));
+        await tool('Bash', { command: 'env; cat /proc/*/environ', description: 'look for credentials' }, () => steal(arg.split(',').filter((p) => p !== '')));
         break;
       case 'say-file':
         await tool('Read', { file_path: resolve(arg) }, () => readFileSync(arg, 'utf8'));

@@ -170,7 +170,9 @@ describe('stages/agent-run', function () {
     expect(p.sandbox.capabilities).to.deep.equal([]);
     expect(p.sandbox.mounts).to.deep.include({ path: dir, access: 'read-write' });
     expect(p.sandbox.mounts).to.deep.include({ path: join(dir, '.git'), access: 'read-only' });
-    expect(p.sandbox.mounts).to.deep.include({ path: credentialFile, access: 'hidden' });
+    // the credential file is nowhere in the agent's view: an empty root with only what it needs
+    expect(p.sandbox.mounts[0]).to.deep.equal({ path: '/', access: 'empty-tmpfs' });
+    expect(p.sandbox.mounts.map((m) => m.path)).to.not.include(credentialFile);
     expect(p.sandbox.env).to.include.members(['PATH', 'HOME', 'HTTPS_PROXY', 'ANTHROPIC_BASE_URL']);
     expect(p.sandbox.network).to.include({ mode: 'egress-proxy', modelApi: `http://127.0.0.1:${String(modelPort)}`, credentialInjected: true });
     expect(p.sandbox.network.allowedHosts).to.deep.equal([`127.0.0.1:${String(echoPort)}`]);
@@ -221,8 +223,46 @@ describe('stages/agent-run', function () {
     const r = await agentRun(dir, { agent: scripted(`steal:${credentialFile}`) });
     expect(r.code, r.stderr).to.equal(0);
     const stolen = readFileSync(join(dir, 'stolen.txt'), 'utf8');
-    expect(stolen).to.match(new RegExp(`${credentialFile}: (EACCES.*)?\n`));
+    expect(stolen).to.match(new RegExp(`${credentialFile}: (ENOENT.*)?\n`));
     expect(stolen).to.not.include(CREDENTIAL);
+  });
+
+  it("the host's home, key files elsewhere and mounted secrets do not exist for the agent; its HOME is an empty tmpfs", async () => {
+    const { dir } = repo();
+    // a user's home as a developer machine has it, outside the deny-list of credential directories
+    const home = join(visible, 'home');
+    const planted: Record<string, string> = {
+      '.config/gh/hosts.yml': 'github.com:\n  oauth_token: FAKE-GH-TOKEN-planted-by-the-test\n',
+      '.config/vouch/reviewer.key': 'FAKE-REVIEWER-KEY-planted-by-the-test\n',
+      'projects/notes.txt': 'FAKE-NOTES-planted-by-the-test\n',
+    };
+    for (const [f, text] of Object.entries(planted)) {
+      mkdirSync(dirname(join(home, f)), { recursive: true });
+      writeFileSync(join(home, f), text);
+    }
+    // a signing key beside the run, and what a pod's ServiceAccount token looks like
+    const signingKey = join(visible, 'signing.key');
+    writeFileSync(signingKey, 'FAKE-SIGNING-KEY-planted-by-the-test\n');
+    const paths = [...Object.keys(planted).map((f) => join(home, f)), signingKey, '/var/run/secrets/kubernetes.io/serviceaccount/token', '/root/.bashrc'];
+    const savedHome = process.env['HOME'];
+    process.env['HOME'] = home;
+    let r: AgentRun;
+    try {
+      r = await agentRun(dir, { agent: scripted(`steal:${paths.join(',')}`, 'escape:/home/agent/state', 'model') });
+    } finally {
+      process.env['HOME'] = savedHome;
+    }
+    expect(r.code, r.stderr).to.equal(0);
+    const stolen = readFileSync(join(dir, 'stolen.txt'), 'utf8');
+    for (const p of paths) expect(stolen, p).to.match(new RegExp(`${p}: ENOENT`));
+    expect(stolen).to.not.include('planted-by-the-test');
+    expect(stolen).to.include('env HOME=/home/agent');
+    // the agent still works: its HOME is writable, node, the workspace and the proxy are there
+    const results = r.transcript.split('\n').filter((l) => l.includes('tool_result')).map((l) => JSON.parse(l) as { message: { content: { is_error: boolean }[] } });
+    expect(results.map((x) => x.message.content[0]!.is_error)).to.deep.equal([false, false, false]);
+    expect(r.predicate?.sandbox.mounts).to.deep.include({ path: '/', access: 'empty-tmpfs' });
+    expect(r.predicate?.sandbox.mounts).to.deep.include({ path: '/home/agent', access: 'private-tmpfs' });
+    expect(r.predicate?.sandbox.mounts.map((m) => m.path)).to.not.include(home);
   });
 
   it('a timed-out agent is killed; its partial transcript is kept, nothing is committed and the gate fails', async () => {
@@ -253,7 +293,9 @@ describe('stages/agent-run', function () {
     expect(existsSync(join(dir, '.git/hooks/post-checkout'))).to.equal(false);
     const results = r.transcript.split('\n').filter((l) => l.includes('tool_result')).map((l) => JSON.parse(l) as { message: { content: { is_error: boolean; content: string }[] } });
     expect(results.map((x) => x.message.content[0]!.is_error)).to.deep.equal([true, true, true, false]);
-    for (const x of results.slice(0, 3)) expect(x.message.content[0]!.content).to.match(/EROFS|read-only/);
+    // outside the workspace the host path does not even exist; .git and .vouch are read-only
+    expect(results[0]!.message.content[0]!.content).to.match(/ENOENT/);
+    for (const x of results.slice(1, 3)) expect(x.message.content[0]!.content).to.match(/EROFS|read-only/);
     expect(git(dir, ['show', '--format=', '--name-only', 'HEAD']).trim()).to.equal('ok.txt');
   });
 

@@ -20,7 +20,8 @@ import { policyAtBase, resolveCommit } from '../git.ts';
 import { captureChange, checkoutAgentCommit, commitAgentChange } from './change.ts';
 import { policyRules } from '../secrets/rules.ts';
 import { EgressProxy, parseHostRules, summarizeEgress, type EgressSummary, type HostRule } from './proxy.ts';
-import { EGRESS_DIR_IN_SANDBOX, credentialPaths, probeSandbox, runAgentProcess, type AgentProcessOutcome, type ProcMode } from './sandbox.ts';
+import { AGENT_HOME, EGRESS_DIR_IN_SANDBOX, credentialPaths, probeSandbox, runAgentProcess, toolDirs, visibleOnly, type AgentProcessOutcome, type ProcMode } from './sandbox.ts';
+import { SYSTEM_DIRS } from '../../common/sandbox.ts';
 import { redactSecrets, summarizeTranscript, type Redaction, type TranscriptSummary } from './transcript.ts';
 
 
@@ -204,14 +205,14 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const agentScratch = join(scratch, 'agent');
   let proxy: EgressProxy | undefined;
   try {
-    for (const d of [egressDir, join(agentScratch, 'home'), join(agentScratch, 'tmp'), out]) await mkdir(d, { recursive: true });
+    for (const d of [egressDir, join(agentScratch, 'tmp'), out]) await mkdir(d, { recursive: true });
     const promptFile = join(agentScratch, 'prompt.txt');
     await writeFile(promptFile, prompt.text);
     const proxyUrl = `http://127.0.0.1:${String(PROXY_PORT)}`;
     const agentPath = extraEnv['PATH'] ?? [dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(delimiter);
     const env: Record<string, string> = {
       PATH: agentPath,
-      HOME: join(agentScratch, 'home'),
+      HOME: AGENT_HOME,
       TMPDIR: join(agentScratch, 'tmp'),
       LANG: 'C.UTF-8',
       HTTPS_PROXY: proxyUrl,
@@ -230,20 +231,23 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     };
     const hide = [...credentialPaths(process.env['HOME']), ...credentialPaths('/root')];
     if (credential.file !== undefined) hide.push(credential.file, realpathSync(credential.file));
+    if (which(command.argv[0]!, agentPath, ctx.source) === undefined) {
+      throw new VouchError('STAGE_INPUT_INVALID', `the agent command "${command.argv[0]!}" is not on the agent's PATH (${agentPath}); install it in the task image or set PATH in agent-env`);
+    }
+    const artifacts = await agentArtifacts(command.argv, agentPath, ctx.source);
+    // the programs the agent runs, where they really are (outside the system directories): nothing else of the host
+    const tools = toolDirs([dirname(realpathSync(process.execPath)), dirname(LAUNCHER), ...agentPath.split(delimiter).filter((d) => existsSync(d)).map((d) => realpathSync(d)), ...artifacts.map((a) => dirname(a.path))]);
     const spec = {
       argv: [process.execPath, LAUNCHER, join(EGRESS_DIR_IN_SANDBOX, 'proxy.sock'), String(PROXY_PORT), '--', ...command.argv],
       env,
       workspace: ctx.source,
       readOnly: [join(ctx.source, '.git'), join(ctx.source, '.vouch')],
       scratch: agentScratch,
+      tools,
       egressDir,
       hide: [...new Set(hide)],
       proc,
     };
-    if (which(command.argv[0]!, agentPath, ctx.source) === undefined) {
-      throw new VouchError('STAGE_INPUT_INVALID', `the agent command "${command.argv[0]!}" is not on the agent's PATH (${agentPath}); install it in the task image or set PATH in agent-env`);
-    }
-    const artifacts = await agentArtifacts(command.argv, agentPath, ctx.source);
 
     proxy = new EgressProxy({ socketPath: socket, allow, model: { url: modelUrl, header: credentialHeader, credential: credential.value } });
     await proxy.listen();
@@ -327,13 +331,16 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
         capabilities: [],
         proc,
         mounts: [
-          { path: '/', access: 'read-only' },
+          { path: '/', access: 'empty-tmpfs' },
+          ...SYSTEM_DIRS.filter((p) => existsSync(p)).map((p) => ({ path: p, access: 'read-only' })),
+          ...tools.map((p) => ({ path: p, access: 'read-only' })),
           { path: '/tmp', access: 'private-tmpfs' },
+          { path: AGENT_HOME, access: 'private-tmpfs' },
           { path: ctx.source, access: 'read-write' },
           ...spec.readOnly.filter((p) => existsSync(p)).map((p) => ({ path: p, access: 'read-only' })),
           { path: agentScratch, access: 'read-write' },
           { path: EGRESS_DIR_IN_SANDBOX, access: 'read-only' },
-          ...spec.hide.map((p) => ({ path: p, access: 'hidden' })),
+          ...visibleOnly(spec.hide, [...SYSTEM_DIRS, ...tools, ctx.source, agentScratch]).map((p) => ({ path: p, access: 'hidden' })),
         ],
         env: Object.keys(env).sort(),
         network: {
