@@ -265,6 +265,35 @@ describe('stages/agent-run', function () {
     expect(r.predicate?.sandbox.mounts.map((m) => m.path)).to.not.include(home);
   });
 
+  it('an agent that changes gitignored files (a test runner replaced, a new build output) fails the stage with the paths named; untouched ignored files are fine', async () => {
+    const withIgnored = (): { dir: string; base: string } => {
+      const r = repo({ 'src/math.ts': MATH, '.gitignore': 'node_modules/\ndist/\n' });
+      mkdirSync(join(r.dir, 'node_modules/.bin'), { recursive: true });
+      writeFileSync(join(r.dir, 'node_modules/.bin/mocha'), '#!/bin/sh\nexec node ../mocha/bin/mocha.js "$@"\n');
+      writeFileSync(join(r.dir, 'node_modules/.bin/tsc'), '#!/bin/sh\n');
+      return r;
+    };
+    const { dir, base } = withIgnored();
+    const r = await agentRun(dir, { agent: scripted('write:src/greeting.ts', 'write:node_modules/.bin/mocha=true', 'write:dist/out.js') });
+    expect(r.code).to.equal(1);
+    expect(r.predicate?.outcome).to.equal('ignored-files-changed');
+    const p = r.predicate as unknown as { ignoredChanges: { count: number; paths: { path: string; change: string }[] } };
+    expect(p.ignoredChanges).to.deep.equal({ count: 2, paths: [{ path: 'dist/out.js', change: 'added' }, { path: 'node_modules/.bin/mocha', change: 'modified' }] });
+    expect(r.stdout).to.include('the agent changed 2 gitignored path(s)').and.include('node_modules/.bin/mocha (modified)').and.include('dist/out.js (added)');
+    const report = JSON.parse(readFileSync(join(r.reportDir, 'report.json'), 'utf8')) as { ignoredChanges: unknown[] };
+    expect(report.ignoredChanges).to.have.length(2);
+    expect(r.results['commit']).to.equal('');
+    expect(r.results['changed']).to.equal('false');
+    expect(git(dir, ['rev-parse', 'HEAD']).trim()).to.equal(base);
+    expect(git(dir, ['branch', '--list', 'agent/change']).trim()).to.equal('');
+    // the same change with the ignored files left alone is committed
+    const clean = withIgnored();
+    const ok = await agentRun(clean.dir, { agent: scripted('write:src/greeting.ts') });
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(ok.predicate?.outcome).to.equal('committed');
+    expect((ok.predicate as unknown as { ignoredChanges: unknown }).ignoredChanges).to.deep.equal({ count: 0, paths: [] });
+  });
+
   it('a timed-out agent is killed; its partial transcript is kept, nothing is committed and the gate fails', async () => {
     const { dir, base } = repo();
     const r = await agentRun(dir, { agent: scripted('write:src/half.ts', 'hang'), 'timeout-seconds': '2' });

@@ -17,7 +17,7 @@ import { VouchError, errorMessage } from '../../common/errors.ts';
 import { AGENT_RUN_V01 } from '../../attest/predicates.ts';
 import { REPORTS_DIR, evidence, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { policyAtBase, resolveCommit } from '../git.ts';
-import { captureChange, checkoutAgentCommit, commitAgentChange } from './change.ts';
+import { captureChange, checkoutAgentCommit, commitAgentChange, ignoredChanges, snapshotIgnored } from './change.ts';
 import { policyRules } from '../secrets/rules.ts';
 import { EgressProxy, parseHostRules, summarizeEgress, type EgressSummary, type HostRule } from './proxy.ts';
 import { AGENT_HOME, EGRESS_DIR_IN_SANDBOX, credentialPaths, probeSandbox, runAgentProcess, toolDirs, visibleOnly, type AgentProcessOutcome, type ProcMode } from './sandbox.ts';
@@ -161,7 +161,10 @@ async function readCredential(ctx: StageContext): Promise<{ value: string | unde
   return { value: undefined, file: undefined, source: 'none' };
 }
 
-type Outcome = 'committed' | 'no-change' | 'failed' | 'timed-out' | 'output-limit';
+type Outcome = 'committed' | 'no-change' | 'failed' | 'timed-out' | 'output-limit' | 'ignored-files-changed';
+
+/** How many ignored paths the predicate and reasons name (the count is always complete). */
+const IGNORED_LISTED = 100;
 
 async function run(ctx: StageContext): Promise<StageOutcome> {
   const runId = randomUUID();
@@ -249,6 +252,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       proc,
     };
 
+    const ignoredBefore = await snapshotIgnored(ctx.source, REPORTS_DIR.split('/')[0]!);
     proxy = new EgressProxy({ socketPath: socket, allow, model: { url: modelUrl, header: credentialHeader, credential: credential.value } });
     await proxy.listen();
     ctx.log.info({ runId, agent: command.name, proc, allowedHosts: allow.length }, 'agent-run: starting the agent in its sandbox');
@@ -282,7 +286,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     const change = await captureChange(ctx.source, base, join(scratch, 'index'), REPORTS_DIR.split('/')[0]!);
     const { patch, patchDigest, filesChanged } = change;
 
-    const outcome: Outcome = exit.timedOut ? 'timed-out' : exit.outputLimitExceeded ? 'output-limit' : exit.exitCode !== 0 ? 'failed' : change.changed ? 'committed' : 'no-change';
+    const ignored = ignoredChanges(ignoredBefore, await snapshotIgnored(ctx.source, REPORTS_DIR.split('/')[0]!));
+    const outcome: Outcome = exit.timedOut ? 'timed-out' : exit.outputLimitExceeded ? 'output-limit' : exit.exitCode !== 0 ? 'failed' : ignored.length > 0 ? 'ignored-files-changed' : change.changed ? 'committed' : 'no-change';
     const reasons: string[] = [];
     let commit = '';
     if (outcome === 'committed') {
@@ -306,8 +311,15 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       reasons.push(`the agent did not finish within ${String(timeoutSeconds)}s and was killed; its partial transcript is kept`);
     } else if (outcome === 'output-limit') {
       reasons.push(`the agent wrote more than ${String(maxOutputBytes)} bytes of output and was stopped; the transcript is cut there`);
-    } else {
+    } else if (outcome === 'failed') {
       reasons.push(`the agent exited with code ${String(exit.exitCode)}${exit.signal ? ` (${exit.signal})` : ''}`);
+    }
+    if (ignored.length > 0) {
+      const named = ignored.slice(0, IGNORED_LISTED).map((c) => `${c.path} (${c.change})`).join(', ');
+      reasons.push(
+        `the agent changed ${String(ignored.length)} gitignored path(s), which its commit and patch cannot show but later stages would use: ` +
+          `${named}${ignored.length > IGNORED_LISTED ? ', …' : ''}; nothing is committed`,
+      );
     }
     if (transcript.redactions.length + stderrRedacted.redactions.length > 0) {
       reasons.push(`${String(transcript.redactions.length + stderrRedacted.redactions.length)} secret(s) the agent emitted were redacted from its transcript (the secrets stage fails on them)`);
@@ -366,6 +378,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
         sessionId: summary.sessionId ?? null,
       },
       patch: { name: 'agent.patch', digest: { sha256: patchDigest }, bytes: Buffer.byteLength(patch), filesChanged },
+      ignoredChanges: { count: ignored.length, paths: ignored.slice(0, IGNORED_LISTED) },
       repository: { baseCommit: base, branch, commit: commit || null },
       outcome,
     };
@@ -387,7 +400,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       },
       gate: { passed, reasons },
       files,
-      report: { runId, outcome, base, branch, commit, egress, redactions: [...transcript.redactions, ...stderrRedacted.redactions], toolCalls: summary.toolCalls, exit: predicate.exit },
+      report: { runId, outcome, base, branch, commit, egress, ignoredChanges: ignored, redactions: [...transcript.redactions, ...stderrRedacted.redactions], toolCalls: summary.toolCalls, exit: predicate.exit },
       finalize: outcome === 'committed' ? () => checkoutAgentCommit(ctx.source, branch, commit) : undefined,
     };
   } finally {
