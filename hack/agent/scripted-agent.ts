@@ -9,6 +9,7 @@
 //   escape:PATH         try to write outside the workspace               leak:TEXT    say TEXT (e.g. a secret)
 //   connect:HOST:PORT   HTTPS CONNECT through $HTTPS_PROXY, send "ping"  direct:HOST:PORT  connect without the proxy
 //   model               call $ANTHROPIC_BASE_URL/v1/messages with $ANTHROPIC_API_KEY
+//   api:PATH            call $ANTHROPIC_BASE_URL<PATH> (another endpoint of the model API: files, batches...)
 //   say-file:PATH       say what a workspace file holds (an agent echoing a secret it read)
 //   steal[:PATH,...]    look for the model credential in env, /proc and each PATH; write what was readable to stolen.txt
 //   fail                exit 3
@@ -103,9 +104,9 @@ function direct(target: string): Promise<string> {
   });
 }
 
-async function callModel(): Promise<string> {
+async function callModel(path = '/v1/messages'): Promise<string> {
   const base = process.env['ANTHROPIC_BASE_URL'] ?? '';
-  const res = await fetch(`${base}/v1/messages`, {
+  const res = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': process.env['ANTHROPIC_API_KEY'] ?? '' },
     body: JSON.stringify({ model, max_tokens: 64, messages: [{ role: 'user', content: prompt }] }),
@@ -199,7 +200,10 @@ async function main(): Promise<number> {
         await tool('Bash', { command: `nc -z ${arg.replace(':', ' ')}`, description: 'connect without the proxy' }, () => direct(arg));
         break;
       case 'model':
-        await tool('Bash', { command: 'curl -s "$ANTHROPIC_BASE_URL/v1/messages"', description: 'ask the model' }, callModel);
+        await tool('Bash', { command: 'curl -s "$ANTHROPIC_BASE_URL/v1/messages"', description: 'ask the model' }, () => callModel());
+        break;
+      case 'api':
+        await tool('Bash', { command: `curl -s "$ANTHROPIC_BASE_URL${arg}"`, description: 'use the model API' }, () => callModel(arg));
         break;
       case 'steal':
         await tool('Bash', { command: 'env; cat /proc/*/environ', description: 'look for credentials' }, () => steal(arg.split(',').filter((p) => p !== '')));

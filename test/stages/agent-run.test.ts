@@ -196,6 +196,17 @@ describe('stages/agent-run', function () {
     expect(modelSaw.slice(before)).to.deep.equal([{ apiKey: CREDENTIAL, authorization: undefined, path: '/v1/messages' }]);
   });
 
+  it('a call to another endpoint of the model API is refused without the credential and logged in egress.jsonl', async () => {
+    const { dir } = repo();
+    const before = modelSaw.length;
+    const r = await agentRun(dir, { agent: scripted('api:/v1/files', 'model') });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.transcript).to.include('model API answered 403').and.include('POST /v1/files is not a model call');
+    expect(modelSaw.slice(before)).to.deep.equal([{ apiKey: CREDENTIAL, authorization: undefined, path: '/v1/messages' }]);
+    expect(r.egress.map((e) => [e.kind, e.allowed, e.status])).to.deep.equal([['model', false, 403], ['model', true, 200]]);
+    expect(r.predicate?.egress).to.include({ attempts: 2, allowed: 1, refused: 1 });
+  });
+
   it('the agent cannot read the credential from its environment, the credential file or /proc, yet the model call carries it', async () => {
     const { dir } = repo();
     const before = modelSaw.length;
@@ -547,14 +558,42 @@ describe('stages/agent-run: the egress proxy on its unix socket', () => {
         expect(JSON.stringify(seen[0]?.headers)).to.not.include('agent-chosen');
         expect(seen[0]?.headers['anthropic-version']).to.equal('2023-06-01');
         expect(proxy.entries[0]).to.include({ kind: 'model', host: '127.0.0.1', port, allowed: true, status: 200, bytesIn: 16 });
-        // a protocol-relative target stays on the model API: the key never goes to another host
-        seen.length = 0;
-        expect((await send(socketPath, '//evil.example/steal')).status).to.equal(200);
-        expect(seen[0]?.url).to.equal('//evil.example/steal');
-        expect(proxy.entries[1]).to.include({ kind: 'model', host: '127.0.0.1', port });
+        // count_tokens is the other call Claude Code makes
+        expect((await send(socketPath, '/v1/messages/count_tokens?beta=true', {}, 'POST')).status).to.equal(200);
+        expect(seen[1]?.headers[header]).to.equal(expected);
       } finally {
         await proxy.close();
       }
+    }
+  });
+
+  it('the credential goes only with POST /v1/messages and /v1/messages/count_tokens: other methods and paths of the model API are refused and logged', async () => {
+    const socketPath = join(tmp(), 'paths.sock');
+    const proxy = new EgressProxy({ socketPath, allow: [], model: { url: new URL(`http://127.0.0.1:${String(port)}`), header: 'x-api-key', credential: CREDENTIAL } });
+    await proxy.listen();
+    try {
+      seen.length = 0;
+      const refused: [string, string][] = [
+        ['GET', '/v1/files'],
+        ['POST', '/v1/files'],
+        ['POST', '/v1/messages/batches'],
+        ['GET', '/v1/messages'],
+        ['POST', '/v1/messages/../files'],
+        ['POST', '/v1/messages/%2e%2e/files'],
+        ['POST', '/v1/messages/'],
+        ['POST', '//evil.example/v1/messages'],
+      ];
+      for (const [method, path] of refused) {
+        const r = await send(socketPath, path, { 'x-api-key': 'agent-chosen' }, method);
+        expect(r.status, `${method} ${path}`).to.equal(403);
+        expect(r.body).to.include('is not a model call');
+      }
+      // nothing reached the API, so the credential was never sent
+      expect(seen).to.deep.equal([]);
+      expect(proxy.entries.map((e) => [e.kind, e.allowed, e.status])).to.deep.equal(refused.map(() => ['model', false, 403]));
+      expect(proxy.entries[0]).to.include({ host: '127.0.0.1', port, reason: 'GET /v1/files is not a model call (only POST /v1/messages, POST /v1/messages/count_tokens)' });
+    } finally {
+      await proxy.close();
     }
   });
 
