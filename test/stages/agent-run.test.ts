@@ -254,18 +254,29 @@ describe('stages/agent-run', function () {
     // a signing key beside the run, and what a pod's ServiceAccount token looks like
     const signingKey = join(visible, 'signing.key');
     writeFileSync(signingKey, 'FAKE-SIGNING-KEY-planted-by-the-test\n');
-    const paths = [...Object.keys(planted).map((f) => join(home, f)), signingKey, '/var/run/secrets/kubernetes.io/serviceaccount/token', '/root/.bashrc'];
-    const savedHome = process.env['HOME'];
+    // `vouch run --no-sandbox` in the user's own checkout: the embedded log's data in its .vouch, the configured
+    // signing key inside the workspace
+    mkdirSync(join(dir, '.vouch/tlog'), { recursive: true });
+    writeFileSync(join(dir, '.vouch/tlog/log.key'), 'FAKE-LOG-KEY-planted-by-the-test\n');
+    writeFileSync(join(dir, 'signing.key'), 'FAKE-WORKSPACE-SIGNING-KEY-planted-by-the-test\n');
+    const configFile = join(visible, 'config.yaml');
+    writeFileSync(configFile, `signing:\n  key: ${join(dir, 'signing.key')}\n`);
+    const paths = [...Object.keys(planted).map((f) => join(home, f)), signingKey, '/var/run/secrets/kubernetes.io/serviceaccount/token', '/root/.bashrc', join(dir, '.vouch/tlog/log.key'), join(dir, 'signing.key')];
+    const saved = { HOME: process.env['HOME'], VOUCH_CONFIG: process.env['VOUCH_CONFIG'] };
     process.env['HOME'] = home;
+    process.env['VOUCH_CONFIG'] = configFile;
     let r: AgentRun;
     try {
       r = await agentRun(dir, { agent: scripted(`steal:${paths.join(',')}`, 'escape:/home/agent/state', 'model') });
     } finally {
-      process.env['HOME'] = savedHome;
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) Reflect.deleteProperty(process.env, k);
+        else process.env[k] = v;
+      }
     }
     expect(r.code, r.stderr).to.equal(0);
     const stolen = readFileSync(join(dir, 'stolen.txt'), 'utf8');
-    for (const p of paths) expect(stolen, p).to.match(new RegExp(`${p}: ENOENT`));
+    for (const p of paths) expect(stolen, p).to.match(new RegExp(`${p}: (ENOENT|EACCES|\\n)`));
     expect(stolen).to.not.include('planted-by-the-test');
     expect(stolen).to.include('env HOME=/home/agent');
     // the agent still works: its HOME is writable, node, the workspace and the proxy are there

@@ -7,7 +7,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,8 @@ import { sha256File, sha256Hex } from '../../common/digest.ts';
 import { VouchError, errorMessage } from '../../common/errors.ts';
 import { AGENT_RUN_V01 } from '../../attest/predicates.ts';
 import { REPORTS_DIR, evidence, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
-import { policyAtBase, resolveCommit } from '../git.ts';
+import { git, policyAtBase, resolveCommit } from '../git.ts';
+import { loadConfig } from '../../common/config.ts';
 import { captureChange, checkoutAgentCommit, commitAgentChange, ignoredChanges, snapshotIgnored } from './change.ts';
 import { policyRules } from '../secrets/rules.ts';
 import { EgressProxy, parseHostRules, summarizeEgress, type EgressSummary, type HostRule } from './proxy.ts';
@@ -161,6 +162,28 @@ async function readCredential(ctx: StageContext): Promise<{ value: string | unde
   return { value: undefined, file: undefined, source: 'none' };
 }
 
+/**
+ * What of the workspace's .vouch is not tracked by git: the embedded log's data (its signing key), the sidecar's, runs,
+ * keys, old reports when the workspace is the user's own checkout (`vouch run --no-sandbox`). The agent keeps the
+ * tracked policy.yaml.
+ */
+async function untrackedVouchEntries(source: string): Promise<string[]> {
+  const dir = join(source, '.vouch');
+  const tracked = new Set((await git(['ls-files', '-z', '--', '.vouch'], { cwd: source })).split('\0').filter((p) => p !== '').map((p) => p.split('/')[1]!));
+  return (await readdir(dir)).filter((e) => !tracked.has(e)).map((e) => join(dir, e));
+}
+
+/** The signing key and log data of the config this stage sees ($VOUCH_CONFIG), wherever they are. */
+function signingPaths(): string[] {
+  try {
+    const config = loadConfig();
+    return [config.signing.key, config.tlog.data, config.sidecar.data].filter((p) => p !== '').map((p) => resolve(p));
+  } catch {
+    // an unreadable config: `vouch task` has already reported it; the empty root hides these anyway
+    return [];
+  }
+}
+
 type Outcome = 'committed' | 'no-change' | 'failed' | 'timed-out' | 'output-limit' | 'ignored-files-changed';
 
 /** How many ignored paths the predicate and reasons name (the count is always complete). */
@@ -232,7 +255,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       ...command.env,
       ...extraEnv,
     };
-    const hide = [...credentialPaths(process.env['HOME']), ...credentialPaths('/root')];
+    const hide = [...credentialPaths(process.env['HOME']), ...credentialPaths('/root'), ...(await untrackedVouchEntries(ctx.source)), ...signingPaths()];
     if (credential.file !== undefined) hide.push(credential.file, realpathSync(credential.file));
     if (which(command.argv[0]!, agentPath, ctx.source) === undefined) {
       throw new VouchError('STAGE_INPUT_INVALID', `the agent command "${command.argv[0]!}" is not on the agent's PATH (${agentPath}); install it in the task image or set PATH in agent-env`);
