@@ -9,8 +9,9 @@
 //   escape:PATH         try to write outside the workspace               leak:TEXT    say TEXT (e.g. a secret)
 //   connect:HOST:PORT   HTTPS CONNECT through $HTTPS_PROXY, send "ping"  direct:HOST:PORT  connect without the proxy
 //   model               call $ANTHROPIC_BASE_URL/v1/messages with $ANTHROPIC_API_KEY
+//   api:PATH            call $ANTHROPIC_BASE_URL<PATH> (another endpoint of the model API: files, batches...)
 //   say-file:PATH       say what a workspace file holds (an agent echoing a secret it read)
-//   steal[:PATH]        look for the model credential in env, /proc and PATH; write what was readable to stolen.txt
+//   steal[:PATH,...]    look for the model credential in env, /proc and each PATH; write what was readable to stolen.txt
 //   fail                exit 3
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -103,9 +104,9 @@ function direct(target: string): Promise<string> {
   });
 }
 
-async function callModel(): Promise<string> {
+async function callModel(path = '/v1/messages'): Promise<string> {
   const base = process.env['ANTHROPIC_BASE_URL'] ?? '';
-  const res = await fetch(`${base}/v1/messages`, {
+  const res = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': process.env['ANTHROPIC_API_KEY'] ?? '' },
     body: JSON.stringify({ model, max_tokens: 64, messages: [{ role: 'user', content: prompt }] }),
@@ -115,7 +116,7 @@ async function callModel(): Promise<string> {
   return `model API answered ${String(res.status)}: ${text.slice(0, 500)}`;
 }
 
-function steal(path: string | undefined): string {
+function steal(paths: string[]): string {
   const found: string[] = [];
   for (const [k, v] of Object.entries(process.env)) found.push(`env ${k}=${v ?? ''}`);
   let pids: string[] = [];
@@ -133,7 +134,7 @@ function steal(path: string | undefined): string {
       }
     }
   }
-  if (path) {
+  for (const path of paths) {
     try {
       found.push(`${path}: ${readFileSync(path, 'utf8')}`);
     } catch (err) {
@@ -141,7 +142,7 @@ function steal(path: string | undefined): string {
     }
   }
   writeFileSync('stolen.txt', found.join('\n') + '\n');
-  return `looked in ${String(pids.length)} processes${path ? ` and ${path}` : ''}; wrote stolen.txt`;
+  return `looked in ${String(pids.length)} processes${paths.length ? ` and ${paths.join(', ')}` : ''}; wrote stolen.txt`;
 }
 
 async function main(): Promise<number> {
@@ -199,10 +200,13 @@ async function main(): Promise<number> {
         await tool('Bash', { command: `nc -z ${arg.replace(':', ' ')}`, description: 'connect without the proxy' }, () => direct(arg));
         break;
       case 'model':
-        await tool('Bash', { command: 'curl -s "$ANTHROPIC_BASE_URL/v1/messages"', description: 'ask the model' }, callModel);
+        await tool('Bash', { command: 'curl -s "$ANTHROPIC_BASE_URL/v1/messages"', description: 'ask the model' }, () => callModel());
+        break;
+      case 'api':
+        await tool('Bash', { command: `curl -s "$ANTHROPIC_BASE_URL${arg}"`, description: 'use the model API' }, () => callModel(arg));
         break;
       case 'steal':
-        await tool('Bash', { command: 'env; cat /proc/*/environ', description: 'look for credentials' }, () => steal(arg || undefined));
+        await tool('Bash', { command: 'env; cat /proc/*/environ', description: 'look for credentials' }, () => steal(arg.split(',').filter((p) => p !== '')));
         break;
       case 'say-file':
         await tool('Read', { file_path: resolve(arg) }, () => readFileSync(arg, 'utf8'));

@@ -4,7 +4,7 @@
 // cover these paths" to bwrap, and whether the kernel lets us — while what each sandbox may see, write or reach is
 // decided by its caller.
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 
@@ -15,7 +15,10 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 export const CREDENTIAL_PATHS = ['.ssh', '.gnupg', '.aws', '.azure', '.config/gcloud', '.docker', '.kube', '.netrc', '.npmrc', '.git-credentials', '.pypirc', '.vault-token'];
 
 /** Secrets of the machine itself, readable by root (which vouch may be running as). */
-export const SYSTEM_SECRET_PATHS = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d'];
+export const SYSTEM_SECRET_PATHS = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssl/private'];
+
+/** The host directories a program needs to run (binaries, libraries, configuration), for a sandbox that sees no more. */
+export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc'];
 
 /** The credential paths of a home directory (plus `alsoInHome`) that exist. */
 export function homeCredentialPaths(home: string, alsoInHome: readonly string[] = []): string[] {
@@ -49,6 +52,11 @@ export interface IsolationOptions {
   hostname?: string;
   /** default 'private' */
   proc?: ProcMode;
+  /**
+   * The host paths visible (read-only) on an otherwise empty root; default the whole host. Home directories, /var,
+   * /srv, mounted secrets... of the host then do not exist inside unless listed.
+   */
+  view?: readonly string[];
 }
 
 /**
@@ -65,7 +73,7 @@ export function isolationArgs(o: IsolationOptions): string[] {
     '--die-with-parent',
     '--new-session',
     '--clearenv',
-    '--ro-bind', '/', '/',
+    ...(o.view === undefined ? ['--ro-bind', '/', '/'] : viewArgs(o.view)),
     '--tmpfs', '/tmp',
     '--dev', '/dev',
     ...PROC_ARGS[o.proc ?? 'private'],
@@ -111,6 +119,19 @@ function runtimeDirArgs(network: boolean): string[] {
   }
   // name resolution of network processes may live there (systemd-resolved's stub resolv.conf)
   if (network && existsSync('/run/systemd/resolve')) args.push('--ro-bind', '/run/systemd/resolve', '/run/systemd/resolve');
+  return args;
+}
+
+/** Each path that exists, read-only at the same place; a symlink (/bin -> usr/bin) is recreated as the same symlink. */
+export function viewArgs(paths: readonly string[]): string[] {
+  const args: string[] = [];
+  for (const path of paths) {
+    try {
+      args.push(...(lstatSync(path).isSymbolicLink() ? ['--symlink', readlinkSync(path), path] : ['--ro-bind', path, path]));
+    } catch {
+      // not on this host
+    }
+  }
   return args;
 }
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bindArgs, commandArgs, exitStatus, hideArgs, homeCredentialPaths, isolationArgs, probeBwrap, probeProcMode } from '../../src/common/sandbox.ts';
+import { bindArgs, commandArgs, exitStatus, hideArgs, homeCredentialPaths, isolationArgs, probeBwrap, probeProcMode, viewArgs } from '../../src/common/sandbox.ts';
 
 describe('common/sandbox: the bubblewrap mechanism', () => {
   let root: string;
@@ -27,6 +27,18 @@ describe('common/sandbox: the bubblewrap mechanism', () => {
     mkdirSync(dir);
     writeFileSync(file, 'secret');
     expect(hideArgs([dir, file, join(root, 'absent')])).to.deep.equal(['--tmpfs', dir, '--ro-bind', '/dev/null', file]);
+  });
+
+  it('a narrow view binds only the listed paths (symlinks as symlinks) instead of the whole host', () => {
+    const dir = join(root, 'usr');
+    const link = join(root, 'bin');
+    mkdirSync(dir);
+    symlinkSync('usr', link);
+    expect(viewArgs([dir, link, join(root, 'absent')])).to.deep.equal(['--ro-bind', dir, dir, '--symlink', 'usr', link]);
+    const narrow = isolationArgs({ network: false, view: [dir] });
+    expect(narrow.join(' ')).to.not.include('--ro-bind / /');
+    expect(narrow.join(' ')).to.include(`--ro-bind ${dir} ${dir}`);
+    expect(isolationArgs({ network: false }).join(' ')).to.include('--ro-bind / /');
   });
 
   it('builds binds, the environment and the command in bwrap order', () => {

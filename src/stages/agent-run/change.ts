@@ -1,6 +1,8 @@
 // The agent's change as git objects, built beside the real index so the working tree and HEAD stay as they are until
 // the stage publishes: a tree of everything the agent changed (the .vouch reports excluded), its patch, a commit with
 // the agent-run trailers, and finally the branch moved to it and checked out.
+import { lstat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { sha256Hex } from '../../common/digest.ts';
 import { VouchError } from '../../common/errors.ts';
 import { git, runGit } from '../git.ts';
@@ -25,6 +27,44 @@ export async function captureChange(repo: string, base: string, indexFile: strin
   const patch = await git(['diff', '--binary', '--no-color', '--no-ext-diff', '--full-index', base, tree, '--'], { cwd: repo });
   const names = await git(['diff', '--name-only', '-z', base, tree, '--'], { cwd: repo });
   return { tree, changed: true, patch, patchDigest: sha256Hex(patch), filesChanged: names.split('\0').filter((f) => f !== '').length };
+}
+
+/** Each gitignored file of the workspace (but `exclude`) with what changes when it is written: inode, mode, size, ctime. */
+export type IgnoredSnapshot = Map<string, string>;
+
+export async function snapshotIgnored(repo: string, exclude: string): Promise<IgnoredSnapshot> {
+  const listed = await git(['ls-files', '-z', '--others', '--ignored', '--exclude-standard', '--', '.', `:(exclude)${exclude}`], { cwd: repo });
+  const snap: IgnoredSnapshot = new Map();
+  for (const path of listed.split('\0').filter((p) => p !== '')) {
+    try {
+      // ctime: set by the kernel on every write, chmod or rename, and unlike mtime not settable by the agent
+      const st = await lstat(join(repo, path), { bigint: true });
+      snap.set(path, `${String(st.ino)}:${String(st.mode)}:${String(st.size)}:${String(st.ctimeNs)}`);
+    } catch {
+      // gone between listing and lstat
+    }
+  }
+  return snap;
+}
+
+export interface IgnoredChange {
+  path: string;
+  change: 'added' | 'modified' | 'deleted';
+}
+
+/**
+ * What the agent did to gitignored files (node_modules/.bin/mocha replaced by `exit 0`, a new file under dist/): git
+ * add leaves them out, so its commit, patch and brief would not show them while later stages of this workspace use them.
+ */
+export function ignoredChanges(before: IgnoredSnapshot, after: IgnoredSnapshot): IgnoredChange[] {
+  const out: IgnoredChange[] = [];
+  for (const [path, key] of after) {
+    const was = before.get(path);
+    if (was === undefined) out.push({ path, change: 'added' });
+    else if (was !== key) out.push({ path, change: 'modified' });
+  }
+  for (const path of before.keys()) if (!after.has(path)) out.push({ path, change: 'deleted' });
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 export interface AgentCommitInput {

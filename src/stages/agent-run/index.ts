@@ -7,7 +7,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,11 +16,13 @@ import { sha256File, sha256Hex } from '../../common/digest.ts';
 import { VouchError, errorMessage } from '../../common/errors.ts';
 import { AGENT_RUN_V01 } from '../../attest/predicates.ts';
 import { REPORTS_DIR, evidence, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
-import { policyAtBase, resolveCommit } from '../git.ts';
-import { captureChange, checkoutAgentCommit, commitAgentChange } from './change.ts';
+import { git, policyAtBase, resolveCommit } from '../git.ts';
+import { loadConfig } from '../../common/config.ts';
+import { captureChange, checkoutAgentCommit, commitAgentChange, ignoredChanges, snapshotIgnored } from './change.ts';
 import { policyRules } from '../secrets/rules.ts';
 import { EgressProxy, parseHostRules, summarizeEgress, type EgressSummary, type HostRule } from './proxy.ts';
-import { EGRESS_DIR_IN_SANDBOX, credentialPaths, probeSandbox, runAgentProcess, type AgentProcessOutcome, type ProcMode } from './sandbox.ts';
+import { AGENT_HOME, EGRESS_DIR_IN_SANDBOX, credentialPaths, probeSandbox, runAgentProcess, toolDirs, visibleOnly, type AgentProcessOutcome, type ProcMode } from './sandbox.ts';
+import { SYSTEM_DIRS } from '../../common/sandbox.ts';
 import { redactSecrets, summarizeTranscript, type Redaction, type TranscriptSummary } from './transcript.ts';
 
 
@@ -160,7 +162,32 @@ async function readCredential(ctx: StageContext): Promise<{ value: string | unde
   return { value: undefined, file: undefined, source: 'none' };
 }
 
-type Outcome = 'committed' | 'no-change' | 'failed' | 'timed-out' | 'output-limit';
+/**
+ * What of the workspace's .vouch is not tracked by git: the embedded log's data (its signing key), the sidecar's, runs,
+ * keys, old reports when the workspace is the user's own checkout (`vouch run --no-sandbox`). The agent keeps the
+ * tracked policy.yaml.
+ */
+async function untrackedVouchEntries(source: string): Promise<string[]> {
+  const dir = join(source, '.vouch');
+  const tracked = new Set((await git(['ls-files', '-z', '--', '.vouch'], { cwd: source })).split('\0').filter((p) => p !== '').map((p) => p.split('/')[1]!));
+  return (await readdir(dir)).filter((e) => !tracked.has(e)).map((e) => join(dir, e));
+}
+
+/** The signing key and log data of the config this stage sees ($VOUCH_CONFIG), wherever they are. */
+function signingPaths(): string[] {
+  try {
+    const config = loadConfig();
+    return [config.signing.key, config.tlog.data, config.sidecar.data].filter((p) => p !== '').map((p) => resolve(p));
+  } catch {
+    // an unreadable config: `vouch task` has already reported it; the empty root hides these anyway
+    return [];
+  }
+}
+
+type Outcome = 'committed' | 'no-change' | 'failed' | 'timed-out' | 'output-limit' | 'ignored-files-changed';
+
+/** How many ignored paths the predicate and reasons name (the count is always complete). */
+const IGNORED_LISTED = 100;
 
 async function run(ctx: StageContext): Promise<StageOutcome> {
   const runId = randomUUID();
@@ -204,14 +231,14 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const agentScratch = join(scratch, 'agent');
   let proxy: EgressProxy | undefined;
   try {
-    for (const d of [egressDir, join(agentScratch, 'home'), join(agentScratch, 'tmp'), out]) await mkdir(d, { recursive: true });
+    for (const d of [egressDir, join(agentScratch, 'tmp'), out]) await mkdir(d, { recursive: true });
     const promptFile = join(agentScratch, 'prompt.txt');
     await writeFile(promptFile, prompt.text);
     const proxyUrl = `http://127.0.0.1:${String(PROXY_PORT)}`;
     const agentPath = extraEnv['PATH'] ?? [dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(delimiter);
     const env: Record<string, string> = {
       PATH: agentPath,
-      HOME: join(agentScratch, 'home'),
+      HOME: AGENT_HOME,
       TMPDIR: join(agentScratch, 'tmp'),
       LANG: 'C.UTF-8',
       HTTPS_PROXY: proxyUrl,
@@ -228,23 +255,27 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       ...command.env,
       ...extraEnv,
     };
-    const hide = [...credentialPaths(process.env['HOME']), ...credentialPaths('/root')];
+    const hide = [...credentialPaths(process.env['HOME']), ...credentialPaths('/root'), ...(await untrackedVouchEntries(ctx.source)), ...signingPaths()];
     if (credential.file !== undefined) hide.push(credential.file, realpathSync(credential.file));
+    if (which(command.argv[0]!, agentPath, ctx.source) === undefined) {
+      throw new VouchError('STAGE_INPUT_INVALID', `the agent command "${command.argv[0]!}" is not on the agent's PATH (${agentPath}); install it in the task image or set PATH in agent-env`);
+    }
+    const artifacts = await agentArtifacts(command.argv, agentPath, ctx.source);
+    // the programs the agent runs, where they really are (outside the system directories): nothing else of the host
+    const tools = toolDirs([dirname(realpathSync(process.execPath)), dirname(LAUNCHER), ...agentPath.split(delimiter).filter((d) => existsSync(d)).map((d) => realpathSync(d)), ...artifacts.map((a) => dirname(a.path))]);
     const spec = {
       argv: [process.execPath, LAUNCHER, join(EGRESS_DIR_IN_SANDBOX, 'proxy.sock'), String(PROXY_PORT), '--', ...command.argv],
       env,
       workspace: ctx.source,
       readOnly: [join(ctx.source, '.git'), join(ctx.source, '.vouch')],
       scratch: agentScratch,
+      tools,
       egressDir,
       hide: [...new Set(hide)],
       proc,
     };
-    if (which(command.argv[0]!, agentPath, ctx.source) === undefined) {
-      throw new VouchError('STAGE_INPUT_INVALID', `the agent command "${command.argv[0]!}" is not on the agent's PATH (${agentPath}); install it in the task image or set PATH in agent-env`);
-    }
-    const artifacts = await agentArtifacts(command.argv, agentPath, ctx.source);
 
+    const ignoredBefore = await snapshotIgnored(ctx.source, REPORTS_DIR.split('/')[0]!);
     proxy = new EgressProxy({ socketPath: socket, allow, model: { url: modelUrl, header: credentialHeader, credential: credential.value } });
     await proxy.listen();
     ctx.log.info({ runId, agent: command.name, proc, allowedHosts: allow.length }, 'agent-run: starting the agent in its sandbox');
@@ -278,7 +309,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     const change = await captureChange(ctx.source, base, join(scratch, 'index'), REPORTS_DIR.split('/')[0]!);
     const { patch, patchDigest, filesChanged } = change;
 
-    const outcome: Outcome = exit.timedOut ? 'timed-out' : exit.outputLimitExceeded ? 'output-limit' : exit.exitCode !== 0 ? 'failed' : change.changed ? 'committed' : 'no-change';
+    const ignored = ignoredChanges(ignoredBefore, await snapshotIgnored(ctx.source, REPORTS_DIR.split('/')[0]!));
+    const outcome: Outcome = exit.timedOut ? 'timed-out' : exit.outputLimitExceeded ? 'output-limit' : exit.exitCode !== 0 ? 'failed' : ignored.length > 0 ? 'ignored-files-changed' : change.changed ? 'committed' : 'no-change';
     const reasons: string[] = [];
     let commit = '';
     if (outcome === 'committed') {
@@ -302,8 +334,15 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       reasons.push(`the agent did not finish within ${String(timeoutSeconds)}s and was killed; its partial transcript is kept`);
     } else if (outcome === 'output-limit') {
       reasons.push(`the agent wrote more than ${String(maxOutputBytes)} bytes of output and was stopped; the transcript is cut there`);
-    } else {
+    } else if (outcome === 'failed') {
       reasons.push(`the agent exited with code ${String(exit.exitCode)}${exit.signal ? ` (${exit.signal})` : ''}`);
+    }
+    if (ignored.length > 0) {
+      const named = ignored.slice(0, IGNORED_LISTED).map((c) => `${c.path} (${c.change})`).join(', ');
+      reasons.push(
+        `the agent changed ${String(ignored.length)} gitignored path(s), which its commit and patch cannot show but later stages would use: ` +
+          `${named}${ignored.length > IGNORED_LISTED ? ', …' : ''}; nothing is committed`,
+      );
     }
     if (transcript.redactions.length + stderrRedacted.redactions.length > 0) {
       reasons.push(`${String(transcript.redactions.length + stderrRedacted.redactions.length)} secret(s) the agent emitted were redacted from its transcript (the secrets stage fails on them)`);
@@ -327,13 +366,16 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
         capabilities: [],
         proc,
         mounts: [
-          { path: '/', access: 'read-only' },
+          { path: '/', access: 'empty-tmpfs' },
+          ...SYSTEM_DIRS.filter((p) => existsSync(p)).map((p) => ({ path: p, access: 'read-only' })),
+          ...tools.map((p) => ({ path: p, access: 'read-only' })),
           { path: '/tmp', access: 'private-tmpfs' },
+          { path: AGENT_HOME, access: 'private-tmpfs' },
           { path: ctx.source, access: 'read-write' },
           ...spec.readOnly.filter((p) => existsSync(p)).map((p) => ({ path: p, access: 'read-only' })),
           { path: agentScratch, access: 'read-write' },
           { path: EGRESS_DIR_IN_SANDBOX, access: 'read-only' },
-          ...spec.hide.map((p) => ({ path: p, access: 'hidden' })),
+          ...visibleOnly(spec.hide, [...SYSTEM_DIRS, ...tools, ctx.source, agentScratch]).map((p) => ({ path: p, access: 'hidden' })),
         ],
         env: Object.keys(env).sort(),
         network: {
@@ -359,6 +401,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
         sessionId: summary.sessionId ?? null,
       },
       patch: { name: 'agent.patch', digest: { sha256: patchDigest }, bytes: Buffer.byteLength(patch), filesChanged },
+      ignoredChanges: { count: ignored.length, paths: ignored.slice(0, IGNORED_LISTED) },
       repository: { baseCommit: base, branch, commit: commit || null },
       outcome,
     };
@@ -380,7 +423,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       },
       gate: { passed, reasons },
       files,
-      report: { runId, outcome, base, branch, commit, egress, redactions: [...transcript.redactions, ...stderrRedacted.redactions], toolCalls: summary.toolCalls, exit: predicate.exit },
+      report: { runId, outcome, base, branch, commit, egress, ignoredChanges: ignored, redactions: [...transcript.redactions, ...stderrRedacted.redactions], toolCalls: summary.toolCalls, exit: predicate.exit },
       finalize: outcome === 'committed' ? () => checkoutAgentCommit(ctx.source, branch, commit) : undefined,
     };
   } finally {

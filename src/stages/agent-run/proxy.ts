@@ -2,9 +2,11 @@
 // that is bind-mounted into the sandbox (the agent reaches it through the in-sandbox forwarder, launcher.ts) and
 // - tunnels HTTP CONNECT only to allow-listed host:port pairs (https to any other host is refused with 403);
 // - forwards plain HTTP requests with an absolute URL only to allow-listed hosts;
-// - forwards origin-form requests (`POST /v1/messages`, the agent's ANTHROPIC_BASE_URL points here) to the model
-//   API over HTTPS, adding the credential header that only this process holds; any credential the agent sent is
-//   dropped first, so the agent can neither see nor choose the key that is used.
+// - forwards origin-form requests (the agent's ANTHROPIC_BASE_URL points here) to the model API over HTTPS, adding
+//   the credential header that only this process holds; any credential the agent sent is dropped first, so the agent
+//   can neither see nor choose the key that is used. Only the calls a coding agent needs get the key (MODEL_CALLS:
+//   POST /v1/messages and /v1/messages/count_tokens, what Claude Code sends); the rest of the API the key opens
+//   (files, batches, admin...) is refused.
 // Every attempt, allowed or refused, is logged with host, port, time and bytes each way.
 
 import { createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
@@ -70,6 +72,18 @@ export function hostAllowed(rules: readonly HostRule[], host: string, port: numb
   });
 }
 
+/** The model API calls forwarded with the credential: method and exact path (a query string may follow). */
+export const MODEL_CALLS: readonly { method: string; path: string }[] = [
+  { method: 'POST', path: '/v1/messages' },
+  { method: 'POST', path: '/v1/messages/count_tokens' },
+];
+
+/** Whether an origin-form request is one of MODEL_CALLS; the raw path is compared, so `..` or `%2e` never match. */
+export function isModelCall(method: string | undefined, url: string): boolean {
+  const path = url.split(/[?#]/, 1)[0]!;
+  return MODEL_CALLS.some((c) => c.method === method && c.path === path);
+}
+
 /** Request headers that belong to one hop, or carry a credential the agent must not choose. */
 const DROPPED = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'x-api-key', 'authorization']);
 
@@ -77,6 +91,10 @@ function forwardHeaders(req: IncomingMessage): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers)) if (!DROPPED.has(name) && value !== undefined) out[name] = value;
   return out;
+}
+
+function defaultPort(url: URL): number {
+  return url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
 }
 
 function splitHostPort(authority: string): { host: string; port: number } | undefined {
@@ -185,6 +203,11 @@ export class EgressProxy {
         this.#refuse(res, { kind: 'model', host: '', port: 0, reason: 'no model API is configured' }, time, 404);
         return;
       }
+      if (!isModelCall(req.method, url)) {
+        req.resume();
+        this.#refuse(res, { kind: 'model', host: model.url.hostname, port: defaultPort(model.url), reason: `${(req.method ?? '').slice(0, 16)} ${url.split(/[?#]/, 1)[0]!.slice(0, 200)} is not a model call (only ${MODEL_CALLS.map((c) => `${c.method} ${c.path}`).join(', ')})` }, time, 403);
+        return;
+      }
       // concatenated, never resolved: `//evil.example/x` resolved against the model URL would leave its origin
       const target = new URL(`${model.url.origin}${model.url.pathname.replace(/\/$/, '')}${url}`);
       if (target.origin !== model.url.origin) {
@@ -218,7 +241,7 @@ export class EgressProxy {
   }
 
   #forward(req: IncomingMessage, res: ServerResponse, kind: 'http' | 'model', target: URL, headers: OutgoingHttpHeaders, time: Date): void {
-    const port = target.port === '' ? (target.protocol === 'https:' ? 443 : 80) : Number(target.port);
+    const port = defaultPort(target);
     const entry = this.#record({ kind, host: target.hostname, port, allowed: true, bytesOut: 0, bytesIn: 0 }, time);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     const upstream = send(target, { method: req.method ?? 'GET', headers: { ...headers, host: target.host } }, (up) => {

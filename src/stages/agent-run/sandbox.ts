@@ -1,9 +1,11 @@
 // The agent's sandbox: bubblewrap with every namespace unshared (no network: only a loopback, where launcher.ts
-// relays to the egress proxy's unix socket), no capabilities, a read-only view of the host, a private /tmp, and write
-// access to the source workspace (its .git and .vouch stay read-only: git config and hooks would run code in the
-// stage, reports belong to the stages) and a scratch directory only. The environment is exactly what the stage
-// declares. Credential files are covered. The bwrap mechanism is src/common/sandbox.ts; what the agent may see is
-// decided here.
+// relays to the egress proxy's unix socket), no capabilities, and an empty root holding only what the agent needs:
+// the system directories (read-only), the directories of its own programs (read-only), the source workspace and a
+// scratch directory (writable; the workspace's .git and .vouch stay read-only: git config and hooks would run code in
+// the stage, reports belong to the stages), a private /tmp and an empty tmpfs HOME. The user's home, /root, /var,
+// mounted secrets (/var/run/secrets) and any key file elsewhere on the host do not exist inside; credential files
+// that a visible directory holds are covered too. The environment is exactly what the stage declares. The bwrap
+// mechanism is src/common/sandbox.ts; what the agent may see is decided here.
 //
 // Nested under `vouch run` the outer step sandbox is a user namespace where uid 0 has no capabilities: the kernel then
 // refuses a nested user namespace that maps uid 0 (CAP_SETFCAP rule, Linux >= 5.12) and refuses a new procfs
@@ -12,13 +14,16 @@
 // an error (docs/agent-run.md).
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
+import { sep } from 'node:path';
 import { VouchError } from '../../common/errors.ts';
-import { bindArgs, commandArgs, exitStatus, hideArgs, homeCredentialPaths, isolationArgs, killProcessGroup, probeProcMode, systemSecretPaths, type ProcMode } from '../../common/sandbox.ts';
+import { SYSTEM_DIRS, bindArgs, commandArgs, exitStatus, hideArgs, homeCredentialPaths, isolationArgs, killProcessGroup, probeProcMode, systemSecretPaths, type ProcMode } from '../../common/sandbox.ts';
 
 export type { ProcMode } from '../../common/sandbox.ts';
 
 /** Where the egress proxy's socket directory appears inside the sandbox. */
 export const EGRESS_DIR_IN_SANDBOX = '/run/vouch-egress';
+/** The agent's HOME inside the sandbox: an empty tmpfs, gone with the sandbox. */
+export const AGENT_HOME = '/home/agent';
 
 export interface AgentSandboxSpec {
   argv: string[];
@@ -27,8 +32,10 @@ export interface AgentSandboxSpec {
   workspace: string;
   /** paths under the workspace bound read-only over the writable workspace (.git, .vouch) */
   readOnly: string[];
-  /** the scratch directory (HOME and TMPDIR of the agent): writable */
+  /** the scratch directory (TMPDIR of the agent): writable */
   scratch: string;
+  /** host directories of the agent's programs (node, the agent's binary or script, PATH entries): read-only */
+  tools: string[];
   /** host directory holding the proxy's socket: visible read-only at EGRESS_DIR_IN_SANDBOX */
   egressDir: string;
   /** files and directories to cover (credentials) */
@@ -38,13 +45,16 @@ export interface AgentSandboxSpec {
 
 export function agentBwrapArgs(spec: AgentSandboxSpec): string[] {
   return [
-    ...isolationArgs({ network: false, proc: spec.proc }),
+    ...isolationArgs({ network: false, proc: spec.proc, view: SYSTEM_DIRS }),
     '--ro-bind', spec.egressDir, EGRESS_DIR_IN_SANDBOX,
-    ...hideArgs(spec.hide),
+    ...bindArgs(spec.tools.filter((p) => existsSync(p)), 'ro'),
+    '--tmpfs', AGENT_HOME,
     ...bindArgs([spec.workspace], 'rw'),
     // on top of the writable workspace
     ...bindArgs(spec.readOnly.filter((p) => existsSync(p)), 'ro'),
     ...bindArgs([spec.scratch], 'rw'),
+    // last, so that a credential inside any visible directory is covered
+    ...hideArgs(visibleOnly(spec.hide, [...SYSTEM_DIRS, ...spec.tools, spec.workspace, spec.scratch])),
     ...commandArgs(spec.env, spec.workspace, spec.argv),
   ];
 }
@@ -150,4 +160,22 @@ export function runAgentProcess(o: RunAgentOptions): Promise<AgentProcessOutcome
 /** Credential locations of a home directory (the agents' own too) and of the system, covered when they exist. */
 export function credentialPaths(home: string | undefined): string[] {
   return [...(home ? homeCredentialPaths(home, ['.claude', '.claude.json', '.anthropic']) : []), ...systemSecretPaths()];
+}
+
+const under = (path: string, dir: string): boolean => path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+
+/** The paths inside one of `visible`: the others do not exist in the sandbox, covering them would only create them. */
+export function visibleOnly(paths: readonly string[], visible: readonly string[]): string[] {
+  return paths.filter((p) => visible.some((d) => under(p, d)));
+}
+
+/** `dirs` without those inside another of them or inside a system directory (already visible), in order. */
+export function toolDirs(dirs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of dirs) {
+    if (!d.startsWith('/') || SYSTEM_DIRS.some((s) => under(d, s)) || out.some((o) => under(d, o))) continue;
+    for (let i = out.length - 1; i >= 0; i--) if (under(out[i]!, d)) out.splice(i, 1);
+    out.push(d);
+  }
+  return out;
 }
