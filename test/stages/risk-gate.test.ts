@@ -1,7 +1,8 @@
 // The risk gate end to end over real git repositories: `vouch task classify` under the base policy, approvals
 // signed with reviewers' keys and submitted to a real sidecar (HTTP, bearer token, embedded transparency log),
 // `vouch task gate` reading them back over HTTP and from the sidecar's approvals directory.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { KeyObject } from 'node:crypto';
@@ -16,7 +17,7 @@ import { rejectsWith } from '../helpers/errors.ts';
 import { runVouch } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { quiet, TOKEN } from '../sidecar/helpers.ts';
-import { commit, filesUnder, initRepo, runTaskInProcess } from './helpers.ts';
+import { commit, filesUnder, git, initRepo, runTaskInProcess } from './helpers.ts';
 import { lockfile } from './npm-project.ts';
 
 const REPO_URL = 'https://git.example/acme/shop.git';
@@ -189,6 +190,32 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     expect(cl.reasons.some((r) => r.startsWith('high path/pipeline: changes the pipeline, tasks, policy or CI that judge it: .vouch/policy.yaml'))).to.equal(true);
     expect(cl.required).to.deep.equal({ count: 2, groups: { security: 1 } });
     expect((JSON.parse(cl.assessment) as { policy: { revision: string } }).policy.revision).to.equal(c.base);
+  });
+
+  it('the base policy cannot be swapped in the workspace after classify: git replace is ignored, a rewritten object is refused', async () => {
+    const c = change({ 'src/cart.ts': 'export const cart = 5;\n' });
+    const cl = await classify(c);
+    expect(cl.tier).to.equal('medium');
+    // what the change's code could do in the workspace once classify ran: a policy that needs no approval
+    const loosened = policy('approvals:\n  medium: 0\n');
+    writeFileSync(join(c.repo, 'loose.yaml'), loosened);
+    const loose = git(c.repo, ['hash-object', '-w', 'loose.yaml']).trim();
+    const blob = git(c.repo, ['rev-parse', `${c.base}:.vouch/policy.yaml`]).trim();
+    git(c.repo, ['replace', blob, loose]);
+    const replaced = await gate(c, 'ci/run-replace', cl, [...passedGates, ...approvalsUrl()]);
+    expect(replaced.code, replaced.stderr).to.equal(1);
+    expect(replaced.state).to.equal('timed-out');
+    expect(replaced.report['requirement']).to.deep.equal({ count: 1, groups: {} });
+    git(c.repo, ['replace', '-d', blob]);
+
+    // git does not check an object's hash when it reads it: overwrite the base policy's loose object in place
+    const file = join(c.repo, '.git/objects', blob.slice(0, 2), blob.slice(2));
+    chmodSync(file, 0o644);
+    writeFileSync(file, deflateSync(Buffer.concat([Buffer.from(`blob ${String(Buffer.byteLength(loosened))}\0`), Buffer.from(loosened)])));
+    expect(git(c.repo, ['show', `${c.base}:.vouch/policy.yaml`])).to.equal(loosened);
+    const rewritten = await gate(c, 'ci/run-rewrite', cl, passedGates);
+    expect(rewritten.code).to.equal(2);
+    expect(rewritten.stderr).to.match(/is not the one classify judged the change by .*\[STAGE_INPUT_INVALID\]/);
   });
 
   it('self-approval by the agent or the author is refused; a rejection ends the wait', async () => {

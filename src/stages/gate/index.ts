@@ -151,7 +151,12 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   if (assessment.tier !== tier || assessment.headRevision !== head || assessment.baseRevision !== base) {
     throw new VouchError('STAGE_INPUT_INVALID', `the risk assessment is for ${assessment.baseRevision}..${assessment.headRevision} (${assessment.tier}), not ${base}..${head} (${tier})`);
   }
-  const { policy, source: policySource } = await policyAtBase(ctx.source, base);
+  // the base policy as classify read it, before the change's code ran: git objects in the workspace could have been
+  // rewritten since (a loose object overwritten, a pack swapped), and the digest is bound by --risk-digest
+  const { policy, source: policySource, sha256: policyDigest } = await policyAtBase(ctx.source, base);
+  if (policyDigest !== assessment.policy.digest.sha256) {
+    throw new VouchError('STAGE_INPUT_INVALID', `the base policy ${policySource} in the workspace is not the one classify judged the change by (sha256 ${policyDigest}, the assessment has ${assessment.policy.digest.sha256}): the repository was changed after classification`);
+  }
   const requirement = requirementFor(tier, policy.approvals);
   const gates = parseGateResults(p('gate-results'));
   const failedGates = gates.filter((g) => g.result === 'FAILURE' || g.result === 'ERROR');
