@@ -291,6 +291,9 @@ describe('manifests: every YAML a cluster applies', function () {
       const port = Number(config.sidecar.listen.split(':').pop());
       expect((get(c, 'ports') as Obj[]).map((p) => p['containerPort'])).to.include(port);
       expect(config.kube.namespace).to.equal(get(d, 'metadata', 'namespace'));
+      // cluster mode has no token: POST /approvals accepts only the reviewers' keys, from their ConfigMap's volume
+      expect(config.sidecar.reviewerKeys).to.equal(mounts.get('reviewer-keys'));
+      expect(get(volumes.get('reviewer-keys'), 'configMap', 'name')).to.equal('vouch-reviewer-keys');
     });
 
     it('RBAC: the sidecar may get, list, watch and patch TaskRuns and PipelineRuns, and nothing more', () => {
