@@ -1,7 +1,7 @@
 // The risk gate end to end over real git repositories: `vouch task classify` under the base policy, approvals
 // signed with reviewers' keys and submitted to a real sidecar (HTTP, bearer token, embedded transparency log),
 // `vouch task gate` reading them back over HTTP and from the sidecar's approvals directory.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -10,6 +10,7 @@ import { signApproval, type ApprovalPredicate } from '../../src/attest/approval.
 import { generateKeyPair, parsePrivateKey, publicKeyOf, publicKeyPem } from '../../src/attest/keys.ts';
 import { verifyBundle } from '../../src/attest/verify.ts';
 import { sha256Hex } from '../../src/common/digest.ts';
+import { fetchApprovals, MAX_APPROVALS } from '../../src/stages/gate/index.ts';
 import { ApprovalDesk, Sidecar, serveSidecar, type RunningServer } from '../../src/sidecar/index.ts';
 import { EmbeddedLog } from '../../src/tlog/log.ts';
 import { trustedRootFor } from '../../src/tlog/trusted-root.ts';
@@ -236,6 +237,39 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     const rejected = await gate(c, 'ci/run-self', cl, [...approvalsUrl(), '--timeout-seconds', '3600']);
     expect(rejected.code).to.equal(1);
     expect(rejected.state).to.equal('rejected');
+  });
+
+  it('a flood of approvals no policy reviewer signed cannot hide a rejection; over the caps the gate fails closed', async () => {
+    const c = change({ 'src/cart.ts': 'export const cart = 6;\n' });
+    const cl = await classify(c);
+    const run = 'ci/run-flood';
+    const dir = join(tmp(), 'flood-approvals');
+    const runDir = join(dir, 'ci', 'run-flood');
+    mkdirSync(runDir, { recursive: true });
+    const a = JSON.parse(cl.assessment) as { repository: string; pullRequest: string; headRevision: string; tier: 'medium' };
+    const stmt = (who: string, decision: 'approve' | 'reject', i: number): ApprovalPredicate => ({ decision, reviewer: { id: who }, repository: a.repository, pullRequest: a.pullRequest, headCommit: a.headRevision, pipelineRun: run, riskAssessment: { digest: { sha256: sha256Hex(cl.assessment) }, tier: a.tier }, timestamp: `2026-11-24T16:00:${String(i % 60).padStart(2, '0')}Z`, comment: String(i) });
+    const store = (file: string, p: ApprovalPredicate, key: KeyObject): void => {
+      writeFileSync(join(runDir, file), JSON.stringify({ bundle: { dsseEnvelope: signApproval(p, key).envelope } }));
+    };
+    // 300 self-signed statements that sort before the genuine rejection: mallory's own, and alice's id under mallory's key
+    for (let i = 0; i < 300; i++) store(`0-${String(i).padStart(4, '0')}.json`, stmt(i % 2 ? people.mallory.id : people.alice.id, 'approve', i), people.mallory.key);
+    store('z-reject.json', stmt(people.sec.id, 'reject', 0), people.sec.key);
+    const g = await gate(c, run, cl, ['--approvals', dir]);
+    expect(g.code, g.stderr).to.equal(1);
+    expect(g.state).to.equal('rejected');
+    expect(g.report['rejectedBy']).to.deep.equal([people.sec.id]);
+    expect((g.report['notSigned'] as { count: number }).count).to.equal(300);
+
+    // more approvals signed by policy reviewers than the gate judges: it fails closed instead of judging a part
+    rmSync(join(runDir, 'z-reject.json'));
+    for (let i = 0; i <= MAX_APPROVALS; i++) store(`1-${String(i).padStart(4, '0')}.json`, stmt(people.alice.id, 'approve', i), people.alice.key);
+    const over = await gate(c, run, cl, ['--approvals', dir]);
+    expect(over.code).to.equal(1);
+    expect(over.state).to.equal('rejected');
+    expect(over.report['approvedBy']).to.deep.equal([]);
+    expect(readFileSync(join(c.repo, '.vouch/reports/gate/report.json'), 'utf8')).to.match(/201 approvals signed by policy reviewers, more than the 200 the gate judges: failing closed/);
+    // and more stored approvals than it reads at all: not even a prefix is judged
+    expect(await fetchApprovals(dir, run, 500)).to.deep.equal({ tooMany: 501 });
   });
 
   it('an approval replayed onto a new push (new head, new assessment) does not count', async () => {

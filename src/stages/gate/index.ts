@@ -28,10 +28,18 @@ interface StoredApproval {
 }
 
 const RUN = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/;
-const MAX_APPROVALS = 200;
+/** Stored approvals read per poll; more and the gate fails closed (anyone with a key the sidecar takes can add some). */
+export const MAX_STORED_APPROVALS = 5000;
+/** Approvals signed by a policy reviewer judged per poll; more and the gate fails closed rather than judge a part. */
+export const MAX_APPROVALS = 200;
+/** Reasons kept in the report for approvals no policy reviewer signed (the rest are counted). */
+const MAX_NOT_SIGNED_REASONS = 20;
+
+/** What one poll read: the approvals, or how many there are when that is more than the gate will read. */
+export type Fetched = { approvals: StoredApproval[] } | { tooMany: number };
 
 /** Reads the approvals of a run from the sidecar's HTTP API or its approvals directory. */
-export async function fetchApprovals(where: string, run: string): Promise<StoredApproval[]> {
+export async function fetchApprovals(where: string, run: string, max = MAX_STORED_APPROVALS): Promise<Fetched> {
   const [ns, name] = run.split('/') as [string, string];
   let list: unknown;
   if (/^https?:\/\//.test(where)) {
@@ -52,36 +60,47 @@ export async function fetchApprovals(where: string, run: string): Promise<Stored
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new VouchError('STAGE_TOOL_FAILED', `cannot read ${dir}: ${errorMessage(err)}`);
     }
+    if (files.length > max) return { tooMany: files.length };
     list = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8')) as unknown));
   }
   if (!Array.isArray(list)) throw new VouchError('STAGE_TOOL_FAILED', `${where}: the approvals answer is not a list`);
-  return (list as StoredApproval[]).slice(0, MAX_APPROVALS);
+  // never a prefix: an approval left out could be the rejection that ends the gate
+  if (list.length > max) return { tooMany: list.length };
+  return { approvals: list as StoredApproval[] };
 }
 
 interface Judged {
+  /** only approvals whose signature verifies with the key the base policy gives the reviewer they name */
   candidates: ApprovalCandidate[];
   /** stored approvals by ref, to copy the counted ones into the report */
   byRef: Map<string, StoredApproval>;
   /** approvals that cannot even be read as one (reasons for the report) */
   unreadable: string[];
+  /** approvals no policy reviewer's key signed: how many, and the first reasons */
+  notSigned: { count: number; reasons: string[] };
 }
 
-/** Turns stored approvals into candidates: statement read, signature checked with the named reviewer's policy key. */
+/**
+ * Turns stored approvals into candidates: statement read, signature checked with the named reviewer's policy key.
+ * What no policy reviewer signed is set aside first, so that it cannot crowd out (or count towards a cap with) one
+ * that did.
+ */
 export function judge(stored: readonly StoredApproval[], reviewers: { id: string; 'public-key': string }[], trustedRoot: PreparedTrustedRoot | undefined): Judged {
-  const out: Judged = { candidates: [], byRef: new Map(), unreadable: [] };
+  const out: Judged = { candidates: [], byRef: new Map(), unreadable: [], notSigned: { count: 0, reasons: [] } };
+  const keys = new Map(reviewers.map((r) => [r.id.toLowerCase(), { id: r.id, key: parsePublicKey(r['public-key'], `reviewer ${r.id}`) }]));
   stored.forEach((s, i) => {
     const ref = s.logEntry ? `log index ${String(s.logEntry.logIndex)}` : `approval #${String(i)}`;
     try {
       const { envelope, statement } = readApprovalEnvelope(s.bundle.dsseEnvelope, ref);
       const p = statement.predicate!;
-      const reviewer = reviewers.find((r) => r.id.toLowerCase() === p.reviewer.id.toLowerCase());
-      let signedBy: string | undefined;
-      if (reviewer) {
-        const key = parsePublicKey(reviewer['public-key'], `reviewer ${reviewer.id}`);
-        if (verifyApproval(envelope, key)) signedBy = reviewer.id;
-        // with the log's trusted root, the approval must also be provably in the log
-        if (signedBy !== undefined && trustedRoot) verifyBundle({ bundle: s.bundle, artifact: { gitCommit: p.headCommit }, policy: { publicKey: key }, trustedRoot });
+      const reviewer = keys.get(p.reviewer.id.toLowerCase());
+      if (!reviewer || !verifyApproval(envelope, reviewer.key)) {
+        out.notSigned.count++;
+        if (out.notSigned.reasons.length < MAX_NOT_SIGNED_REASONS) out.notSigned.reasons.push(`${ref}: ${reviewer ? `the signature does not verify with ${reviewer.id}'s key in the base revision's policy` : `${p.reviewer.id} is not a reviewer in the base revision's policy`}`);
+        return;
       }
+      // with the log's trusted root, the approval must also be provably in the log
+      if (trustedRoot) verifyBundle({ bundle: s.bundle, artifact: { gitCommit: p.headCommit }, policy: { publicKey: reviewer.key }, trustedRoot });
       out.byRef.set(ref, s);
       out.candidates.push({
         decision: p.decision,
@@ -94,7 +113,7 @@ export function judge(stored: readonly StoredApproval[], reviewers: { id: string
         tier: p.riskAssessment.tier,
         timestamp: p.timestamp,
         ...(p.comment !== undefined ? { comment: p.comment } : {}),
-        signedBy,
+        signedBy: reviewer.id,
         ref,
       });
     } catch (err) {
@@ -180,7 +199,9 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   };
 
   let decision: ApprovalDecision | undefined;
-  let judged: Judged = { candidates: [], byRef: new Map(), unreadable: [] };
+  let judged: Judged = { candidates: [], byRef: new Map(), unreadable: [], notSigned: { count: 0, reasons: [] } };
+  /** why the gate fails closed without deciding: more approvals than it will judge */
+  let overLimit: string | undefined;
   let state: 'approved' | 'auto-approved' | 'rejected' | 'timed-out' | 'gates-failed';
   const reasons: string[] = [];
   const autoApprovable = requirement.count === 0 && Object.keys(requirement.groups).length === 0;
@@ -199,7 +220,16 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
       try {
-        judged = judge(await fetchApprovals(where, pipelineRun), policy.reviewers.people, trustedRoot);
+        const fetched = await fetchApprovals(where, pipelineRun);
+        if ('tooMany' in fetched) {
+          overLimit = `${String(fetched.tooMany)} stored approvals for ${pipelineRun}, more than the ${String(MAX_STORED_APPROVALS)} the gate reads: failing closed`;
+          break;
+        }
+        judged = judge(fetched.approvals, policy.reviewers.people, trustedRoot);
+        if (judged.candidates.length > MAX_APPROVALS) {
+          overLimit = `${String(judged.candidates.length)} approvals signed by policy reviewers, more than the ${String(MAX_APPROVALS)} the gate judges: failing closed`;
+          break;
+        }
         decision = evaluateApprovals(judged.candidates, ctxApproval, policy.reviewers, effective);
         if (decision.state !== 'waiting') break;
         ctx.log.info({ missing: decision.missing, refused: decision.refused.length }, 'waiting for approvals');
@@ -210,12 +240,16 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       if (Date.now() + pollSeconds * 1000 > deadline) break;
       await sleep(pollSeconds * 1000);
     }
-    state = decision?.state === 'approved' ? 'approved' : decision?.state === 'rejected' ? 'rejected' : 'timed-out';
+    if (overLimit !== undefined) decision = undefined;
+    state = overLimit !== undefined ? 'rejected' : decision?.state === 'approved' ? 'approved' : decision?.state === 'rejected' ? 'rejected' : 'timed-out';
+    if (overLimit !== undefined) reasons.push(overLimit);
     if (state === 'approved') reasons.push(`approved by ${decision!.approvedBy.join(', ')}`);
-    if (state === 'rejected') reasons.push(`rejected by ${decision!.rejectedBy.join(', ')}`);
+    if (state === 'rejected' && decision) reasons.push(`rejected by ${decision.rejectedBy.join(', ')}`);
     if (state === 'timed-out') reasons.push(`no decision within ${String(timeoutSeconds)} s: ${decision ? decision.missing.join('; ') : 'the approvals could not be read'}`);
     for (const r of decision?.refused ?? []) reasons.push(`approval by ${r.reviewer} (${r.ref}) does not count: ${r.reason}`);
     for (const u of judged.unreadable) reasons.push(`not an approval: ${u}`);
+    for (const r of judged.notSigned.reasons) reasons.push(`does not count: ${r}`);
+    if (judged.notSigned.count > judged.notSigned.reasons.length) reasons.push(`and ${String(judged.notSigned.count - judged.notSigned.reasons.length)} more approvals no policy reviewer signed`);
   }
   const passed = state === 'approved' || state === 'auto-approved';
 
@@ -248,7 +282,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     },
     gate: { passed, reasons },
     files,
-    report: { tier, state, policy: policySource, requirement, pipelineRun, riskAssessment: { digest: `sha256:${want}` }, approvedBy: decision?.approvedBy ?? [], rejectedBy: decision?.rejectedBy ?? [], refused: decision?.refused ?? [], unreadable: judged.unreadable, approvals, gates },
+    report: { tier, state, policy: policySource, requirement, pipelineRun, riskAssessment: { digest: `sha256:${want}` }, approvedBy: decision?.approvedBy ?? [], rejectedBy: decision?.rejectedBy ?? [], refused: decision?.refused ?? [], notSigned: judged.notSigned, unreadable: judged.unreadable, approvals, gates },
   };
 }
 
