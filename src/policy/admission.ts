@@ -784,7 +784,10 @@ function checkApprovals(policy: AdmissionPolicy, risk: Obj | undefined, prov: Pr
     else if (head === '' || a.subjectCommit !== head || p['headCommit'] !== head) why = `for commit ${String(p['headCommit'])}, not the assessed head ${head || '(unknown)'}`;
     else if (prov && prov.source.commit !== '' && prov.source.commit !== head) why = `the provenance built ${prov.source.commit}, not the assessed head ${head}`;
     else if (String(ra['tier']) !== tier) why = `for risk tier ${String(ra['tier'])}, not ${tier}`;
-    else if (riskEvidence.length > 0 && !riskEvidence.some((e) => e.sha256 === raDigest)) why = `for another risk assessment (sha256:${short(raDigest)})`;
+    // the provenance's evidence is what binds an approval to the assessment this image was built under: without it,
+    // an approval of any assessment of the same commit and tier would count
+    else if (riskEvidence.length === 0) why = 'the provenance lists no risk assessment evidence to bind the approval to';
+    else if (!riskEvidence.some((e) => e.sha256 === raDigest)) why = `for another risk assessment (sha256:${short(raDigest)})`;
     if (why !== '') {
       reasons.push(`${where}: not counted: ${why}`);
       continue;

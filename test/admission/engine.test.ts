@@ -185,6 +185,16 @@ describe('admission: engine (signed evidence in a local store, the embedded log)
     expect(v.reasons.join('\n')).to.match(/rejected by carol@example\.com/);
   });
 
+  it('approvals do not count when the provenance lists no risk assessment evidence to bind them to', async () => {
+    await putEvidence(w, { digest: digestOf('no-risk-evidence'), noRiskEvidence: true });
+    const v = await judged('no-risk-evidence');
+    expect(v.allowed).to.equal(false);
+    expect(failing(v)).to.include('approvals.satisfied');
+    const r = v.policies[0]!.rules.find((x) => x.code === 'approvals.satisfied')!;
+    expect(r.evidence.join('\n')).to.match(/alice@example\.com .*not counted: the provenance lists no risk assessment evidence/);
+    expect(r.message).to.match(/2 approval\(s\) needed, 0 valid/);
+  });
+
   it('warn mode admits with warnings; effective_on in the future warns; an exception with a reference is reported', async () => {
     const warn = await judged('critical', '', { policies: parseAdmissionPolicies(policyYaml(w).replace('  images:', '  mode: warn\n  images:'), 'p.yaml') });
     expect(warn.allowed).to.equal(true);
