@@ -288,6 +288,11 @@ function parseOne(value: unknown, r: Reader, digest: string): AdmissionPolicy {
     const id = r.string(o['id'], `${path}.id`, true);
     return { id, name: id, key, keyId: keyIdOf(key), groups: r.strings(o['groups'], `${path}.groups`) };
   });
+  // approvals count per distinct approver: two ids with one key would let one key holder count twice
+  approvers.forEach((a, i) => {
+    const first = approvers.findIndex((b) => b.keyId === a.keyId || b.id === a.id);
+    if (first < i) r.fail(`spec.approvers[${String(i)}]`, approvers[first]!.id === a.id ? `duplicate id ${a.id}` : `one key, one approver: this key is already ${approvers[first]!.id}'s (spec.approvers[${String(first)}])`);
+  });
   if (require.includes('approvals') && !require.includes('risk-assessment')) require.push('risk-assessment');
   const sources = r.list(s['sources'], 'spec.sources').map((x, i) => {
     const path = `spec.sources[${String(i)}]`;
