@@ -272,6 +272,30 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     expect(await fetchApprovals(dir, run, 500)).to.deep.equal({ tooMany: 501 });
   });
 
+  it('with the log\'s trusted root (a file or inline JSON) only approvals provably in that log count; without, the report says so', async () => {
+    const c = change({ 'src/cart.ts': 'export const cart = 7;\n' });
+    const cl = await classify(c);
+    expect((await submit(people.alice, 'ci/run-logged', cl.assessment)).status).to.equal(201);
+    const other = await EmbeddedLog.open(join(tmp(), 'other-tlog'), { logger: quiet });
+    const otherRoot = JSON.stringify(trustedRootFor(other));
+    await other.close();
+    const elsewhere = await gate(c, 'ci/run-logged', cl, [...approvalsUrl(), '--tlog-trusted-root', otherRoot]);
+    expect(elsewhere.code).to.equal(1);
+    expect(elsewhere.state).to.equal('timed-out');
+    expect((elsewhere.report['unreadable'] as string[]).join('\n')).to.match(/^log index \d+: /);
+    expect(elsewhere.report['approvalsLogVerified']).to.equal(true);
+    const inline = await gate(c, 'ci/run-logged', cl, [...approvalsUrl(), '--tlog-trusted-root', readFileSync(trustedRootFile, 'utf8')]);
+    expect(inline.code, inline.stderr).to.equal(0);
+    expect(inline.approvedBy).to.deep.equal([people.alice.id]);
+    const unchecked = await gate(c, 'ci/run-logged', cl, approvalsUrl());
+    expect(unchecked.state).to.equal('approved');
+    expect(unchecked.report['approvalsLogVerified']).to.equal(false);
+    expect(readFileSync(join(c.repo, '.vouch/reports/gate/report.json'), 'utf8')).to.include('approvals were not checked against the transparency log (no tlog-trusted-root given)');
+    const bad = await gate(c, 'ci/run-logged', cl, [...approvalsUrl(), '--tlog-trusted-root', '{"not": "a root"']);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/--tlog-trusted-root: .*\[STAGE_INPUT_INVALID\]/);
+  });
+
   it('an approval replayed onto a new push (new head, new assessment) does not count', async () => {
     const c = change({ 'src/cart.ts': 'export const cart = 3;\n' });
     const first = await classify(c);

@@ -180,9 +180,12 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   const gates = parseGateResults(p('gate-results'));
   const failedGates = gates.filter((g) => g.result === 'FAILURE' || g.result === 'ERROR');
   let trustedRoot: PreparedTrustedRoot | undefined;
-  if (p('tlog-trusted-root') !== '') {
+  const rootParam = p('tlog-trusted-root');
+  if (rootParam !== '') {
+    // inline JSON: on a cluster the Pipeline passes the log's trusted root as a param value (no host file to name)
+    const inline = rootParam.trimStart().startsWith('{');
     try {
-      trustedRoot = prepareTrustedRoot(JSON.parse(await readFile(p('tlog-trusted-root'), 'utf8')), p('tlog-trusted-root'));
+      trustedRoot = prepareTrustedRoot(JSON.parse(inline ? rootParam : await readFile(rootParam, 'utf8')), inline ? 'the inline trusted root' : rootParam);
     } catch (err) {
       throw new VouchError('STAGE_INPUT_INVALID', `--tlog-trusted-root: ${errorMessage(err)}`);
     }
@@ -215,6 +218,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     // a low change with no gate verdicts passed in cannot be auto-approved: one human looks
     const effective = autoApprovable ? { ...policy.approvals, [tier]: 1 } : policy.approvals;
     if (autoApprovable) reasons.push('no gate results were given (--gate-results), so one approval is required');
+    // without the log's root the gate can check signatures only; admission still requires approvals logged
+    if (!trustedRoot) reasons.push('approvals were not checked against the transparency log (no tlog-trusted-root given): admission still requires them logged');
     const where = p('approvals');
     if (where === '') throw new VouchError('STAGE_USAGE', `--approvals (the sidecar URL or its approvals directory) is required: the ${tier} tier needs approvals`);
     const deadline = Date.now() + timeoutSeconds * 1000;
@@ -282,7 +287,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     },
     gate: { passed, reasons },
     files,
-    report: { tier, state, policy: policySource, requirement, pipelineRun, riskAssessment: { digest: `sha256:${want}` }, approvedBy: decision?.approvedBy ?? [], rejectedBy: decision?.rejectedBy ?? [], refused: decision?.refused ?? [], notSigned: judged.notSigned, unreadable: judged.unreadable, approvals, gates },
+    report: { tier, state, policy: policySource, requirement, pipelineRun, riskAssessment: { digest: `sha256:${want}` }, approvedBy: decision?.approvedBy ?? [], rejectedBy: decision?.rejectedBy ?? [], refused: decision?.refused ?? [], notSigned: judged.notSigned, approvalsLogVerified: trustedRoot !== undefined, unreadable: judged.unreadable, approvals, gates },
   };
 }
 
@@ -299,7 +304,7 @@ export const gateStage: Stage = {
     { name: 'gate-results', description: 'one "stage=<TEST_OUTPUT>" line per gate task; all must pass for a low change to be auto-approved', default: '' },
     { name: 'timeout-seconds', description: 'how long to wait for approvals', default: '3600' },
     { name: 'poll-seconds', description: 'how often to look for new approvals', default: '10' },
-    { name: 'tlog-trusted-root', description: 'trusted_root.json of the transparency log: when given, every approval must verify as logged', default: '' },
+    { name: 'tlog-trusted-root', description: 'trusted_root.json of the transparency log (a path, or the JSON itself): when given, every approval must verify as logged; empty: signatures only (the report says so)', default: '' },
     { name: 'transcript', description: 'the agent\'s stream-json transcript for the brief', default: DEFAULT_TRANSCRIPT },
     { name: 'lockfile', description: 'the npm lockfile (as classify was given it) for the brief\'s dependency section', default: 'package-lock.json' },
   ],
