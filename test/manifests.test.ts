@@ -131,7 +131,7 @@ describe('manifests: every YAML a cluster applies', function () {
       expect(Number(gateTimeout?.[1]) * 60).to.be.greaterThan(approvalTimeout);
       // `tkn pipeline start` / `vouch run --pipeline-name` need exactly these three; the rest default to ""
       const params = pipeline.resource.spec.params ?? [];
-      expect(params.map((p) => p.name)).to.deep.equal(['repo-url', 'base-revision', 'head-revision', 'pr-number', 'agent', 'prompt', 'prompt-version', 'model', 'approvals', 'approval-timeout-seconds', 'image', 'image-tls-verify']);
+      expect(params.map((p) => p.name)).to.deep.equal(['repo-url', 'base-revision', 'head-revision', 'pr-number', 'agent', 'prompt', 'prompt-version', 'model', 'approvals', 'tlog-trusted-root', 'approval-timeout-seconds', 'image', 'image-tls-verify']);
       expect(params.filter((p) => p.default === undefined).map((p) => p.name)).to.deep.equal(['repo-url', 'base-revision', 'head-revision']);
       expect(pipeline.resource.spec.workspaces?.map((w) => w.name)).to.deep.equal(['source', 'osv-database']);
     });
@@ -306,6 +306,9 @@ describe('manifests: every YAML a cluster applies', function () {
       const port = Number(config.sidecar.listen.split(':').pop());
       expect((get(c, 'ports') as Obj[]).map((p) => p['containerPort'])).to.include(port);
       expect(config.kube.namespace).to.equal(get(d, 'metadata', 'namespace'));
+      // cluster mode has no token: POST /approvals accepts only the reviewers' keys, from their ConfigMap's volume
+      expect(config.sidecar.reviewerKeys).to.equal(mounts.get('reviewer-keys'));
+      expect(get(volumes.get('reviewer-keys'), 'configMap', 'name')).to.equal('vouch-reviewer-keys');
     });
 
     it('RBAC: the sidecar may get, list and patch TaskRuns and PipelineRuns, and nothing more in its namespace', () => {

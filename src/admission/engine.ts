@@ -8,6 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { createHash } from 'node:crypto';
+import { parseEnvelope, verifyEnvelope } from '../attest/dsse.ts';
 import { LIMITS, verifyBundle, type PreparedTrustedRoot, type VerificationResult } from '../attest/verify.ts';
 import { errorMessage, VouchError } from '../common/errors.ts';
 import { logger } from '../common/log.ts';
@@ -107,11 +108,29 @@ class VerdictCache {
   }
 }
 
+/** Files per approvals directory the engine reads; more fails closed. */
+const MAX_APPROVAL_FILES = 10_000;
+/** Approval files no approver signed reported per commit (the rest are only left out). */
+const MAX_NOT_SIGNED_REPORTED = 20;
+/** How old a directory's mtime must be before an index built at that mtime is trusted (filesystem timestamp ticks). */
+const MTIME_SETTLED_MS = 2000;
+
+interface ApprovalIndex {
+  mtimeMs: number;
+  /** commit -> files an approver's key signed */
+  byCommit: Map<string, string[]>;
+  /** commit -> the first files naming it that no approver's key signed (for the report) */
+  notSigned: Map<string, string[]>;
+  unreadable: string[];
+}
+
 export class AdmissionEngine {
   readonly options: EngineOptions;
   readonly cache: VerdictCache;
   private readonly keys: Map<string, KeyObject>;
-  private readonly approvalIndexes = new Map<string, { mtimeMs: number; byCommit: Map<string, string[]>; unreadable: string[] }>();
+  /** the approvers' keys of every policy: an approval file none of them signed is never indexed */
+  private readonly approverKeys: KeyObject[];
+  private readonly approvalIndexes = new Map<string, ApprovalIndex>();
   private readonly now: () => Date;
 
   constructor(options: EngineOptions) {
@@ -119,6 +138,7 @@ export class AdmissionEngine {
     this.cache = new VerdictCache(options.cache?.ttlMs ?? 300_000, options.cache?.maxEntries ?? 10_000);
     this.now = options.now ?? (() => new Date());
     this.keys = new Map();
+    this.approverKeys = options.policies.flatMap((p) => p.approvers.map((a) => a.key));
     for (const p of options.policies) {
       for (const k of p.keys) this.keys.set(k.keyId, k.key);
       for (const a of p.approvers) this.keys.set(a.keyId, a.key);
@@ -294,9 +314,11 @@ export class AdmissionEngine {
   /**
    * Which approval bundles of a directory name which commits, rebuilt when the directory's mtime changes (files are
    * added, removed or renamed into place): admission of a new digest then reads only its own approvals. Each file is
-   * still read and verified when it is used, so a stale index can only hide an approval (a denial), never forge one.
+   * still read and verified when it is used. Only files an approver's key signed are indexed, so that a flood of
+   * others' statements cannot push one out; a directory with more files than the engine reads fails closed (a part
+   * could leave out a rejection).
    */
-  private async approvalIndex(dir: string): Promise<{ byCommit: Map<string, string[]>; unreadable: string[] } | undefined> {
+  private async approvalIndex(dir: string): Promise<ApprovalIndex | undefined> {
     let mtimeMs: number;
     try {
       mtimeMs = (await stat(dir)).mtimeMs;
@@ -305,26 +327,31 @@ export class AdmissionEngine {
       throw new VouchError('IO', `cannot read the approvals directory ${dir}: ${errorMessage(err)}`);
     }
     const cached = this.approvalIndexes.get(dir);
-    if (cached && cached.mtimeMs === mtimeMs) return cached;
-    const index = { mtimeMs, byCommit: new Map<string, string[]>(), unreadable: [] as string[] };
+    // a file created in the same mtime tick as the last build leaves the mtime as it was: an mtime this recent (or in
+    // the future) proves nothing, so the index is rebuilt (a rejection that landed then must not stay invisible)
+    if (cached && cached.mtimeMs === mtimeMs && Date.now() - mtimeMs > MTIME_SETTLED_MS) return cached;
+    const index: ApprovalIndex = { mtimeMs, byCommit: new Map(), notSigned: new Map(), unreadable: [] };
     let names: string[];
     try {
       names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
     } catch (err) {
       throw new VouchError('IO', `cannot read the approvals directory ${dir}: ${errorMessage(err)}`);
     }
-    for (const name of names.slice(0, 10_000)) {
+    if (names.length > MAX_APPROVAL_FILES) throw new VouchError('ADMISSION_DENIED', `the approvals directory ${dir} holds ${String(names.length)} files, more than the ${String(MAX_APPROVAL_FILES)} admission reads: failing closed`);
+    for (const name of names) {
       const path = join(dir, name);
-      const statement = await readApproval(path);
+      const statement = await readApproval(path, this.approverKeys);
       if (statement === undefined) {
         index.unreadable.push(path);
         continue;
       }
       if (statement === null) continue;
       for (const commit of statement.commits) {
-        const list = index.byCommit.get(commit) ?? [];
-        list.push(path);
-        index.byCommit.set(commit, list);
+        const into = statement.signed ? index.byCommit : index.notSigned;
+        const list = into.get(commit) ?? [];
+        // the ones no approver signed are only reported, the first few
+        if (statement.signed || list.length < MAX_NOT_SIGNED_REPORTED) list.push(path);
+        into.set(commit, list);
       }
     }
     this.approvalIndexes.set(dir, index);
@@ -339,6 +366,7 @@ export class AdmissionEngine {
       const index = await this.approvalIndex(dir);
       if (!index) continue;
       for (const path of index.unreadable) rejected.push({ source: path, predicateType: PREDICATES.approval, reason: 'not a JSON Sigstore bundle of an in-toto statement' });
+      for (const path of index.notSigned.get(commit) ?? []) rejected.push({ source: path, predicateType: PREDICATES.approval, reason: 'signed by a key that no policy trusts as an approver\'s' });
       for (const path of index.byCommit.get(commit) ?? []) {
         let bundle: unknown;
         try {
@@ -413,7 +441,8 @@ async function approvalDirsUnder(top: string): Promise<string[]> {
 }
 
 /** The commits an approval bundle's (unverified) statement names; null for other statements, undefined when unreadable. */
-async function readApproval(path: string): Promise<{ commits: string[] } | null | undefined> {
+/** The commits an approval file names, and whether one of `keys` signed its envelope; null: not an approval. */
+async function readApproval(path: string, keys: readonly KeyObject[]): Promise<{ commits: string[]; signed: boolean } | null | undefined> {
   try {
     if ((await stat(path)).size > LIMITS.bundleBytes) return undefined;
     const bundle = approvalBundleOf(JSON.parse(await readFile(path, 'utf8'))) as { dsseEnvelope?: { payload?: unknown } } | undefined;
@@ -422,7 +451,8 @@ async function readApproval(path: string): Promise<{ commits: string[] } | null 
     const statement = JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as { predicateType?: unknown; subject?: unknown };
     if (statement.predicateType !== PREDICATES.approval) return null;
     const subjects = Array.isArray(statement.subject) ? (statement.subject as { digest?: { gitCommit?: unknown } }[]) : [];
-    return { commits: subjects.map((x) => x.digest?.gitCommit).filter((c): c is string => typeof c === 'string') };
+    const envelope = parseEnvelope(bundle?.dsseEnvelope, path);
+    return { commits: subjects.map((x) => x.digest?.gitCommit).filter((c): c is string => typeof c === 'string'), signed: keys.some((k) => verifyEnvelope(envelope, k)) };
   } catch {
     return undefined;
   }

@@ -125,12 +125,16 @@ export function registerDemo(program: Command): void {
           sidecar = await startSidecar(config, env);
           out(`   listening on ${sidecar.url} (config ${config})`);
 
+          // the gate counts only approvals it can prove are in the sidecar's log: it gets the log's trusted root
+          const trustedRoot = p('trusted_root.json');
+          writeFileSync(trustedRoot, await vouch(['log', 'trusted-root', '--data', p('tlog')], {}, true));
+
           step(5, 'agent-pr-verify under the local runner: agent, classify, lint, test, secrets, mutation, sbom, sca, build, gate, report');
           mkdirSync(p('workspace'), { recursive: true });
           const params = [
             `repo-url=${repo}`, `base-revision=${base}`, `head-revision=${head}`,
             ...(sandbox ? [`prompt=${readFileSync(join(EXAMPLE, 'prompt.md'), 'utf8').trim()}`, `prompt-version=${PROMPT_VERSION}`, `agent=${JSON.stringify(agent)}`] : []),
-            `approvals=${p('sidecar', 'approvals')}`, 'approval-timeout-seconds=300',
+            `approvals=${p('sidecar', 'approvals')}`, `tlog-trusted-root=${trustedRoot}`, 'approval-timeout-seconds=300',
             ...(image ? [`image=${imageRef}`, 'image-tls-verify=false'] : []),
           ];
           const runArgs = [
@@ -156,9 +160,7 @@ export function registerDemo(program: Command): void {
           await stopChild(sidecar.proc);
           sidecar = undefined;
 
-          step(7, "Export the log's trusted root, verify the provenance offline, and watch a forged copy fail");
-          const trustedRoot = p('trusted_root.json');
-          writeFileSync(trustedRoot, await vouch(['log', 'trusted-root', '--data', p('tlog')], {}, true));
+          step(7, "Verify the provenance offline against the log's trusted root, and watch a forged copy fail");
           const provenance = join(p('store'), subject, bundles.find((b) => b.startsWith('slsa.dev-provenance'))!);
           const verify = ['verify-bundle', '--bundle', provenance, '--key', p('signer.pub'), '--trusted-root', trustedRoot];
           await vouch([...verify, `sha256:${subject}`]);

@@ -291,6 +291,11 @@ function parseOne(value: unknown, r: Reader, digest: string): AdmissionPolicy {
     const id = r.string(o['id'], `${path}.id`, true);
     return { id, name: id, key, keyId: keyIdOf(key), groups: r.strings(o['groups'], `${path}.groups`) };
   });
+  // approvals count per distinct approver: two ids with one key would let one key holder count twice
+  approvers.forEach((a, i) => {
+    const first = approvers.findIndex((b) => b.keyId === a.keyId || b.id === a.id);
+    if (first < i) r.fail(`spec.approvers[${String(i)}]`, approvers[first]!.id === a.id ? `duplicate id ${a.id}` : `one key, one approver: this key is already ${approvers[first]!.id}'s (spec.approvers[${String(first)}])`);
+  });
   if (require.includes('approvals') && !require.includes('risk-assessment')) require.push('risk-assessment');
   const sources = r.list(s['sources'], 'spec.sources').map((x, i) => {
     const path = `spec.sources[${String(i)}]`;
@@ -787,7 +792,10 @@ function checkApprovals(policy: AdmissionPolicy, risk: Obj | undefined, prov: Pr
     else if (head === '' || a.subjectCommit !== head || p['headCommit'] !== head) why = `for commit ${String(p['headCommit'])}, not the assessed head ${head || '(unknown)'}`;
     else if (prov && prov.source.commit !== '' && prov.source.commit !== head) why = `the provenance built ${prov.source.commit}, not the assessed head ${head}`;
     else if (String(ra['tier']) !== tier) why = `for risk tier ${String(ra['tier'])}, not ${tier}`;
-    else if (riskEvidence.length > 0 && !riskEvidence.some((e) => e.sha256 === raDigest)) why = `for another risk assessment (sha256:${short(raDigest)})`;
+    // the provenance's evidence is what binds an approval to the assessment this image was built under: without it,
+    // an approval of any assessment of the same commit and tier would count
+    else if (riskEvidence.length === 0) why = 'the provenance lists no risk assessment evidence to bind the approval to';
+    else if (!riskEvidence.some((e) => e.sha256 === raDigest)) why = `for another risk assessment (sha256:${short(raDigest)})`;
     if (why !== '') {
       reasons.push(`${where}: not counted: ${why}`);
       continue;

@@ -53,6 +53,15 @@ function checkPem(v: string): string | undefined {
   }
 }
 
+/** The key id of a PEM public key, or undefined when it is not one (checkPem says why). */
+function pemKeyId(v: unknown): string | undefined {
+  try {
+    return typeof v === 'string' ? sha256Hex(createPublicKey({ key: v, format: 'pem' }).export({ type: 'spki', format: 'der' })) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const quotas = (doc: string) => ({ kind: 'strings' as const, default: [] as string[], doc, check: (v: string) => (GROUP_QUOTA.test(v) ? undefined : 'must be "group:count", e.g. "security:1"') });
 
 export const REVIEWERS_SECTION: SectionSpec = {
@@ -60,6 +69,8 @@ export const REVIEWERS_SECTION: SectionSpec = {
     kind: 'list',
     doc: 'who may approve: identity, public key, groups, role',
     unique: 'id',
+    // approvals count per distinct reviewer: two ids with one key would let one key holder count twice
+    distinct: { field: 'public-key', key: (v) => pemKeyId(v), why: 'one key, one reviewer: this public key is already another reviewer\'s' },
     item: {
       id: { kind: 'string', default: '', required: true, doc: 'identity (e-mail)', check: (v) => (ID.test(v) ? undefined : 'must be one word without spaces, commas or quotes') },
       'public-key': { kind: 'string', default: '', required: true, doc: 'SPKI PEM public key', check: checkPem },

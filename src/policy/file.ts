@@ -13,7 +13,15 @@ export type FieldSpec =
   | { kind: 'number'; default: number; doc: string; integer?: boolean; min?: number; max?: number }
   | { kind: 'string'; default: string; doc: string; oneOf?: readonly string[]; check?: (v: string) => string | undefined }
   | { kind: 'strings'; default: readonly string[]; doc: string; check?: (v: string) => string | undefined }
-  | { kind: 'list'; doc: string; item: Record<string, FieldSpec & { required?: boolean }>; /** an item field whose values must differ */ unique?: string };
+  | {
+      kind: 'list';
+      doc: string;
+      item: Record<string, FieldSpec & { required?: boolean }>;
+      /** an item field whose values must differ */
+      unique?: string;
+      /** an item field whose values must differ once normalized (`key` undefined: not comparable, e.g. invalid) */
+      distinct?: { field: string; key: (v: unknown) => string | undefined; why: string };
+    };
 
 export type SectionSpec = Record<string, FieldSpec>;
 
@@ -50,6 +58,7 @@ function readField(r: Reader, spec: FieldSpec, node: unknown, path: string): unk
       return [];
     }
     const seen = new Set<unknown>();
+    const distinct = new Map<string, number>();
     return node.items.map((item, i) => {
       const itemPath = `${path}[${String(i)}]`;
       if (!isMap(item)) {
@@ -61,6 +70,12 @@ function readField(r: Reader, spec: FieldSpec, node: unknown, path: string): unk
         const key = value[spec.unique];
         if (seen.has(key)) r.problem(item, `${itemPath}.${spec.unique}`, `duplicate ${spec.unique} ${JSON.stringify(key)}`);
         seen.add(key);
+      }
+      if (spec.distinct !== undefined) {
+        const key = spec.distinct.key(value[spec.distinct.field]);
+        const first = key === undefined ? undefined : distinct.get(key);
+        if (first !== undefined) r.problem(item, `${itemPath}.${spec.distinct.field}`, `${spec.distinct.why} (the same as ${path}[${String(first)}])`);
+        else if (key !== undefined) distinct.set(key, i);
       }
       return value;
     });

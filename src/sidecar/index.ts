@@ -77,6 +77,9 @@ export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv =
   // source of truth (a token, when set, is still required: e.g. behind a proxy that adds it)
   const token = env[sc.tokenEnv] || undefined;
   if (sc.mode === 'local' && !token) throw new VouchError('CONFIG_INVALID', `local mode needs the runner's bearer token in the environment variable ${sc.tokenEnv} (sidecar.tokenEnv)`);
+  // POST /approvals is open to anyone who reaches the Service without a token: with neither, anyone could fill the log
+  // and the approvals directory (the gate's reading is bounded) with self-signed statements
+  if (sc.mode === 'cluster' && !token && sc.reviewerKeys === '') throw new VouchError('CONFIG_INVALID', `cluster mode needs sidecar.reviewerKeys (a directory of the reviewers' public keys, the only keys POST /approvals accepts) or a bearer token in the environment variable ${sc.tokenEnv} (sidecar.tokenEnv)`);
   const apiServer =
     sc.mode === 'cluster'
       ? KubeClient.load({

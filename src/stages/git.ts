@@ -2,6 +2,7 @@
 // added, and the policy file of the base revision. Every stage that looks at a change uses these.
 
 import { execFile } from 'node:child_process';
+import { sha256Hex } from '../common/digest.ts';
 import { VouchError } from '../common/errors.ts';
 import { parsePolicy, defaultPolicy, POLICY_PATH, type Policy } from '../policy/index.ts';
 
@@ -35,6 +36,8 @@ export function runGit(args: readonly string[], o: GitOptions): Promise<GitResul
           GIT_CONFIG_GLOBAL: '/dev/null',
           GIT_TERMINAL_PROMPT: '0',
           GIT_ASKPASS: 'true',
+          // refs/replace/* in a workspace untrusted code could write would swap any object we read (the base policy)
+          GIT_NO_REPLACE_OBJECTS: '1',
           LC_ALL: 'C',
           ...o.env,
         },
@@ -172,6 +175,8 @@ export interface LoadedPolicy {
   policy: Policy;
   /** where it came from: "<commit>:.vouch/policy.yaml", or "default" */
   source: string;
+  /** sha256 hex of the file's bytes; with no file, of the defaults this version of vouch documents (as JSON) */
+  sha256: string;
 }
 
 /**
@@ -179,11 +184,15 @@ export interface LoadedPolicy {
  * review must not be able to loosen the rules that judge it. No file there: the documented default.
  */
 export async function policyAtBase(repo: string, base: string | undefined): Promise<LoadedPolicy> {
-  if (base === undefined) return { policy: defaultPolicy(), source: 'default (no base revision)' };
+  const byDefault = (source: string): LoadedPolicy => {
+    const policy = defaultPolicy();
+    return { policy, source, sha256: sha256Hex(JSON.stringify(policy)) };
+  };
+  if (base === undefined) return byDefault('default (no base revision)');
   const commit = await resolveCommit(repo, base);
   const spec = `${commit}:${POLICY_PATH}`;
   const r = await runGit(['cat-file', '-e', spec], { cwd: repo });
-  if (r.code !== 0) return { policy: defaultPolicy(), source: `default (no ${POLICY_PATH} at ${commit})` };
+  if (r.code !== 0) return byDefault(`default (no ${POLICY_PATH} at ${commit})`);
   const text = await git(['show', spec], { cwd: repo });
-  return { policy: parsePolicy(text, spec), source: spec };
+  return { policy: parsePolicy(text, spec), source: spec, sha256: sha256Hex(text) };
 }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
 import { AdmissionEngine, type EngineOptions } from '../../src/admission/engine.ts';
 import { VouchError } from '../../src/common/errors.ts';
 import { parseAdmissionPolicies, PREDICATES } from '../../src/policy/admission.ts';
@@ -132,6 +133,73 @@ describe('admission: engine (signed evidence in a local store, the embedded log)
     const r = v.policies[0]!.rules.find((x) => x.code === 'approvals.satisfied')!;
     expect(v.policies[0]!.rules.find((x) => x.code === 'signature.verified')!.evidence.join('\n')).to.match(/rejected https:\/\/vouch\.dev\/attestation\/approval\/v0\.1 .*alice.*no policy trusts/);
     expect(r.message).to.match(/2 approval\(s\) needed, 1 valid/);
+  });
+
+  it('a flood of approval files no approver signed cannot hide a rejection; over the file cap admission fails closed', async () => {
+    const d = digestOf('flood');
+    await putEvidence(w, { digest: d });
+    const flood = join(dir, 'flood-approvals');
+    mkdirSync(flood);
+    const dirs = { approvalDirs: [w.approvalsDir, flood] };
+    expect((await judged('flood', '', dirs)).allowed).to.equal(true);
+    const risk = sha256Hex(RISK_FILE('high', headOf(d)));
+    // a stranger's statements for this commit, named to sort before carol's genuine rejection in the same directory
+    const fileOf = async (o: Parameters<typeof putApproval>[2], who: 'bob' | 'carol'): Promise<string> => {
+      const before = new Set(readdirSync(w.approvalsDir));
+      await putApproval(w, who, o);
+      const name = readdirSync(w.approvalsDir).find((n) => !before.has(n))!;
+      const moved = join(dir, `flood-${name}`);
+      renameSync(join(w.approvalsDir, name), moved);
+      return moved;
+    };
+    const forged = await fileOf({ tier: 'high', riskSha256: risk, commit: headOf(d), key: w.strangerKey }, 'bob');
+    renameSync(await fileOf({ tier: 'high', riskSha256: risk, commit: headOf(d), decision: 'reject' }, 'carol'), join(flood, 'z-reject.json'));
+    for (let i = 0; i < 30; i++) copyFileSync(forged, join(flood, `0-${String(i).padStart(5, '0')}.json`));
+    const rejected = await judged('flood', '', dirs);
+    expect(rejected.allowed).to.equal(false);
+    expect(rejected.reasons.join('\n')).to.match(/rejected by carol@example\.com/);
+    const evidence = rejected.policies[0]!.rules.find((x) => x.code === 'signature.verified')!.evidence.filter((e) => e.includes('flood-approvals/0-'));
+    expect(evidence).to.have.length(20);
+    expect(evidence[0]).to.match(/no policy trusts as an approver/);
+
+    // more files than admission reads: it denies rather than judge a part (the part could leave the rejection out)
+    for (let i = 30; i <= 10_000; i++) copyFileSync(forged, join(flood, `0-${String(i).padStart(5, '0')}.json`));
+    const over = await judged('flood', '', dirs);
+    expect(over.allowed).to.equal(false);
+    expect(over.reasons[0]).to.match(/holds 10002 files, more than the 10000 admission reads: failing closed/);
+    rmSync(flood, { recursive: true });
+  });
+
+  it('a rejection that lands in the same mtime tick as the cached approval index is not missed', async () => {
+    const d = digestOf('same-tick');
+    await putEvidence(w, { digest: d });
+    const tick = join(dir, 'tick-approvals');
+    mkdirSync(tick);
+    // a directory mtime the index cannot tell from the next write's: what a write in the same tick leaves
+    const pinned = new Date(Date.now() + 3_600_000);
+    utimesSync(tick, pinned, pinned);
+    const e = engine('', { approvalDirs: [w.approvalsDir, tick] });
+    const image = `${REPO}@sha256:${d}`;
+    expect((await e.judgeImage(image, { namespace: 'prod' })).allowed).to.equal(true);
+    const before = new Set(readdirSync(w.approvalsDir));
+    await putApproval(w, 'carol', { tier: 'high', riskSha256: sha256Hex(RISK_FILE('high', headOf(d))), commit: headOf(d), decision: 'reject' });
+    const name = readdirSync(w.approvalsDir).find((n) => !before.has(n))!;
+    renameSync(join(w.approvalsDir, name), join(tick, name));
+    utimesSync(tick, pinned, pinned);
+    e.cache.clear();
+    const v = await e.judgeImage(image, { namespace: 'prod' });
+    expect(v.allowed).to.equal(false);
+    expect(v.reasons.join('\n')).to.match(/rejected by carol@example\.com/);
+  });
+
+  it('approvals do not count when the provenance lists no risk assessment evidence to bind them to', async () => {
+    await putEvidence(w, { digest: digestOf('no-risk-evidence'), noRiskEvidence: true });
+    const v = await judged('no-risk-evidence');
+    expect(v.allowed).to.equal(false);
+    expect(failing(v)).to.include('approvals.satisfied');
+    const r = v.policies[0]!.rules.find((x) => x.code === 'approvals.satisfied')!;
+    expect(r.evidence.join('\n')).to.match(/alice@example\.com .*not counted: the provenance lists no risk assessment evidence/);
+    expect(r.message).to.match(/2 approval\(s\) needed, 0 valid/);
   });
 
   it('warn mode admits with warnings; effective_on in the future warns; an exception with a reference is reported', async () => {

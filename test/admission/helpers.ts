@@ -89,6 +89,8 @@ export interface EvidenceOptions {
   taskFailed?: boolean;
   /** also an agent-run attestation, shaped as the agent-run stage writes it (docs/predicates.md) */
   agentRun?: boolean;
+  /** a provenance that lists no classify/RISK_EVIDENCE byproduct */
+  noRiskEvidence?: boolean;
 }
 
 export const RISK_FILE = (tier: string, head = HEAD): string => `${JSON.stringify(riskPredicate(tier, head), null, 2)}\n`;
@@ -109,7 +111,7 @@ function riskPredicate(tier: string, head: string): Record<string, unknown> {
   };
 }
 
-export function provenancePredicate(opts: { riskSha256: string; head: string; taskFailed?: boolean; builderId?: string }): Record<string, unknown> {
+export function provenancePredicate(opts: { riskSha256: string; head: string; taskFailed?: boolean; builderId?: string; noRiskEvidence?: boolean }): Record<string, unknown> {
   const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64');
   return {
     buildDefinition: {
@@ -129,7 +131,7 @@ export function provenancePredicate(opts: { riskSha256: string; head: string; ta
           content: b64(JSON.stringify({ result: opts.taskFailed ? 'FAILURE' : 'SUCCESS', namespace: 'vouch.test', timestamp: '2026-11-24T10:03:00Z', successes: 10, failures: opts.taskFailed ? 1 : 0, warnings: 0 })),
           mediaType: 'application/json',
         },
-        { name: 'classify/RISK_EVIDENCE', digest: { sha256: opts.riskSha256 }, uri: 'file:///workspace/.vouch/reports/classify/risk.json', annotations: { predicateType: PREDICATES['risk-assessment'] } },
+        ...(opts.noRiskEvidence ? [] : [{ name: 'classify/RISK_EVIDENCE', digest: { sha256: opts.riskSha256 }, uri: 'file:///workspace/.vouch/reports/classify/risk.json', annotations: { predicateType: PREDICATES['risk-assessment'] } }]),
       ],
     },
   };
@@ -163,7 +165,7 @@ export async function putEvidence(w: World, o: EvidenceOptions): Promise<void> {
   const riskFile = RISK_FILE(tier, head);
   const riskSha = sha256Hex(riskFile);
   const predicates: Record<string, unknown> = {
-    [PREDICATES.provenance]: provenancePredicate({ riskSha256: riskSha, head, ...(o.taskFailed ? { taskFailed: true } : {}) }),
+    [PREDICATES.provenance]: provenancePredicate({ riskSha256: riskSha, head, ...(o.taskFailed ? { taskFailed: true } : {}), ...(o.noRiskEvidence ? { noRiskEvidence: true } : {}) }),
     [PREDICATES['test-result']]: { result: o.testResult ?? 'PASSED', configuration: [], passedTests: ['a', 'b'], warnedTests: [], failedTests: o.testResult === 'FAILED' ? ['auth rejects bad token'] : [] },
     [PREDICATES.sbom]: { bomFormat: 'CycloneDX', specVersion: '1.6', version: 1, components: [] },
     [PREDICATES.vulns]: {

@@ -63,6 +63,10 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
     const config = join(root, 'approvals-sidecar.yaml');
     writeFileSync(config, [`signing: { key: ${join(root, 'approvals-signer.key')} }`, `tlog: { data: ${join(root, 'approvals-tlog')} }`, 'sidecar:', '  listen: 127.0.0.1:0', `  data: ${join(root, 'approvals-sidecar')}`, `  store: ${join(root, 'approvals-store')}`, ''].join('\n'));
     approvalsSidecar = await startSidecarProcess(config, { VOUCH_KEY_PASSWORD: '' });
+    // the gate counts only approvals it can prove are in that log
+    const approvalsRoot = await runVouch(['log', 'trusted-root', '--data', join(root, 'approvals-tlog')]);
+    expect(approvalsRoot.code, approvalsRoot.stderr).to.equal(0);
+    writeFileSync(join(root, 'approvals-trusted-root.json'), approvalsRoot.stdout);
   });
   after(async () => {
     if (approvalsSidecar) await stopProcess(approvalsSidecar.proc, 'SIGTERM');
@@ -148,7 +152,7 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
     let approved: CliResult | undefined;
     const r = await run(
       [`repo-url=${repo}`, `base-revision=${base}`, `head-revision=${base}`, `prompt=${readFileSync(join(EXAMPLE, 'prompt.md'), 'utf8')}`, 'prompt-version=demo-1', `agent=${agent}`,
-        `approvals=${join(root, 'approvals-sidecar', 'approvals')}`, 'approval-timeout-seconds=150'],
+        `approvals=${join(root, 'approvals-sidecar', 'approvals')}`, `tlog-trusted-root=${join(root, 'approvals-trusted-root.json')}`, 'approval-timeout-seconds=150'],
       async (source, runDir, finished) => {
         // once the gate waits (classify's assessment is in the workspace), the reviewer approves what they read
         const gateLog = join(runDir, 'logs', 'gate', 'gate.log');

@@ -163,6 +163,13 @@ describe('policy: admission on Chains and Konflux provenance (v0.2 and v1, both 
       bad('  rules:\n    - code: a.b\n      condition: "true"\n      effectiveOn: someday\n', /effectiveOn: "someday" is not a date/);
       bad("  exceptions:\n    - rules: ['*']\n      images: ['**']\n      until: '2030-01-01'\n", /reference: is required/);
     });
+    it('approvers: one key is one approver, an id is listed once', () => {
+      const approver = (id: string, k: string): string => `    - id: ${id}\n      key: |\n        ${k.trim().split('\n').join('\n        ')}\n`;
+      const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      bad(`  approvers:\n${approver('alice@example.com', pem)}${approver('alias@example.com', pem)}`, /spec\.approvers\[1\]: one key, one approver: this key is already alice@example\.com's/);
+      bad(`  approvers:\n${approver('alice@example.com', pem)}${approver('alice@example.com', other)}`, /spec\.approvers\[1\]: duplicate id alice@example\.com/);
+      expect(policy(`  approvers:\n${approver('alice@example.com', pem)}${approver('bob@example.com', other)}`).approvers.map((a) => a.id)).to.deep.equal(['alice@example.com', 'bob@example.com']);
+    });
     it('a policy without keys, images or the right kind; invalid YAML; a ConfigMap holding policies', () => {
       expect(() => parseAdmissionPolicies('apiVersion: vouch.dev/v1alpha1\nkind: AdmissionPolicy\nmetadata: {name: a}\nspec:\n  images: ["**"]\n', 'p.yaml')).to.throw(VouchError, /spec\.keys: list at least one trusted signer key/);
       expect(() => parseAdmissionPolicies('apiVersion: v1\nkind: Pod\n', 'p.yaml')).to.throw(VouchError, /apiVersion: must be vouch\.dev\/v1alpha1/);

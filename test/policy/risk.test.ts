@@ -157,6 +157,11 @@ describe('approval rules (src/policy/approvals.ts)', () => {
     decision: 'approve', reviewerId: id, repository: 'r', pullRequest: '7', headCommit: 'b'.repeat(40), pipelineRun: 'ns/run-1', riskDigest: 'c'.repeat(64), tier: 'high', timestamp: '2026-01-01T00:00:00Z', signedBy: id, ref: id, ...more,
   });
 
+  it('one key is one reviewer: a second id with the same public key is refused with its position', () => {
+    const text = ['version: 1', 'reviewers:', '  people:', ...['alice@example.com', 'alias@example.com'].flatMap((id) => [`    - id: ${id}`, '      public-key: |', ...keys.alice.trim().split('\n').map((l) => `        ${l}`)])].join('\n');
+    expect(problemsOf(text)).to.deep.equal([`base:.vouch/policy.yaml:10:7: reviewers.people[1].public-key: one key, one reviewer: this public key is already another reviewer's (the same as reviewers.people[0])`]);
+  });
+
   it('requirements per tier from the default policy: 0, 1, 2 with security:1', () => {
     expect(requirementFor('low', policy.approvals)).to.deep.equal({ count: 0, groups: {} });
     expect(requirementFor('medium', policy.approvals)).to.deep.equal({ count: 1, groups: {} });

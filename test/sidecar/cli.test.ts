@@ -1,8 +1,8 @@
 // `vouch sidecar` as a user runs it: its URL on stdout, clear refusals of incomplete config, SIGTERM exits 0.
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { writeKeyPair } from '../../src/attest/keys.ts';
+import { generateKeyPair, writeKeyPair } from '../../src/attest/keys.ts';
 import { runVouch, stopProcess } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { LocalStore } from '../../src/store/local.ts';
@@ -41,7 +41,10 @@ describe('sidecar: the vouch sidecar command', function () {
     await api.start();
     const set = makeRun('cli-cluster', 1);
     for (const o of [set.pr, ...set.trs]) api.add(o as unknown as Parameters<FakeApiServer['add']>[0]);
-    const child = await startSidecarProcess(config, { VOUCH_SINK_TOKEN: '', VOUCH_SIDECAR_MODE: 'cluster', VOUCH_KUBECONFIG: api.writeKubeconfig(dir), VOUCH_SIDECAR_DATA: join(dir, 'cluster-data') });
+    const reviewers = join(dir, 'reviewers');
+    mkdirSync(reviewers);
+    writeFileSync(join(reviewers, 'alice.pub'), generateKeyPair().publicKeyPem);
+    const child = await startSidecarProcess(config, { VOUCH_SINK_TOKEN: '', VOUCH_SIDECAR_MODE: 'cluster', VOUCH_SIDECAR_REVIEWER_KEYS: reviewers, VOUCH_KUBECONFIG: api.writeKubeconfig(dir), VOUCH_SIDECAR_DATA: join(dir, 'cluster-data') });
     try {
       for (const ev of eventsOf(set)) expect(await post(child.url, ev, null)).to.be.oneOf([200, 202]);
       const store = new LocalStore(join(dir, 'store'));
@@ -57,7 +60,7 @@ describe('sidecar: the vouch sidecar command', function () {
     }
   });
 
-  it('refuses to start in local mode without the token, or without a signing key', async () => {
+  it('refuses to start in local mode without the token, in cluster mode without a token or reviewer keys, or without a signing key', async () => {
     const noToken = await runVouch(['--config', config, 'sidecar'], { env: { VOUCH_SINK_TOKEN: '' } });
     expect(noToken.code).to.equal(2);
     expect(noToken.stderr).to.match(/VOUCH_SINK_TOKEN.*\[CONFIG_INVALID\]/);
@@ -67,5 +70,9 @@ describe('sidecar: the vouch sidecar command', function () {
     const badMode = await runVouch(['--config', config, 'sidecar'], { env: { VOUCH_SINK_TOKEN: TOKEN, VOUCH_SIDECAR_MODE: 'both' } });
     expect(badMode.code).to.equal(2);
     expect(badMode.stderr).to.match(/local, cluster/);
+    // cluster mode with neither a token nor reviewer keys would take approvals from anyone
+    const open = await runVouch(['--config', config, 'sidecar'], { env: { VOUCH_SINK_TOKEN: '', VOUCH_SIDECAR_MODE: 'cluster' } });
+    expect(open.code).to.equal(2);
+    expect(open.stderr).to.match(/cluster mode needs sidecar\.reviewerKeys .* or a bearer token in the environment variable VOUCH_SINK_TOKEN.*\[CONFIG_INVALID\]/);
   });
 });

@@ -1,7 +1,8 @@
 // The risk gate end to end over real git repositories: `vouch task classify` under the base policy, approvals
 // signed with reviewers' keys and submitted to a real sidecar (HTTP, bearer token, embedded transparency log),
 // `vouch task gate` reading them back over HTTP and from the sidecar's approvals directory.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { KeyObject } from 'node:crypto';
@@ -9,6 +10,7 @@ import { signApproval, type ApprovalPredicate } from '../../src/attest/approval.
 import { generateKeyPair, parsePrivateKey, publicKeyOf, publicKeyPem } from '../../src/attest/keys.ts';
 import { verifyBundle } from '../../src/attest/verify.ts';
 import { sha256Hex } from '../../src/common/digest.ts';
+import { fetchApprovals, MAX_APPROVALS } from '../../src/stages/gate/index.ts';
 import { ApprovalDesk, Sidecar, serveSidecar, type RunningServer } from '../../src/sidecar/index.ts';
 import { EmbeddedLog } from '../../src/tlog/log.ts';
 import { trustedRootFor } from '../../src/tlog/trusted-root.ts';
@@ -16,7 +18,7 @@ import { rejectsWith } from '../helpers/errors.ts';
 import { runVouch } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
 import { quiet, TOKEN } from '../sidecar/helpers.ts';
-import { commit, filesUnder, initRepo, runTaskInProcess } from './helpers.ts';
+import { commit, filesUnder, git, initRepo, runTaskInProcess } from './helpers.ts';
 import { lockfile } from './npm-project.ts';
 
 const REPO_URL = 'https://git.example/acme/shop.git';
@@ -191,6 +193,32 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     expect((JSON.parse(cl.assessment) as { policy: { revision: string } }).policy.revision).to.equal(c.base);
   });
 
+  it('the base policy cannot be swapped in the workspace after classify: git replace is ignored, a rewritten object is refused', async () => {
+    const c = change({ 'src/cart.ts': 'export const cart = 5;\n' });
+    const cl = await classify(c);
+    expect(cl.tier).to.equal('medium');
+    // what the change's code could do in the workspace once classify ran: a policy that needs no approval
+    const loosened = policy('approvals:\n  medium: 0\n');
+    writeFileSync(join(c.repo, 'loose.yaml'), loosened);
+    const loose = git(c.repo, ['hash-object', '-w', 'loose.yaml']).trim();
+    const blob = git(c.repo, ['rev-parse', `${c.base}:.vouch/policy.yaml`]).trim();
+    git(c.repo, ['replace', blob, loose]);
+    const replaced = await gate(c, 'ci/run-replace', cl, [...passedGates, ...approvalsUrl()]);
+    expect(replaced.code, replaced.stderr).to.equal(1);
+    expect(replaced.state).to.equal('timed-out');
+    expect(replaced.report['requirement']).to.deep.equal({ count: 1, groups: {} });
+    git(c.repo, ['replace', '-d', blob]);
+
+    // git does not check an object's hash when it reads it: overwrite the base policy's loose object in place
+    const file = join(c.repo, '.git/objects', blob.slice(0, 2), blob.slice(2));
+    chmodSync(file, 0o644);
+    writeFileSync(file, deflateSync(Buffer.concat([Buffer.from(`blob ${String(Buffer.byteLength(loosened))}\0`), Buffer.from(loosened)])));
+    expect(git(c.repo, ['show', `${c.base}:.vouch/policy.yaml`])).to.equal(loosened);
+    const rewritten = await gate(c, 'ci/run-rewrite', cl, passedGates);
+    expect(rewritten.code).to.equal(2);
+    expect(rewritten.stderr).to.match(/is not the one classify judged the change by .*\[STAGE_INPUT_INVALID\]/);
+  });
+
   it('self-approval by the agent or the author is refused; a rejection ends the wait', async () => {
     const c = change({ 'src/cart.ts': 'export const cart = 2;\n' });
     const cl = await classify(c);
@@ -209,6 +237,63 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     const rejected = await gate(c, 'ci/run-self', cl, [...approvalsUrl(), '--timeout-seconds', '3600']);
     expect(rejected.code).to.equal(1);
     expect(rejected.state).to.equal('rejected');
+  });
+
+  it('a flood of approvals no policy reviewer signed cannot hide a rejection; over the caps the gate fails closed', async () => {
+    const c = change({ 'src/cart.ts': 'export const cart = 6;\n' });
+    const cl = await classify(c);
+    const run = 'ci/run-flood';
+    const dir = join(tmp(), 'flood-approvals');
+    const runDir = join(dir, 'ci', 'run-flood');
+    mkdirSync(runDir, { recursive: true });
+    const a = JSON.parse(cl.assessment) as { repository: string; pullRequest: string; headRevision: string; tier: 'medium' };
+    const stmt = (who: string, decision: 'approve' | 'reject', i: number): ApprovalPredicate => ({ decision, reviewer: { id: who }, repository: a.repository, pullRequest: a.pullRequest, headCommit: a.headRevision, pipelineRun: run, riskAssessment: { digest: { sha256: sha256Hex(cl.assessment) }, tier: a.tier }, timestamp: `2026-11-24T16:00:${String(i % 60).padStart(2, '0')}Z`, comment: String(i) });
+    const store = (file: string, p: ApprovalPredicate, key: KeyObject): void => {
+      writeFileSync(join(runDir, file), JSON.stringify({ bundle: { dsseEnvelope: signApproval(p, key).envelope } }));
+    };
+    // 300 self-signed statements that sort before the genuine rejection: mallory's own, and alice's id under mallory's key
+    for (let i = 0; i < 300; i++) store(`0-${String(i).padStart(4, '0')}.json`, stmt(i % 2 ? people.mallory.id : people.alice.id, 'approve', i), people.mallory.key);
+    store('z-reject.json', stmt(people.sec.id, 'reject', 0), people.sec.key);
+    const g = await gate(c, run, cl, ['--approvals', dir]);
+    expect(g.code, g.stderr).to.equal(1);
+    expect(g.state).to.equal('rejected');
+    expect(g.report['rejectedBy']).to.deep.equal([people.sec.id]);
+    expect((g.report['notSigned'] as { count: number }).count).to.equal(300);
+
+    // more approvals signed by policy reviewers than the gate judges: it fails closed instead of judging a part
+    rmSync(join(runDir, 'z-reject.json'));
+    for (let i = 0; i <= MAX_APPROVALS; i++) store(`1-${String(i).padStart(4, '0')}.json`, stmt(people.alice.id, 'approve', i), people.alice.key);
+    const over = await gate(c, run, cl, ['--approvals', dir]);
+    expect(over.code).to.equal(1);
+    expect(over.state).to.equal('rejected');
+    expect(over.report['approvedBy']).to.deep.equal([]);
+    expect(readFileSync(join(c.repo, '.vouch/reports/gate/report.json'), 'utf8')).to.match(/201 approvals signed by policy reviewers, more than the 200 the gate judges: failing closed/);
+    // and more stored approvals than it reads at all: not even a prefix is judged
+    expect(await fetchApprovals(dir, run, 500)).to.deep.equal({ tooMany: 501 });
+  });
+
+  it('with the log\'s trusted root (a file or inline JSON) only approvals provably in that log count; without, the report says so', async () => {
+    const c = change({ 'src/cart.ts': 'export const cart = 7;\n' });
+    const cl = await classify(c);
+    expect((await submit(people.alice, 'ci/run-logged', cl.assessment)).status).to.equal(201);
+    const other = await EmbeddedLog.open(join(tmp(), 'other-tlog'), { logger: quiet });
+    const otherRoot = JSON.stringify(trustedRootFor(other));
+    await other.close();
+    const elsewhere = await gate(c, 'ci/run-logged', cl, [...approvalsUrl(), '--tlog-trusted-root', otherRoot]);
+    expect(elsewhere.code).to.equal(1);
+    expect(elsewhere.state).to.equal('timed-out');
+    expect((elsewhere.report['unreadable'] as string[]).join('\n')).to.match(/^log index \d+: /);
+    expect(elsewhere.report['approvalsLogVerified']).to.equal(true);
+    const inline = await gate(c, 'ci/run-logged', cl, [...approvalsUrl(), '--tlog-trusted-root', readFileSync(trustedRootFile, 'utf8')]);
+    expect(inline.code, inline.stderr).to.equal(0);
+    expect(inline.approvedBy).to.deep.equal([people.alice.id]);
+    const unchecked = await gate(c, 'ci/run-logged', cl, approvalsUrl());
+    expect(unchecked.state).to.equal('approved');
+    expect(unchecked.report['approvalsLogVerified']).to.equal(false);
+    expect(readFileSync(join(c.repo, '.vouch/reports/gate/report.json'), 'utf8')).to.include('approvals were not checked against the transparency log (no tlog-trusted-root given)');
+    const bad = await gate(c, 'ci/run-logged', cl, [...approvalsUrl(), '--tlog-trusted-root', '{"not": "a root"']);
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.match(/--tlog-trusted-root: .*\[STAGE_INPUT_INVALID\]/);
   });
 
   it('an approval replayed onto a new push (new head, new assessment) does not count', async () => {

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { sha256Hex } from '../../common/digest.ts';
 import { VouchError } from '../../common/errors.ts';
 import { RISK_ASSESSMENT_V01 } from '../../attest/predicates.ts';
-import { POLICY_PATH, celInput, classify, rationaleFromTranscript, renderBrief, requirementFor, type BriefInput, type Classification, type ClassifyInput, type Policy, type Requirement, type RiskReason, type Tier } from '../../policy/index.ts';
+import { celInput, classify, rationaleFromTranscript, renderBrief, requirementFor, type BriefInput, type Classification, type ClassifyInput, type Policy, type Requirement, type RiskReason, type Tier } from '../../policy/index.ts';
 import { evidence, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { git, policyAtBase, resolveCommit, runGit } from '../git.ts';
 import { changedFileFacts, commitFacts, dependencyFacts, testFacts, workspaceReports } from './facts.ts';
@@ -52,12 +52,6 @@ function reasonsResult(reasons: RiskReason[]): string {
   return JSON.stringify(kept);
 }
 
-/** The policy file's bytes at the base revision (its digest goes into the assessment); undefined when it has none. */
-async function policyText(repo: string, base: string): Promise<string | undefined> {
-  const r = await runGit(['show', `${base}:${POLICY_PATH}`], { cwd: repo });
-  return r.code === 0 ? r.stdout : undefined;
-}
-
 export interface Assessment {
   predicate: RiskAssessmentPredicate;
   classification: Classification;
@@ -69,8 +63,7 @@ export interface Assessment {
 export async function assess(source: string, params: { base: string; head: string; repository: string; pullRequest: string; lockfile: string }): Promise<Assessment> {
   const base = await resolveCommit(source, params.base);
   const head = await resolveCommit(source, params.head);
-  const { policy, source: policySource } = await policyAtBase(source, base);
-  const text = await policyText(source, base);
+  const { policy, source: policySource, sha256: policyDigest } = await policyAtBase(source, base);
   const files = await changedFileFacts(source, base, head);
   const commits = await commitFacts(source, base, head, policy.clone['agent-trailer']);
   const reports = await workspaceReports(source, ['classify', 'gate']);
@@ -91,8 +84,9 @@ export async function assess(source: string, params: { base: string; head: strin
     tier: classification.tier,
     reasons: classification.reasons,
     requiredApprovals: requirementFor(classification.tier, policy.approvals),
-    // the file's bytes; with no file, the defaults this version of vouch documents
-    policy: { digest: { sha256: sha256Hex(text ?? JSON.stringify(policy)) }, revision: base, source: policySource },
+    // the file's bytes; with no file, the defaults this version of vouch documents. The gate holds the policy it reads
+    // to this digest: classify runs before any of the change's code, later steps could rewrite the workspace's .git
+    policy: { digest: { sha256: policyDigest }, revision: base, source: policySource },
     baseRevision: base,
     headRevision: head,
     repository: params.repository,

@@ -28,10 +28,18 @@ interface StoredApproval {
 }
 
 const RUN = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/;
-const MAX_APPROVALS = 200;
+/** Stored approvals read per poll; more and the gate fails closed (anyone with a key the sidecar takes can add some). */
+export const MAX_STORED_APPROVALS = 5000;
+/** Approvals signed by a policy reviewer judged per poll; more and the gate fails closed rather than judge a part. */
+export const MAX_APPROVALS = 200;
+/** Reasons kept in the report for approvals no policy reviewer signed (the rest are counted). */
+const MAX_NOT_SIGNED_REASONS = 20;
+
+/** What one poll read: the approvals, or how many there are when that is more than the gate will read. */
+export type Fetched = { approvals: StoredApproval[] } | { tooMany: number };
 
 /** Reads the approvals of a run from the sidecar's HTTP API or its approvals directory. */
-export async function fetchApprovals(where: string, run: string): Promise<StoredApproval[]> {
+export async function fetchApprovals(where: string, run: string, max = MAX_STORED_APPROVALS): Promise<Fetched> {
   const [ns, name] = run.split('/') as [string, string];
   let list: unknown;
   if (/^https?:\/\//.test(where)) {
@@ -52,36 +60,47 @@ export async function fetchApprovals(where: string, run: string): Promise<Stored
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new VouchError('STAGE_TOOL_FAILED', `cannot read ${dir}: ${errorMessage(err)}`);
     }
+    if (files.length > max) return { tooMany: files.length };
     list = await Promise.all(files.map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8')) as unknown));
   }
   if (!Array.isArray(list)) throw new VouchError('STAGE_TOOL_FAILED', `${where}: the approvals answer is not a list`);
-  return (list as StoredApproval[]).slice(0, MAX_APPROVALS);
+  // never a prefix: an approval left out could be the rejection that ends the gate
+  if (list.length > max) return { tooMany: list.length };
+  return { approvals: list as StoredApproval[] };
 }
 
 interface Judged {
+  /** only approvals whose signature verifies with the key the base policy gives the reviewer they name */
   candidates: ApprovalCandidate[];
   /** stored approvals by ref, to copy the counted ones into the report */
   byRef: Map<string, StoredApproval>;
   /** approvals that cannot even be read as one (reasons for the report) */
   unreadable: string[];
+  /** approvals no policy reviewer's key signed: how many, and the first reasons */
+  notSigned: { count: number; reasons: string[] };
 }
 
-/** Turns stored approvals into candidates: statement read, signature checked with the named reviewer's policy key. */
+/**
+ * Turns stored approvals into candidates: statement read, signature checked with the named reviewer's policy key.
+ * What no policy reviewer signed is set aside first, so that it cannot crowd out (or count towards a cap with) one
+ * that did.
+ */
 export function judge(stored: readonly StoredApproval[], reviewers: { id: string; 'public-key': string }[], trustedRoot: PreparedTrustedRoot | undefined): Judged {
-  const out: Judged = { candidates: [], byRef: new Map(), unreadable: [] };
+  const out: Judged = { candidates: [], byRef: new Map(), unreadable: [], notSigned: { count: 0, reasons: [] } };
+  const keys = new Map(reviewers.map((r) => [r.id.toLowerCase(), { id: r.id, key: parsePublicKey(r['public-key'], `reviewer ${r.id}`) }]));
   stored.forEach((s, i) => {
     const ref = s.logEntry ? `log index ${String(s.logEntry.logIndex)}` : `approval #${String(i)}`;
     try {
       const { envelope, statement } = readApprovalEnvelope(s.bundle.dsseEnvelope, ref);
       const p = statement.predicate!;
-      const reviewer = reviewers.find((r) => r.id.toLowerCase() === p.reviewer.id.toLowerCase());
-      let signedBy: string | undefined;
-      if (reviewer) {
-        const key = parsePublicKey(reviewer['public-key'], `reviewer ${reviewer.id}`);
-        if (verifyApproval(envelope, key)) signedBy = reviewer.id;
-        // with the log's trusted root, the approval must also be provably in the log
-        if (signedBy !== undefined && trustedRoot) verifyBundle({ bundle: s.bundle, artifact: { gitCommit: p.headCommit }, policy: { publicKey: key }, trustedRoot });
+      const reviewer = keys.get(p.reviewer.id.toLowerCase());
+      if (!reviewer || !verifyApproval(envelope, reviewer.key)) {
+        out.notSigned.count++;
+        if (out.notSigned.reasons.length < MAX_NOT_SIGNED_REASONS) out.notSigned.reasons.push(`${ref}: ${reviewer ? `the signature does not verify with ${reviewer.id}'s key in the base revision's policy` : `${p.reviewer.id} is not a reviewer in the base revision's policy`}`);
+        return;
       }
+      // with the log's trusted root, the approval must also be provably in the log
+      if (trustedRoot) verifyBundle({ bundle: s.bundle, artifact: { gitCommit: p.headCommit }, policy: { publicKey: reviewer.key }, trustedRoot });
       out.byRef.set(ref, s);
       out.candidates.push({
         decision: p.decision,
@@ -94,7 +113,7 @@ export function judge(stored: readonly StoredApproval[], reviewers: { id: string
         tier: p.riskAssessment.tier,
         timestamp: p.timestamp,
         ...(p.comment !== undefined ? { comment: p.comment } : {}),
-        signedBy,
+        signedBy: reviewer.id,
         ref,
       });
     } catch (err) {
@@ -151,14 +170,22 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   if (assessment.tier !== tier || assessment.headRevision !== head || assessment.baseRevision !== base) {
     throw new VouchError('STAGE_INPUT_INVALID', `the risk assessment is for ${assessment.baseRevision}..${assessment.headRevision} (${assessment.tier}), not ${base}..${head} (${tier})`);
   }
-  const { policy, source: policySource } = await policyAtBase(ctx.source, base);
+  // the base policy as classify read it, before the change's code ran: git objects in the workspace could have been
+  // rewritten since (a loose object overwritten, a pack swapped), and the digest is bound by --risk-digest
+  const { policy, source: policySource, sha256: policyDigest } = await policyAtBase(ctx.source, base);
+  if (policyDigest !== assessment.policy.digest.sha256) {
+    throw new VouchError('STAGE_INPUT_INVALID', `the base policy ${policySource} in the workspace is not the one classify judged the change by (sha256 ${policyDigest}, the assessment has ${assessment.policy.digest.sha256}): the repository was changed after classification`);
+  }
   const requirement = requirementFor(tier, policy.approvals);
   const gates = parseGateResults(p('gate-results'));
   const failedGates = gates.filter((g) => g.result === 'FAILURE' || g.result === 'ERROR');
   let trustedRoot: PreparedTrustedRoot | undefined;
-  if (p('tlog-trusted-root') !== '') {
+  const rootParam = p('tlog-trusted-root');
+  if (rootParam !== '') {
+    // inline JSON: on a cluster the Pipeline passes the log's trusted root as a param value (no host file to name)
+    const inline = rootParam.trimStart().startsWith('{');
     try {
-      trustedRoot = prepareTrustedRoot(JSON.parse(await readFile(p('tlog-trusted-root'), 'utf8')), p('tlog-trusted-root'));
+      trustedRoot = prepareTrustedRoot(JSON.parse(inline ? rootParam : await readFile(rootParam, 'utf8')), inline ? 'the inline trusted root' : rootParam);
     } catch (err) {
       throw new VouchError('STAGE_INPUT_INVALID', `--tlog-trusted-root: ${errorMessage(err)}`);
     }
@@ -175,7 +202,9 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   };
 
   let decision: ApprovalDecision | undefined;
-  let judged: Judged = { candidates: [], byRef: new Map(), unreadable: [] };
+  let judged: Judged = { candidates: [], byRef: new Map(), unreadable: [], notSigned: { count: 0, reasons: [] } };
+  /** why the gate fails closed without deciding: more approvals than it will judge */
+  let overLimit: string | undefined;
   let state: 'approved' | 'auto-approved' | 'rejected' | 'timed-out' | 'gates-failed';
   const reasons: string[] = [];
   const autoApprovable = requirement.count === 0 && Object.keys(requirement.groups).length === 0;
@@ -189,12 +218,23 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     // a low change with no gate verdicts passed in cannot be auto-approved: one human looks
     const effective = autoApprovable ? { ...policy.approvals, [tier]: 1 } : policy.approvals;
     if (autoApprovable) reasons.push('no gate results were given (--gate-results), so one approval is required');
+    // without the log's root the gate can check signatures only; admission still requires approvals logged
+    if (!trustedRoot) reasons.push('approvals were not checked against the transparency log (no tlog-trusted-root given): admission still requires them logged');
     const where = p('approvals');
     if (where === '') throw new VouchError('STAGE_USAGE', `--approvals (the sidecar URL or its approvals directory) is required: the ${tier} tier needs approvals`);
     const deadline = Date.now() + timeoutSeconds * 1000;
     for (;;) {
       try {
-        judged = judge(await fetchApprovals(where, pipelineRun), policy.reviewers.people, trustedRoot);
+        const fetched = await fetchApprovals(where, pipelineRun);
+        if ('tooMany' in fetched) {
+          overLimit = `${String(fetched.tooMany)} stored approvals for ${pipelineRun}, more than the ${String(MAX_STORED_APPROVALS)} the gate reads: failing closed`;
+          break;
+        }
+        judged = judge(fetched.approvals, policy.reviewers.people, trustedRoot);
+        if (judged.candidates.length > MAX_APPROVALS) {
+          overLimit = `${String(judged.candidates.length)} approvals signed by policy reviewers, more than the ${String(MAX_APPROVALS)} the gate judges: failing closed`;
+          break;
+        }
         decision = evaluateApprovals(judged.candidates, ctxApproval, policy.reviewers, effective);
         if (decision.state !== 'waiting') break;
         ctx.log.info({ missing: decision.missing, refused: decision.refused.length }, 'waiting for approvals');
@@ -205,12 +245,16 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
       if (Date.now() + pollSeconds * 1000 > deadline) break;
       await sleep(pollSeconds * 1000);
     }
-    state = decision?.state === 'approved' ? 'approved' : decision?.state === 'rejected' ? 'rejected' : 'timed-out';
+    if (overLimit !== undefined) decision = undefined;
+    state = overLimit !== undefined ? 'rejected' : decision?.state === 'approved' ? 'approved' : decision?.state === 'rejected' ? 'rejected' : 'timed-out';
+    if (overLimit !== undefined) reasons.push(overLimit);
     if (state === 'approved') reasons.push(`approved by ${decision!.approvedBy.join(', ')}`);
-    if (state === 'rejected') reasons.push(`rejected by ${decision!.rejectedBy.join(', ')}`);
+    if (state === 'rejected' && decision) reasons.push(`rejected by ${decision.rejectedBy.join(', ')}`);
     if (state === 'timed-out') reasons.push(`no decision within ${String(timeoutSeconds)} s: ${decision ? decision.missing.join('; ') : 'the approvals could not be read'}`);
     for (const r of decision?.refused ?? []) reasons.push(`approval by ${r.reviewer} (${r.ref}) does not count: ${r.reason}`);
     for (const u of judged.unreadable) reasons.push(`not an approval: ${u}`);
+    for (const r of judged.notSigned.reasons) reasons.push(`does not count: ${r}`);
+    if (judged.notSigned.count > judged.notSigned.reasons.length) reasons.push(`and ${String(judged.notSigned.count - judged.notSigned.reasons.length)} more approvals no policy reviewer signed`);
   }
   const passed = state === 'approved' || state === 'auto-approved';
 
@@ -243,7 +287,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     },
     gate: { passed, reasons },
     files,
-    report: { tier, state, policy: policySource, requirement, pipelineRun, riskAssessment: { digest: `sha256:${want}` }, approvedBy: decision?.approvedBy ?? [], rejectedBy: decision?.rejectedBy ?? [], refused: decision?.refused ?? [], unreadable: judged.unreadable, approvals, gates },
+    report: { tier, state, policy: policySource, requirement, pipelineRun, riskAssessment: { digest: `sha256:${want}` }, approvedBy: decision?.approvedBy ?? [], rejectedBy: decision?.rejectedBy ?? [], refused: decision?.refused ?? [], notSigned: judged.notSigned, approvalsLogVerified: trustedRoot !== undefined, unreadable: judged.unreadable, approvals, gates },
   };
 }
 
@@ -260,7 +304,7 @@ export const gateStage: Stage = {
     { name: 'gate-results', description: 'one "stage=<TEST_OUTPUT>" line per gate task; all must pass for a low change to be auto-approved', default: '' },
     { name: 'timeout-seconds', description: 'how long to wait for approvals', default: '3600' },
     { name: 'poll-seconds', description: 'how often to look for new approvals', default: '10' },
-    { name: 'tlog-trusted-root', description: 'trusted_root.json of the transparency log: when given, every approval must verify as logged', default: '' },
+    { name: 'tlog-trusted-root', description: 'trusted_root.json of the transparency log (a path, or the JSON itself): when given, every approval must verify as logged; empty: signatures only (the report says so)', default: '' },
     { name: 'transcript', description: 'the agent\'s stream-json transcript for the brief', default: DEFAULT_TRANSCRIPT },
     { name: 'lockfile', description: 'the npm lockfile (as classify was given it) for the brief\'s dependency section', default: 'package-lock.json' },
   ],
