@@ -56,6 +56,11 @@ if ! kubectl -n vouch get secret vouch-signing-key >/dev/null 2>&1; then
   cp "$keydir/signing.pub" ./vouch-signing.pub
   echo "public key: ./vouch-signing.pub"
 fi
+if ! kubectl -n vouch get configmap vouch-reviewer-keys >/dev/null 2>&1; then
+  # the demo's DEMO-ONLY reviewers (hack/demo/keys/): anyone can sign as them, so this cluster is for trying vouch only
+  kubectl -n vouch create configmap vouch-reviewer-keys --from-file=demo-reviewer.pub=hack/demo/keys/demo-reviewer.pub \
+    --from-file=demo-security.pub=hack/demo/keys/demo-security.pub
+fi
 kubectl apply -k sidecar/
 kubectl -n tekton-pipelines patch configmap config-events --type merge --patch-file sidecar/config-events-patch.yaml
 kubectl -n vouch rollout status deployment/vouch-sidecar --timeout=180s
