@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -120,7 +121,7 @@ export function registerDemo(program: Command): void {
               '',
             ].join('\n'),
           );
-          const token = process.env[TOKEN_ENV] ?? `demo-${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+          const token = process.env[TOKEN_ENV] ?? randomBytes(24).toString('hex');
           const env = { [TOKEN_ENV]: token };
           sidecar = await startSidecar(config, env);
           out(`   listening on ${sidecar.url} (config ${config})`);
