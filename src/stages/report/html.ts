@@ -151,7 +151,7 @@ function header(r: RunReport): string {
     ['repository', r.run.repository],
     ['pull request', r.run.pullRequest],
     ['base', r.run.baseRevision],
-    ['head', r.run.headRevision],
+    ['head (as requested)', r.run.headRevision],
     ['generated', r.generatedAt.toISOString()],
   ];
   const shown = kv.filter((e): e is [string, string] => e[1] !== undefined && e[1] !== '');
