@@ -11,7 +11,7 @@ import { errorMessage, VouchError } from '../common/errors.ts';
 import { EmbeddedLog } from '../tlog/log.ts';
 import { trustedRootFor } from '../tlog/trusted-root.ts';
 import { EmbeddedLogWitness } from '../tlog/witness.ts';
-import { action, out, setup } from './context.ts';
+import { action, collect, out, setup } from './context.ts';
 
 // `vouch attest`: build an in-toto Statement v1, sign it as DSSE with a long-lived key, log it (a Rekor v1 log by
 // URL, or the embedded log in-process), verify what came back, write the Sigstore bundle.
@@ -118,9 +118,6 @@ Example:
     );
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 /** NAME=sha256:HEX; the name may itself contain '=' (the digest never does). */
 export function parseSubject(text: string): { name: string; sha256: string } {

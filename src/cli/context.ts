@@ -52,3 +52,8 @@ export function reportError(err: unknown): void {
   if (err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   process.exitCode = ExitCode.internal;
 }
+
+/** commander argParser for a repeatable option: each use appends to the list. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

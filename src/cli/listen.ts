@@ -9,7 +9,7 @@ import { logger } from '../common/log.ts';
 import { startListener, type RunningListener } from '../runner/listener.ts';
 import { planRun } from '../runner/plan.ts';
 import { loadTriggersDir, type SecretResolver } from '../tekton/triggers.ts';
-import { action, out, setup } from './context.ts';
+import { action, collect, out, setup } from './context.ts';
 import { BUNDLED_PIPELINES, BUNDLED_TASKS, executeRun, type ExecuteOptions } from './run.ts';
 
 const BUNDLED_TRIGGERS = join(BUNDLED_PIPELINES, 'triggers');
@@ -92,7 +92,6 @@ function parseAddress(address: string): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 export function registerListen(program: Command): void {
   program

@@ -2,11 +2,8 @@
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../common/errors.ts';
 import { OSV_EXPORT_BASE, syncEcosystem } from '../stages/sca/sync.ts';
-import { action, out, setup } from './context.ts';
+import { action, collect, out, setup } from './context.ts';
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 export function registerOsv(program: Command): void {
   const osv = program.command('osv').description('the OSV vulnerability database on disk (read by vouch task sca)');

@@ -15,14 +15,13 @@ import { collectStageReports } from '../stages/report/collect.ts';
 import { renderRunReport, type AdmissionView, type EvidenceView, type GraphNode, type ProvenanceView, type RunInfo } from '../stages/report/html.ts';
 import type { ImageVerdict } from '../admission/engine.ts';
 import { action, out, setup } from './context.ts';
-import { buildEngine, type VerifyFlags } from './verify.ts';
+import { buildEngine, evidenceOptions, type VerifyFlags } from './verify.ts';
 
 interface ReportFlags extends Omit<VerifyFlags, 'output'> {
   source: string;
   out?: string;
 }
 
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /** The run facts the `report` finally task recorded (its summary.json), when it ran. */
 function runInfoOf(source: string): { run: RunInfo; taskStatuses?: { task: string; status: string }[] } {
@@ -93,7 +92,7 @@ function admissionOf(verdict: ImageVerdict): AdmissionView {
 }
 
 export function registerReport(program: Command): void {
-  program
+  const reportCommand = program
     .command('report')
     .description(
       "write the reviewer's HTML report of a run: the stages' reports from the workspace, the provenance graph and " +
@@ -103,13 +102,9 @@ export function registerReport(program: Command): void {
     .argument('<images...>', 'the image the run built (first), and any others to judge')
     .requiredOption('--source <dir>', "the run's source workspace (its .vouch/reports)")
     .option('--out <file>', 'where to write the page (default: <source>/.vouch/report.html)')
-    .option('--policy <file>', 'AdmissionPolicy YAML (default: the documented default policy with --key)')
-    .option('--key <pub>', 'PEM public key trusted to sign evidence (repeatable)', collect)
-    .option('--approver <id=pub[:groups]>', 'default policy: an approver (repeatable)', collect)
-    .option('--approvals <dir>', 'directory of approval bundles (repeatable)', collect)
-    .option('--store <dir>', 'local attestation store (default: config sidecar.store)')
-    .option('--log-data <dir>', "the embedded log whose trusted root verifies the entries")
-    .option('--trusted-root <file>', 'trusted_root.json of the log')
+    .option('--policy <file>', 'AdmissionPolicy YAML (default: the documented default policy with --key)');
+  evidenceOptions(reportCommand)
+    .option('--log-data <dir>', 'the embedded log whose trusted root verifies the entries')
     .addHelpText('after', '\nExit codes: 0 the page was written (whatever the verdicts); 2 bad usage; 3 a store or registry is unavailable.')
     .action(
       action(async (images: string[], opts: ReportFlags, cmd: Command): Promise<number> => {

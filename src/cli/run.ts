@@ -12,7 +12,7 @@ import { defaultHiddenPaths } from '../runner/sandbox.ts';
 import { HttpSink, cloudEventFor, type EventSink } from '../runner/events.ts';
 import { JsonView, PlainView, TerminalView, type RunView } from '../runner/view.ts';
 import { startInProcessSidecar } from '../sidecar/index.ts';
-import { action, setup } from './context.ts';
+import { action, collect, setup } from './context.ts';
 
 interface RunOptions extends ExecuteOptions {
   pipelinerun?: string;
@@ -29,7 +29,6 @@ interface RunOptions extends ExecuteOptions {
 export const BUNDLED_TASKS = fileURLToPath(new URL('../../tasks', import.meta.url));
 export const BUNDLED_PIPELINES = fileURLToPath(new URL('../../pipelines', import.meta.url));
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 const list = (s: string): string[] => s.split(',').map((x) => x.trim()).filter((x) => x !== '');
 
 export function registerRun(program: Command): void {

@@ -1,11 +1,8 @@
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../common/errors.ts';
 import { STAGES, parseResultFlags, runStage, type Stage } from '../stages/index.ts';
-import { action, out, setup } from './context.ts';
+import { action, collect, out, setup } from './context.ts';
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 function registerStage(task: Command, stage: Stage): void {
   const cmd = task.command(stage.name).description(stage.description);

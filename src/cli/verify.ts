@@ -18,7 +18,7 @@ import { LocalStore, OciStore, type AttestationStore } from '../store/index.ts';
 import { RekorClient } from '../tlog/client.ts';
 import { EmbeddedLog } from '../tlog/log.ts';
 import { EmbeddedLogWitness } from '../tlog/witness.ts';
-import { action, out, setup } from './context.ts';
+import { action, collect, out, setup } from './context.ts';
 
 // `vouch verify`: the admission engine from a terminal or a deploy pipeline (same engine as the webhook), and
 // `vouch audit`: an artifact's chain of custody from the store, the log and the webhook's audit log.
@@ -40,7 +40,6 @@ export interface VerifyFlags {
   signKey?: string;
 }
 
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 function keysFrom(paths: string[]): AdmissionPolicy['keys'] {
   return paths.map((p) => {
@@ -150,8 +149,18 @@ async function vsaSigner(opts: VerifyFlags): Promise<{ sign: (v: ImageVerdict, p
   return { sign: async (v, p) => (await signVsa(v, { uri: p.source, sha256: p.digest }, { privateKey, witness: new EmbeddedLogWitness(log) })).json, close: () => log.close() };
 }
 
+/** Where the evidence is and whom to trust: the same options for verify, audit and report. */
+export function evidenceOptions(cmd: Command): Command {
+  return cmd
+    .option('--key <pub>', 'PEM public key trusted to sign evidence (repeatable; the default policy needs one)', collect)
+    .option('--approver <id=pub[:groups]>', 'an approver of the default policy, e.g. alice@example.com=alice.pub:security (repeatable)', collect)
+    .option('--approvals <dir>', 'directory of approval bundles (repeatable)', collect)
+    .option('--store <dir>', 'local attestation store (default: config sidecar.store)')
+    .option('--trusted-root <file>', 'trusted_root.json of the log (default: public-good, or the --log-data log)');
+}
+
 export function registerVerify(program: Command): void {
-  program
+  const verifyCommand = program
     .command('verify')
     .description(
       'judge container images as the admission webhook would: the digest (tags are resolved), its attestations in the ' +
@@ -161,15 +170,11 @@ export function registerVerify(program: Command): void {
     )
     .argument('[images...]', 'image references (registry/repo@sha256:… or :tag)')
     .option('-f, --file <manifest>', 'Kubernetes manifest(s): judge every image of every pod carrier in them (repeatable)', collect)
-    .option('--policy <file>', 'AdmissionPolicy YAML (several documents, or a ConfigMap holding them)')
-    .option('--key <pub>', 'PEM public key trusted to sign evidence (repeatable; needed without --policy)', collect)
-    .option('--approver <id=pub[:groups]>', 'default policy: an approver, e.g. alice@example.com=alice.pub:security (repeatable)', collect)
-    .option('--approvals <dir>', 'directory of approval bundles (repeatable)', collect)
-    .option('--store <dir>', 'local attestation store (default: config sidecar.store)')
+    .option('--policy <file>', 'AdmissionPolicy YAML (several documents, or a ConfigMap holding them)');
+  evidenceOptions(verifyCommand)
     .option('--oci', "also read cosign-style .att attestations from each image's registry")
     .option('--rekor <url>', 'Rekor v1 log: searched by digest (/api/v1/index/retrieve) and used to log the VSA')
     .option('--log-data <dir>', 'the embedded log: its trusted root is used, and the VSA is logged there')
-    .option('--trusted-root <file>', 'trusted_root.json of the log (default: public-good, or the --log-data log)')
     .option('--namespace <ns>', 'namespace to judge manifests in when they name none', '')
     .option('-o, --output <format>', 'text, json or yaml', 'text')
     .option('--vsa <dir>', 'write a signed SLSA VSA (verification_summary/v1) per image to DIR, and put it in the store')
@@ -299,21 +304,17 @@ function agentRunSummary(p: Record<string, unknown>): string[] {
 }
 
 export function registerAudit(program: Command): void {
-  program
+  const auditCommand = program
     .command('audit')
     .description(
       "replay an image's chain of custody: every attestation about its digest in the store (verified against --key, " +
         'with its log entry): agent run, provenance (pipeline, source, tasks, gate evidence), risk and approvals, VSAs; ' +
         "the log's entries for the digest; and the webhook's admission decisions on it (break-glass included).",
     )
-    .argument('<image>', 'image reference (a tag is resolved)')
-    .option('--key <pub>', 'PEM public key the evidence must be signed with (repeatable)', collect)
-    .option('--approver <id=pub[:groups]>', 'an approver whose signed approvals are shown (repeatable)', collect)
-    .option('--approvals <dir>', 'directory of approval bundles (repeatable)', collect)
-    .option('--store <dir>', 'local attestation store (default: config sidecar.store)')
+    .argument('<image>', 'image reference (a tag is resolved)');
+  evidenceOptions(auditCommand)
     .option('--rekor <url>', 'Rekor v1 log to search by digest')
     .option('--log-data <dir>', 'the embedded log whose trusted root verifies the entries')
-    .option('--trusted-root <file>', 'trusted_root.json of the log')
     .option('--audit-log <file>', "the webhook's audit log (default: config admission.auditLog)")
     .option('-o, --output <format>', 'text or json', 'text')
     .action(
