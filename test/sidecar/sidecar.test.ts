@@ -79,6 +79,7 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
   });
 
   it('malformed requests get 400 and change nothing', async () => {
+    const stackLimit = Error.stackTraceLimit;
     h = await harness();
     const before = journalSize(h);
     const set = makeRun('bad', 1);
@@ -93,6 +94,9 @@ describe('sidecar: events in, one verified attestation per PipelineRun out', fun
     for (const ev of bad) expect(await post(h.url, ev)).to.equal(400);
     const raw = await fetch(`${h.url}/events`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': '/x', 'ce-type': 'dev.tekton.event.taskrun.successful.v1' }, body: '{not json' });
     expect(raw.status).to.equal(400);
+    expect(((await raw.json()) as { message: string }).message).to.match(/not a CloudEvent: .*JSON/);
+    // the parse runs with stack capture off (server.ts): the process's own limit is back after a thrown parse
+    expect(Error.stackTraceLimit).to.equal(stackLimit);
     const notCe = await fetch(`${h.url}/events`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: '{}' });
     expect(notCe.status).to.equal(400);
     const huge = await fetch(`${h.url}/events`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'y', 'ce-source': '/x', 'ce-type': 'dev.tekton.event.taskrun.successful.v1' }, body: 'x'.repeat(5 * 1024 * 1024) });
