@@ -102,21 +102,41 @@ function checkSupported(key: KeyObject, source: string): void {
   throw new VouchError('KEY_INVALID', `${source}: unsupported key type ${type ?? 'unknown'}${type === 'ec' ? ` (${key.asymmetricKeyDetails?.namedCurve ?? '?'})` : ''}; use ECDSA P-256 or Ed25519`);
 }
 
+// A KeyObject never changes, and deriving its public half, SPKI encodings and key id took about a tenth of the
+// sidecar's CPU per attestation (every signature, log entry and verification asks again): derive each once per key.
+interface PublicForms {
+  key: KeyObject;
+  pem?: string;
+  der?: Buffer;
+  id?: string;
+}
+const publicForms = new WeakMap<KeyObject, PublicForms>();
+
+function formsOf(key: KeyObject): PublicForms {
+  let forms = publicForms.get(key);
+  if (!forms) publicForms.set(key, (forms = { key: key.type === 'public' ? key : createPublicKey(key) }));
+  return forms;
+}
+
 export function publicKeyOf(key: KeyObject): KeyObject {
-  return key.type === 'public' ? key : createPublicKey(key);
+  return formsOf(key).key;
 }
 
 export function publicKeyPem(key: KeyObject): string {
-  return publicKeyOf(key).export({ type: 'spki', format: 'pem' }).toString();
+  const forms = formsOf(key);
+  return (forms.pem ??= forms.key.export({ type: 'spki', format: 'pem' }).toString());
 }
 
+/** The DER SubjectPublicKeyInfo (a copy: callers may keep or change it). */
 export function publicKeyDer(key: KeyObject): Buffer {
-  return publicKeyOf(key).export({ type: 'spki', format: 'der' });
+  const forms = formsOf(key);
+  return Buffer.from((forms.der ??= forms.key.export({ type: 'spki', format: 'der' })));
 }
 
 /** sha256 of the DER SubjectPublicKeyInfo, hex: Rekor's logID for a log key, and our key id for signers. */
 export function keyId(key: KeyObject): string {
-  return sha256Hex(publicKeyDer(key));
+  const forms = formsOf(key);
+  return (forms.id ??= sha256Hex((forms.der ??= forms.key.export({ type: 'spki', format: 'der' }))));
 }
 
 /** Signs with SHA-256 (ECDSA: DER signature) or Ed25519 (pure). */

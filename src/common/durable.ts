@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, openSync, type PathLike } from 'node:fs';
+import { constants, type PathLike } from 'node:fs';
 import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -7,13 +7,17 @@ import { basename, dirname, join } from 'node:path';
 // gets its final name, and the directory is fsynced after, so the name itself is durable too. Used by the journal,
 // the transparency log's identity files and the local attestation store.
 
-/** fsync a directory, so that a file created, linked or renamed in it is durable. */
-export function fsyncDir(dir: PathLike): void {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+/**
+ * fsync a directory, so that a file created, linked or renamed in it is durable. Asynchronous: a directory fsync
+ * waits for the disk, and a synchronous one stalled the whole event loop (HTTP ingest, the journal's group commit)
+ * for that long, once per stored file.
+ */
+export async function fsyncDir(dir: PathLike): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    fsyncSync(fd);
+    await fh.sync();
   } finally {
-    closeSync(fd);
+    await fh.close();
   }
 }
 
@@ -22,7 +26,7 @@ export async function mkdirDurable(dir: string): Promise<void> {
   const first = await mkdir(dir, { recursive: true });
   if (first === undefined) return;
   for (let d = dir; ; d = dirname(d)) {
-    fsyncDir(dirname(d));
+    await fsyncDir(dirname(d));
     if (d === first || dirname(d) === d) break;
   }
 }
@@ -31,7 +35,7 @@ export async function mkdirDurable(dir: string): Promise<void> {
 export async function writeFileDurable(dir: string, name: string, data: string | Uint8Array, mode: number): Promise<void> {
   const tmp = await writeTemp(dir, name, data, mode);
   await rename(tmp, join(dir, name));
-  fsyncDir(dir);
+  await fsyncDir(dir);
 }
 
 /**
@@ -54,7 +58,7 @@ export async function createFileDurable(path: string, data: string | Uint8Array,
     created = false;
   }
   await unlink(tmp);
-  fsyncDir(dir);
+  await fsyncDir(dir);
   return created;
 }
 

@@ -151,7 +151,7 @@ export class Journal {
         fh = await open(path, 'wx+', 0o600);
         await fh.write(opts.magic, 0, MAGIC_SIZE, 0);
         await fh.sync();
-        fsyncDir(dir);
+        await fsyncDir(dir);
         created = true;
       }
       let replay: { records: number; truncatedBytes: number; end: number };

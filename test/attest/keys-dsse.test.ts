@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnvelope, preAuthEncoding, signEnvelope, verifyEnvelope, IN_TOTO_PAYLOAD_TYPE } from '../../src/attest/dsse.ts';
-import { generateKeyPair, keyId, loadPrivateKey, loadPublicKey, parsePrivateKey, parsePublicKey, publicKeyOf } from '../../src/attest/keys.ts';
+import { generateKeyPair, keyId, loadPrivateKey, loadPublicKey, parsePrivateKey, parsePublicKey, publicKeyDer, publicKeyOf, publicKeyPem } from '../../src/attest/keys.ts';
 import { VouchError } from '../../src/common/errors.ts';
 import { runVouch } from '../helpers/cli.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
@@ -52,6 +52,22 @@ describe('attest: keys and DSSE', () => {
     expect(() => parsePublicKey('-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n', 'x.pub')).to.throw(VouchError);
     const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
     expect(() => parsePublicKey(p384, 'p384.pub')).to.throw(/unsupported key type ec \(secp384r1\)/);
+  });
+
+  it('a key\'s public forms are derived once and handed out safely: the DER given out is a copy', () => {
+    const privateKey = parsePrivateKey(generateKeyPair().privateKeyPem, 'test key');
+    const der = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+    const id = createHash('sha256').update(der).digest('hex');
+    expect(keyId(privateKey)).to.equal(id);
+    expect(publicKeyPem(privateKey)).to.equal(createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }));
+    const given = publicKeyDer(privateKey);
+    expect(given.equals(der)).to.equal(true);
+    given.fill(0);
+    expect(publicKeyDer(privateKey).equals(der)).to.equal(true);
+    expect(keyId(privateKey)).to.equal(id);
+    // the private key and its public half name the same key
+    expect(keyId(publicKeyOf(privateKey))).to.equal(id);
+    expect(publicKeyOf(privateKey)).to.equal(publicKeyOf(privateKey));
   });
 
   it('DSSE: PAE as the spec gives it; sign then verify; any change to type, payload or signature fails', () => {
