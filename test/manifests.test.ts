@@ -375,9 +375,20 @@ describe('manifests: every YAML a cluster applies', function () {
       expect(issuerRef).to.deep.include({ kind: 'Issuer', group: 'cert-manager.io' });
       const issuer = find('Issuer', String(issuerRef['name']));
       expect(get(issuer, 'metadata', 'namespace')).to.equal(get(cert, 'metadata', 'namespace'));
-      expect(get(issuer, 'spec')).to.deep.equal({ selfSigned: {} });
+      // two levels: the serving certificate is issued by a CA Issuer whose Secret a self-signed CA Certificate writes,
+      // so the injected caBundle (the CA) stays the same across renewals of the serving certificate
+      const caSecret = String(get(issuer, 'spec', 'ca', 'secretName'));
+      const ca = docs().find((d) => d['kind'] === 'Certificate' && get(d, 'spec', 'secretName') === caSecret);
+      expect(ca, `a Certificate writing the CA Issuer's Secret ${caSecret}`).to.not.equal(undefined);
+      expect(get(ca, 'spec', 'isCA')).to.equal(true);
+      expect(get(cert, 'spec', 'isCA')).to.not.equal(true);
+      const hours = (d: Obj | undefined): number => Number(/^([0-9]+)h$/.exec(String(get(d, 'spec', 'duration')))![1]);
+      expect(hours(ca)).to.be.greaterThan(hours(cert));
+      const root = find('Issuer', String(get(ca, 'spec', 'issuerRef', 'name')));
+      expect(get(root, 'metadata', 'namespace')).to.equal(get(cert, 'metadata', 'namespace'));
+      expect(get(root, 'spec')).to.deep.equal({ selfSigned: {} });
       // cert-manager's fields as its v1 API spells them (no CRD schema offline: the known keys by hand)
-      expect(Object.keys(get(cert, 'spec') as Obj)).to.satisfy((ks: string[]) => ks.every((k) => ['secretName', 'dnsNames', 'duration', 'renewBefore', 'privateKey', 'usages', 'issuerRef', 'commonName', 'isCA'].includes(k)));
+      for (const c2 of [cert, ca!]) expect(Object.keys(get(c2, 'spec') as Obj)).to.satisfy((ks: string[]) => ks.every((k) => ['secretName', 'dnsNames', 'duration', 'renewBefore', 'privateKey', 'usages', 'issuerRef', 'commonName', 'isCA'].includes(k)));
       expect(get(cert, 'spec', 'usages')).to.include('server auth');
       // the namespaces it judges are the ones the docs tell you to label
       const [[labelKey, labelValue]] = Object.entries(get(w, 'namespaceSelector', 'matchLabels') as Record<string, string>) as [[string, string]];

@@ -25,9 +25,11 @@ import { AdmissionEngine } from './engine.ts';
 import { breakGlassLogger } from './vsa.ts';
 import type { PullSecretSource } from './credentials.ts';
 import { AdmissionWebhook, serveWebhook, type RunningWebhook } from './webhook.ts';
+import { readTlsFiles } from './tls-files.ts';
 
 export { AdmissionEngine, type EngineOptions, type ImageVerdict, type JudgeContext } from './engine.ts';
-export { AdmissionWebhook, serveWebhook, type RunningWebhook, type WebhookOptions, type BreakGlassRecord } from './webhook.ts';
+export { AdmissionWebhook, serveWebhook, type RunningWebhook, type ServeWebhookOptions, type WebhookOptions, type BreakGlassRecord } from './webhook.ts';
+export { TlsFileWatch, readTlsFiles, type TlsCheck, type TlsFiles, type TlsPair } from './tls-files.ts';
 export { imagesOf, imagesOfPodSpec, podSpecOf, distinctImages, CARRIERS, type ImageUse } from './images.ts';
 export { vsaStatement, signVsa, breakGlassStatement, breakGlassLogger, VERIFIER_ID, BREAK_GLASS_PREDICATE } from './vsa.ts';
 export { readAuditLog, type AuditRecord } from './audit.ts';
@@ -56,14 +58,8 @@ export async function startAdmission(config: VouchConfig, extra: { pullSecrets?:
   if (a.policy === '') throw new VouchError('CONFIG_INVALID', 'admission.listen is set: admission.policy must name the AdmissionPolicy file');
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):([0-9]{1,5})$/.exec(a.listen);
   if (!m || Number(m[2]) > 65535) throw new VouchError('CONFIG_INVALID', `admission.listen ${JSON.stringify(a.listen)} is not HOST:PORT`);
-  let cert: Buffer;
-  let key: Buffer;
-  try {
-    cert = await readFile(a.tlsCert);
-    key = await readFile(a.tlsKey);
-  } catch (err) {
-    throw new VouchError('CONFIG_INVALID', `cannot read the admission TLS files: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
-  }
+  const tlsFiles = { certFile: a.tlsCert, keyFile: a.tlsKey };
+  const { cert, key } = await readTlsFiles(tlsFiles);
   // the audit log must be writable before the first decision: a decision that cannot be recorded is a denial
   if (a.auditLog !== '') {
     try {
@@ -98,5 +94,5 @@ export async function startAdmission(config: VouchConfig, extra: { pullSecrets?:
     ...(a.auditLog !== '' ? { auditLog: a.auditLog } : {}),
     ...(extra.pullSecrets ? { pullSecrets: extra.pullSecrets } : {}),
   });
-  return serveWebhook(webhook, { cert, key }, m[1]!.replace(/^\[|\]$/g, ''), Number(m[2]));
+  return serveWebhook(webhook, { cert, key }, m[1]!.replace(/^\[|\]$/g, ''), Number(m[2]), { tlsFiles: { ...tlsFiles, reloadEveryMs: a.tlsReloadSeconds * 1000 } });
 }

@@ -14,6 +14,7 @@ import { distinctImages, imagesOf, podSpecOf, type ImageUse } from './images.ts'
 import { pullCredentials, type PullSecretSource } from './credentials.ts';
 import { parseImageReference } from '../store/index.ts';
 import type { RegistryCredentials } from '../store/oci/registry.ts';
+import { secureContextOptions, TlsFileWatch, type TlsFiles, type TlsPair } from './tls-files.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 /** larger objects are refused before parsing (the API server's own request limit is 3 MiB) */
@@ -285,14 +286,21 @@ function shortImage(image: string): string {
 export interface RunningWebhook {
   url: string;
   server: Server;
+  /** the watch on the certificate files, when serving from files (tlsFiles) */
+  tls?: TlsFileWatch;
   close(): Promise<void>;
 }
 
+export interface ServeWebhookOptions {
+  /** the files `tls` was read from: looked at every `reloadEveryMs` (0: never) and a changed usable pair is served */
+  tlsFiles?: TlsFiles & { reloadEveryMs: number };
+}
+
 /** Serves the webhook over HTTPS: POST /admission, GET /healthz. */
-export async function serveWebhook(webhook: AdmissionWebhook, tls: { cert: string | Buffer; key: string | Buffer }, host: string, port: number): Promise<RunningWebhook> {
+export async function serveWebhook(webhook: AdmissionWebhook, tls: TlsPair, host: string, port: number, options: ServeWebhookOptions = {}): Promise<RunningWebhook> {
   let server: Server;
   try {
-    server = createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
+    server = createServer(secureContextOptions(tls), (req, res) => {
       void route(webhook, req, res);
     });
   } catch (err) {
@@ -310,11 +318,21 @@ export async function serveWebhook(webhook: AdmissionWebhook, tls: { cert: strin
   const addr = server.address() as AddressInfo;
   const url = `https://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${String(addr.port)}`;
   log.info({ url }, 'admission webhook listening');
+  let watch: TlsFileWatch | undefined;
+  if (options.tlsFiles) {
+    watch = new TlsFileWatch(options.tlsFiles, { cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }, (pair) => {
+      // new handshakes get the new pair; connections already open keep theirs
+      server.setSecureContext(secureContextOptions(pair));
+    });
+    if (options.tlsFiles.reloadEveryMs > 0) watch.start(options.tlsFiles.reloadEveryMs);
+  }
   return {
     url,
     server,
+    ...(watch ? { tls: watch } : {}),
     close: () =>
       new Promise<void>((resolve) => {
+        watch?.stop();
         server.close(() => {
           resolve();
         });

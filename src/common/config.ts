@@ -103,6 +103,8 @@ export interface VouchConfig {
     /** PEM certificate and key files of the listener */
     tlsCert: string;
     tlsKey: string;
+    /** how often the certificate and key files are looked at for a renewed pair (0: read at start only) */
+    tlsReloadSeconds: number;
     /** the AdmissionPolicy file (YAML; several documents or a ConfigMap) */
     policy: string;
     /** comma-separated directories of approval bundles */
@@ -194,6 +196,7 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     listen: { kind: 'string', env: 'VOUCH_ADMISSION_LISTEN' },
     tlsCert: { kind: 'string', env: 'VOUCH_ADMISSION_TLS_CERT', path: true },
     tlsKey: { kind: 'string', env: 'VOUCH_ADMISSION_TLS_KEY', path: true },
+    tlsReloadSeconds: { kind: 'number', env: 'VOUCH_ADMISSION_TLS_RELOAD_SECONDS' },
     policy: { kind: 'string', env: 'VOUCH_ADMISSION_POLICY', path: true },
     approvals: { kind: 'string', env: 'VOUCH_ADMISSION_APPROVALS' },
     trustedRoot: { kind: 'string', env: 'VOUCH_ADMISSION_TRUSTED_ROOT', path: true },
@@ -237,6 +240,7 @@ export function defaultConfig(): VouchConfig {
       listen: '',
       tlsCert: '',
       tlsKey: '',
+      tlsReloadSeconds: 60,
       policy: '',
       approvals: '',
       trustedRoot: '',

@@ -296,6 +296,9 @@ describe('admission: webhook over HTTPS (admission.k8s.io/v1)', function () {
     config.sidecar.store = w.storeDir;
     const r = (await startAdmission(config))!;
     running.push(r);
+    // the files are watched for a renewed pair (tls-reload.test.ts shows what a reload does)
+    expect(r.tls).to.not.equal(undefined);
+    expect(await r.tls!.check()).to.equal('unchanged');
     const a = await post(r.url, reviewOf(carrier('Pod', podSpec({ containers: [GOOD] }))));
     expect(a.body.response!.allowed, a.body.response!.status?.message).to.equal(true);
     expect(readFileSync(join(dir, 'cfg-audit.jsonl'), 'utf8')).to.include(digestOf('good'));
