@@ -58,6 +58,7 @@ export async function startAdmission(config: VouchConfig, extra: { pullSecrets?:
   if (a.policy === '') throw new VouchError('CONFIG_INVALID', 'admission.listen is set: admission.policy must name the AdmissionPolicy file');
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):([0-9]{1,5})$/.exec(a.listen);
   if (!m || Number(m[2]) > 65535) throw new VouchError('CONFIG_INVALID', `admission.listen ${JSON.stringify(a.listen)} is not HOST:PORT`);
+  if (!Number.isFinite(a.tlsReloadSeconds) || a.tlsReloadSeconds < 0) throw new VouchError('CONFIG_INVALID', `admission.tlsReloadSeconds must be 0 (read at start only) or more, got ${String(a.tlsReloadSeconds)}`);
   const tlsFiles = { certFile: a.tlsCert, keyFile: a.tlsKey };
   const { cert, key } = await readTlsFiles(tlsFiles);
   // the audit log must be writable before the first decision: a decision that cannot be recorded is a denial

@@ -302,6 +302,14 @@ describe('admission: webhook over HTTPS (admission.k8s.io/v1)', function () {
     const a = await post(r.url, reviewOf(carrier('Pod', podSpec({ containers: [GOOD] }))));
     expect(a.body.response!.allowed, a.body.response!.status?.message).to.equal(true);
     expect(readFileSync(join(dir, 'cfg-audit.jsonl'), 'utf8')).to.include(digestOf('good'));
+    config.admission.tlsReloadSeconds = -1;
+    try {
+      await startAdmission(config);
+      expect.fail('expected CONFIG_INVALID');
+    } catch (err) {
+      expect((err as VouchError).message).to.include('tlsReloadSeconds');
+    }
+    config.admission.tlsReloadSeconds = 60;
     config.admission.tlsCert = '';
     try {
       await startAdmission(config);
