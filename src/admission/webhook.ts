@@ -120,17 +120,26 @@ function clipWarning(w: string): string {
   return w.length > MAX_WARNING_CHARS ? `${w.slice(0, MAX_WARNING_CHARS - 1)}…` : w;
 }
 
-function annotationOf(object: unknown, name: string): string {
-  if (!isObj(object)) return '';
+/**
+ * The break-glass annotation that counts for an object: a Pod's own; for every other carrier, its pod template's.
+ * A carrier's own metadata is not copied to the Pods its controller creates, and each of those Pods is judged again:
+ * a break-glass on the Deployment itself would admit the Deployment and then deny every one of its Pods. So an
+ * annotation found only there is reported as misplaced (and refused) rather than half-honoured.
+ */
+function breakGlassOf(object: unknown, name: string): { reason: string } | { misplaced: string } | undefined {
+  if (!isObj(object)) return undefined;
   const read = (md: unknown): string => {
     const a = isObj(md) && isObj(md['annotations']) ? md['annotations'][name] : undefined;
     return typeof a === 'string' ? a.trim() : '';
   };
   const own = read(object['metadata']);
-  if (own !== '') return own;
   const spec = isObj(object['spec']) ? object['spec'] : {};
-  const tpl = isObj(spec['template']) ? spec['template'] : isObj(spec['jobTemplate']) && isObj(spec['jobTemplate']['spec']) && isObj(spec['jobTemplate']['spec']['template']) ? spec['jobTemplate']['spec']['template'] : undefined;
-  return tpl ? read(tpl['metadata']) : '';
+  const cronTemplate = isObj(spec['jobTemplate']) && isObj(spec['jobTemplate']['spec']) ? spec['jobTemplate']['spec']['template'] : undefined;
+  const [tpl, where] = isObj(spec['template']) ? [spec['template'], 'spec.template.metadata.annotations'] : isObj(cronTemplate) ? [cronTemplate, 'spec.jobTemplate.spec.template.metadata.annotations'] : [undefined, ''];
+  if (!tpl) return own !== '' ? { reason: own } : undefined;
+  const templated = read(tpl['metadata']);
+  if (templated !== '') return { reason: templated };
+  return own !== '' ? { misplaced: where } : undefined;
 }
 
 export class AdmissionWebhook {
@@ -195,8 +204,11 @@ export class AdmissionWebhook {
     const annotations: Record<string, string> = {};
     if (!allowed) {
       message = `vouch denied ${req.kind} ${req.namespace}/${req.name}: ${denied.map((v) => `image ${v.image}${v.digest ? ` (sha256:${v.digest.slice(0, 12)})` : ''}: ${v.reasons.join('; ')}`).join(' | ')}`;
-      const reason = annotationOf(req.object, breakGlassName);
-      if (reason !== '') {
+      const breakGlass = breakGlassOf(req.object, breakGlassName);
+      if (breakGlass && 'misplaced' in breakGlass) {
+        message += ` | break-glass annotation ${breakGlassName} is on the ${req.kind}'s own metadata, which its Pods do not inherit (each Pod is judged again): put it in ${breakGlass.misplaced}`;
+      } else if (breakGlass) {
+        const reason = breakGlass.reason;
         const record: BreakGlassRecord = { reason, uid: req.uid, namespace: req.namespace, kind: req.kind, name: req.name, user: req.user, images: denied.map((v) => ({ image: v.image, digest: v.digest, reasons: v.reasons })) };
         if (req.dryRun) {
           allowed = true;

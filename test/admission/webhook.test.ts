@@ -38,9 +38,9 @@ const podSpec = (images: { containers: string[]; init?: string[]; volume?: strin
   ...(images.volume ? { volumes: [{ name: 'data', image: { reference: images.volume, pullPolicy: 'IfNotPresent' } }] } : {}),
 });
 
-function carrier(kind: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}): Record<string, unknown> {
+function carrier(kind: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}, templateAnnotations: Record<string, string> = {}): Record<string, unknown> {
   const metadata = { name: `x-${kind.toLowerCase()}`, namespace: 'prod', annotations };
-  const template = { metadata: { labels: { app: 'x' } }, spec };
+  const template = { metadata: { labels: { app: 'x' }, annotations: templateAnnotations }, spec };
   const apiVersion = ['Job', 'CronJob'].includes(kind) ? 'batch/v1' : ['Pod', 'ReplicationController'].includes(kind) ? 'v1' : 'apps/v1';
   if (kind === 'Pod') return { apiVersion, kind, metadata, spec };
   if (kind === 'CronJob') return { apiVersion, kind, metadata, spec: { schedule: '* * * * *', jobTemplate: { spec: { template } } } };
@@ -217,13 +217,26 @@ describe('admission: webhook over HTTPS (admission.k8s.io/v1)', function () {
   it('break-glass admits a denied object, logs it to the transparency log first, and says so', async () => {
     const size = w.log.info().treeSize;
     const bg = await serve({ webhook: { logBreakGlass: breakGlassLogger({ privateKey: w.sidecarKey, witness: new EmbeddedLogWitness(w.log) }) } });
-    const a = await post(bg.url, reviewOf(carrier('Deployment', podSpec({ containers: [CRIT] }), { 'vouch.dev/break-glass': 'INC-42 outage fix' })));
+    // on the pod template, where the Deployment's Pods (each judged again) carry it too
+    const a = await post(bg.url, reviewOf(carrier('Deployment', podSpec({ containers: [CRIT] }), {}, { 'vouch.dev/break-glass': 'INC-42 outage fix' })));
     expect(a.body.response!.allowed).to.equal(true);
     expect(a.body.response!.warnings![0]).to.match(/^break-glass admitted, logged as entry #\d+: INC-42/);
     expect(a.body.response!.auditAnnotations!['decision']).to.equal('break-glass');
     expect(w.log.info().treeSize).to.equal(size + 1);
     const entry = w.log.getByIndex(size)!;
     expect(JSON.parse(Buffer.from(entry.body, 'base64').toString()) as unknown).to.have.nested.property('kind', 'dsse');
+    // a CronJob's is on its job template's pod template
+    const cron = await post(bg.url, reviewOf(carrier('CronJob', podSpec({ containers: [CRIT] }), {}, { 'vouch.dev/break-glass': 'INC-43' })));
+    expect(cron.body.response!.allowed).to.equal(true);
+    expect(w.log.info().treeSize).to.equal(size + 2);
+    // on the Deployment's own metadata only: its Pods would not inherit it, so it is refused, saying where it belongs,
+    // and nothing is logged
+    for (const kind of ['Deployment', 'CronJob']) {
+      const misplaced = await post(bg.url, reviewOf(carrier(kind, podSpec({ containers: [CRIT] }), { 'vouch.dev/break-glass': 'INC-44' })));
+      expect(misplaced.body.response!.allowed).to.equal(false);
+      expect(misplaced.body.response!.status!.message).to.include(`is on the ${kind}'s own metadata`).and.include(kind === 'CronJob' ? 'spec.jobTemplate.spec.template.metadata.annotations' : 'spec.template.metadata.annotations');
+    }
+    expect(w.log.info().treeSize).to.equal(size + 2);
     // without a way to log it, the break-glass is refused
     const refused = await post(url, reviewOf(carrier('Pod', podSpec({ containers: [CRIT] }), { 'vouch.dev/break-glass': 'please' })));
     expect(refused.body.response!.allowed).to.equal(false);
