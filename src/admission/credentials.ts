@@ -3,7 +3,7 @@
 // name and picks the entry for the image's registry from `.dockerconfigjson` (`{"auths": {registry: …}}`) or the
 // legacy `.dockercfg` (`{registry: …}`), each entry `{username, password}` or `{auth: base64("user:pass")}`.
 
-import type { RegistryCredentials } from '../store/oci/registry.ts';
+import type { RegistryCredentials } from '../common/oci/registry.ts';
 
 /** A Secret's data as the API server returns it: base64 values by key. */
 export interface SecretData {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, VouchError } from '../../common/errors.ts';
-import { logger } from '../../common/log.ts';
+import { errorMessage, VouchError } from '../errors.ts';
+import { logger } from '../log.ts';
 import { apiHost, parseImageReference } from './reference.ts';
 
 // A small client for the OCI distribution API (https://github.com/opencontainers/distribution-spec/blob/main/spec.md)
@@ -80,7 +80,7 @@ export class RegistryClient {
   /** scope -> bearer token and when it stops being used */
   private readonly tokens = new Map<string, { token: string; until: number }>();
   private basic = false;
-  private readonly log = logger('store.oci');
+  private readonly log = logger('oci');
 
   constructor(options: RegistryClientOptions) {
     this.registry = options.registry;
