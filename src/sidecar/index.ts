@@ -76,7 +76,7 @@ function positive(name: string, v: number): number {
  * `sidecar.evidenceRepositories` and the credentials `sidecar.evidenceDockerConfig` holds for their registries, read
  * once at start so that a broken credentials file stops the sidecar instead of every evidence fetch.
  */
-export async function ociEvidenceOptions(config: VouchConfig): Promise<{ repositories: string[]; registryCredentials: Record<string, RegistryCredentials> }> {
+export async function ociEvidenceOptions(config: VouchConfig): Promise<OciEvidenceOptions> {
   const repositories = config.sidecar.evidenceRepositories.split(',').map((r) => r.trim()).filter((r) => r !== '');
   const registryCredentials: Record<string, RegistryCredentials> = {};
   if (config.sidecar.evidenceDockerConfig !== '') {
@@ -85,8 +85,11 @@ export async function ociEvidenceOptions(config: VouchConfig): Promise<{ reposit
       if (credentials) registryCredentials[registry] = credentials;
     }
   }
-  return { repositories, registryCredentials };
+  return { repositories, registryCredentials, waitMs: positive('evidenceWaitSeconds', config.sidecar.evidenceWaitSeconds) * 1000, registryTimeoutMs: config.store.ociTimeoutSeconds * 1000 };
 }
+
+/** The `oci://` half of SidecarOptions.evidence. */
+export type OciEvidenceOptions = Required<Pick<NonNullable<SidecarOptions['evidence']>, 'repositories' | 'registryCredentials' | 'waitMs' | 'registryTimeoutMs'>>;
 
 /** Starts `vouch sidecar` from config: key, log, store, journal, HTTP server. */
 export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv = process.env): Promise<RunningSidecar> {
@@ -127,8 +130,6 @@ export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv =
         roots: sc.evidenceRoots.split(',').filter((r) => r !== ''),
         maxBytes: positive('maxEvidenceBytes', sc.maxEvidenceBytes),
         ...(await ociEvidenceOptions(config)),
-        waitMs: positive('evidenceWaitSeconds', sc.evidenceWaitSeconds) * 1000,
-        registryTimeoutMs: config.store.ociTimeoutSeconds * 1000,
       },
     });
   } catch (err) {
@@ -168,7 +169,7 @@ export interface InProcessSidecarOptions {
   /** directories gate evidence files are read from (`vouch run`: the run's workspace directories) */
   evidenceRoots?: readonly string[];
   /** `oci://` gate evidence: allowed repositories and registry credentials (ociEvidenceOptions) */
-  ociEvidence?: { repositories: readonly string[]; registryCredentials: Readonly<Record<string, RegistryCredentials>> };
+  ociEvidence?: OciEvidenceOptions;
 }
 
 /** A sidecar in this process with the embedded log, for `vouch run --store --log-data --key`. */

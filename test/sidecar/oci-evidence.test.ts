@@ -21,10 +21,12 @@ import {
 import { publicKeyOf } from '../../src/attest/keys.ts';
 import { SLSA_PROVENANCE_V1, TEST_RESULT_V01 } from '../../src/attest/predicates.ts';
 import { verifyBundle } from '../../src/attest/verify.ts';
+import { defaultConfig } from '../../src/common/config.ts';
 import { isVouchError } from '../../src/common/errors.ts';
 import { configureLogging, logger } from '../../src/common/log.ts';
 import { dockerConfigCredentials, dockerConfigEntry } from '../../src/common/oci/dockerconfig.ts';
 import { RegistryClient } from '../../src/common/oci/registry.ts';
+import { ociEvidenceOptions } from '../../src/sidecar/index.ts';
 import { Sidecar } from '../../src/sidecar/sidecar.ts';
 import { evidence, runStage, type Stage, type StageOutcome } from '../../src/stages/framework.ts';
 import type { AttestationRecord } from '../../src/store/types.ts';
@@ -224,9 +226,19 @@ describe('gate evidence over OCI (real docker-registry)', function () {
   describe('sidecar side', () => {
     let h: Harness;
     const allowed = (): string => `${front.host}/${REPO}`;
-    async function open(more: { maxBytes?: number; waitMs?: number; repositories?: string[] } = {}): Promise<void> {
+    async function open(more: { maxBytes?: number; waitMs?: number; repositories?: string[]; registryCredentials?: Record<string, { username: string; password: string }> } = {}): Promise<void> {
       // no evidence roots at all: only the OCI transport can deliver
-      await h.restart({ logger: logger(), evidence: { roots: [], repositories: more.repositories ?? [allowed()], registryTimeoutMs: 2_000, ...(more.maxBytes ? { maxBytes: more.maxBytes } : {}), ...(more.waitMs !== undefined ? { waitMs: more.waitMs } : {}) } });
+      await h.restart({
+        logger: logger(),
+        evidence: {
+          roots: [],
+          repositories: more.repositories ?? [allowed()],
+          registryTimeoutMs: 2_000,
+          ...(more.maxBytes ? { maxBytes: more.maxBytes } : {}),
+          ...(more.waitMs !== undefined ? { waitMs: more.waitMs } : {}),
+          ...(more.registryCredentials ? { registryCredentials: more.registryCredentials } : {}),
+        },
+      });
     }
     async function deliver(set: RunSet): Promise<void> {
       for (const ev of eventsOf(set)) await post(h.url, ev);
@@ -367,6 +379,38 @@ describe('gate evidence over OCI (real docker-registry)', function () {
       expect(refused('unavailable')).to.equal(1);
       expect(logLines.join('')).to.include('gate evidence task0/TEST_EVIDENCE refused, not attested').and.include('given up after waiting');
       for (const s of [set, down]) expect((await h.store.list(s.image.sha256)).map((r) => r.predicateType)).to.deep.equal([SLSA_PROVENANCE_V1]);
+    });
+
+    it('pulls with the credentials sidecar.evidenceDockerConfig holds; refused credentials are waited on like an outage, never a quiet refusal', async () => {
+      const { claim } = await push({ result: 'PASSED', pulled: 'with credentials' });
+      front.mode = 'bearer';
+      // config: the allow-list and a Docker config.json directory, read once at start
+      const dir = join(tmp(), `sidecar-docker-${String(++n)}`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ auths: { [front.host]: { username: front.user, password: front.password } } }));
+      const config = defaultConfig();
+      config.sidecar.evidenceRepositories = `${allowed()}, ${front.host}/second`;
+      config.sidecar.evidenceDockerConfig = dir;
+      const options = await ociEvidenceOptions(config);
+      expect(options.repositories).to.deep.equal([allowed(), `${front.host}/second`]);
+      expect(options.registryCredentials).to.deep.equal({ [front.host]: { username: front.user, password: front.password } });
+      await open({ registryCredentials: options.registryCredentials as Record<string, { username: string; password: string }> });
+      const set = makeRun('oci-auth', 2);
+      addResults(set, 0, { TEST_EVIDENCE: claim });
+      await deliver(set);
+      expect((await h.store.list(set.image.sha256)).map((r) => r.predicateType).sort()).to.deep.equal([SLSA_PROVENANCE_V1, TEST_RESULT_V01].sort());
+      // wrong password: retried until the wait is over, then refused as unavailable (the provenance goes on)
+      await open({ waitMs: 0, registryCredentials: { [front.host]: { username: front.user, password: 'wrong' } } });
+      const denied = makeRun('oci-auth-denied', 2);
+      addResults(denied, 0, { TEST_EVIDENCE: claim });
+      await deliver(denied);
+      expect(refused('unavailable')).to.equal(1);
+      expect(logLines.join('')).to.include('refused the configured credentials');
+      // a credentials file that is not JSON stops the start, without quoting it
+      writeFileSync(join(dir, 'config.json'), `{"auths": ${front.password}`);
+      const err = await ociEvidenceOptions(config).catch((e: unknown) => e);
+      expect(isVouchError(err, 'CONFIG_INVALID'), String(err)).to.equal(true);
+      expect((err as Error).message).to.not.include(front.password);
     });
 
     it('refuses a sidecar.evidenceRepositories entry that is not registry/repository at start', async () => {
