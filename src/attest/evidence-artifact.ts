@@ -92,12 +92,8 @@ export function parseEvidenceRepository(entry: string): string {
  * the layer's size, or why not. The manifest came from an untrusted step (through a registry): every field is checked.
  */
 export function checkEvidenceManifest(body: Buffer, servedMediaType: string, expected: { predicateDigest: string; predicateType: string }): { size: number } | { kind: 'wrong_shape' | 'digest_mismatch'; reason: string } {
-  const r = manifestProblem(body, servedMediaType, expected);
-  return typeof r === 'number' ? { size: r } : r;
-}
-
-function manifestProblem(body: Buffer, servedMediaType: string, expected: { predicateDigest: string; predicateType: string }): number | { kind: 'wrong_shape' | 'digest_mismatch'; reason: string } {
   const bad = (reason: string): { kind: 'wrong_shape'; reason: string } => ({ kind: 'wrong_shape', reason });
+  const quote = (v: unknown): string => JSON.stringify(String(v)).slice(0, 100);
   let m: unknown;
   try {
     m = JSON.parse(body.toString('utf8'));
@@ -106,18 +102,19 @@ function manifestProblem(body: Buffer, servedMediaType: string, expected: { pred
   }
   if (typeof m !== 'object' || m === null || Array.isArray(m)) return bad('the manifest is not a JSON object');
   const { schemaVersion, mediaType, artifactType, config, layers, annotations } = m as Record<string, unknown>;
-  if (schemaVersion !== 2 || mediaType !== OCI_MANIFEST_MEDIA_TYPE || servedMediaType !== OCI_MANIFEST_MEDIA_TYPE) return bad(`the manifest is not an OCI image manifest (mediaType ${JSON.stringify(String(mediaType)).slice(0, 100)}, served as ${JSON.stringify(servedMediaType.slice(0, 100))})`);
-  if (artifactType !== EVIDENCE_ARTIFACT_TYPE) return bad(`artifactType ${JSON.stringify(String(artifactType)).slice(0, 100)} is not ${EVIDENCE_ARTIFACT_TYPE}`);
+  if (schemaVersion !== 2 || mediaType !== OCI_MANIFEST_MEDIA_TYPE || servedMediaType !== OCI_MANIFEST_MEDIA_TYPE) return bad(`the manifest is not an OCI image manifest (mediaType ${quote(mediaType)}, served as ${quote(servedMediaType)})`);
+  if (artifactType !== EVIDENCE_ARTIFACT_TYPE) return bad(`artifactType ${quote(artifactType)} is not ${EVIDENCE_ARTIFACT_TYPE}`);
   const c = (config ?? {}) as Record<string, unknown>;
   if (c['mediaType'] !== EMPTY_MEDIA_TYPE || c['digest'] !== EMPTY_DIGEST || c['size'] !== EMPTY_CONFIG.length) return bad(`the config is not the empty descriptor (${EMPTY_MEDIA_TYPE}, ${EMPTY_DIGEST})`);
   if (!Array.isArray(layers) || layers.length !== 1) return bad(`the manifest has ${Array.isArray(layers) ? String(layers.length) : 'no'} layers, not exactly one`);
   const layer = (layers[0] ?? {}) as Record<string, unknown>;
-  if (layer['mediaType'] !== EVIDENCE_LAYER_MEDIA_TYPE) return bad(`the layer's media type ${JSON.stringify(String(layer['mediaType'])).slice(0, 100)} is not ${EVIDENCE_LAYER_MEDIA_TYPE}`);
-  if (layer['digest'] !== `sha256:${expected.predicateDigest}`) return { kind: 'digest_mismatch', reason: `the layer is ${JSON.stringify(String(layer['digest'])).slice(0, 80)}, the result claims sha256:${expected.predicateDigest}` };
+  if (layer['mediaType'] !== EVIDENCE_LAYER_MEDIA_TYPE) return bad(`the layer's media type ${quote(layer['mediaType'])} is not ${EVIDENCE_LAYER_MEDIA_TYPE}`);
+  if (layer['digest'] !== `sha256:${expected.predicateDigest}`) return { kind: 'digest_mismatch', reason: `the layer is ${quote(layer['digest'])}, the result claims sha256:${expected.predicateDigest}` };
   const size = layer['size'];
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return bad('the layer has no valid size');
+  // a foreign layer would be fetched from wherever its urls say: never
   if (layer['urls'] !== undefined) return bad('the layer names foreign urls');
   const a = (annotations ?? {}) as Record<string, unknown>;
   if (a[EvidenceAnnotations.predicateType] !== expected.predicateType) return bad(`the manifest's predicate type annotation is not ${expected.predicateType}`);
-  return size;
+  return { size };
 }

@@ -341,6 +341,7 @@ export class Sidecar {
   private forgetSigned(prUid: string): void {
     for (const id of [...this.signed.keys()]) if (id.startsWith(`${prUid} `)) this.signed.delete(id);
     for (const id of [...this.refused.keys()]) if (id.startsWith(`${prUid} `)) this.refused.delete(id);
+    for (const id of [...this.evidenceWaiting.keys()]) if (id.startsWith(`${prUid} `)) this.evidenceWaiting.delete(id);
   }
 
   /** A journal file holding only the live state: finished runs' outcomes, unfinished runs' events, pending signatures. */

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { evidenceArtifact, evidenceUri, EMPTY_CONFIG, OCI_MANIFEST_MEDIA_TYPE, parseEvidenceRepository } from '../attest/evidence-artifact.ts';
 import { isEvidencePredicateType, EVIDENCE_RESULTS } from '../attest/predicates.ts';
-import { VouchError, errorMessage } from '../common/errors.ts';
+import { VouchError, errorMessage, isVouchError } from '../common/errors.ts';
 import { logger, type Logger } from '../common/log.ts';
 import { dockerConfigCredentials } from '../common/oci/dockerconfig.ts';
 import { RegistryClient } from '../common/oci/registry.ts';
@@ -301,7 +301,9 @@ async function pushEvidence(stage: string, declared: Map<string, DeclaredEvidenc
       await client.putBlob(repo, d.bytes);
       await client.putManifest(repo, artifact.tag, artifact.manifest, OCI_MANIFEST_MEDIA_TYPE);
     } catch (err) {
-      throw new VouchError('STAGE_EVIDENCE_PUSH_FAILED', `stage ${stage}: cannot push gate evidence ${name} to ${target}: ${errorMessage(err)}; no result was written`, { cause: err });
+      // the usual cause under `vouch run`: a sandboxed step has no network unless the task is allowed it
+      const hint = isVouchError(err, 'STORE_UNAVAILABLE') ? ' (a step needs network to push: under vouch run, --allow-network for this task)' : '';
+      throw new VouchError('STAGE_EVIDENCE_PUSH_FAILED', `stage ${stage}: cannot push gate evidence ${name} to ${target}: ${errorMessage(err)}${hint}; no result was written`, { cause: err });
     }
     const uri = evidenceUri({ registry, repository: repo, digest: artifact.manifestDigest });
     log.info({ result: name, uri, digest: ref.digest }, `gate evidence ${name} pushed`);

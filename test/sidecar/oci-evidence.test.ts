@@ -332,6 +332,21 @@ describe('gate evidence over OCI (real docker-registry)', function () {
       expect(front.requests.filter((r) => r.includes('/blobs/'))).to.deep.equal([]);
     });
 
+    it('a registry serving a layer larger than its manifest says is cut off (by Content-Length, and while reading a chunked body)', async () => {
+      for (const chunked of [false, true]) {
+        const { claim } = await push({ result: 'PASSED', chunked });
+        const blob = `/v2/${REPO}/blobs/${claim.digest}`;
+        front.respond = (method, path) => (method === 'GET' && path === blob ? { status: 200, headers: { 'content-type': 'application/octet-stream', ...(chunked ? { 'transfer-encoding': 'chunked' } : {}) }, body: Buffer.alloc(1 << 20, 0x20) } : undefined);
+        const set = makeRun(`oci-liar-${String(chunked)}`, 2);
+        addResults(set, 0, { TEST_EVIDENCE: claim });
+        await deliver(set);
+        front.respond = undefined;
+        expect((await h.store.list(set.image.sha256)).map((r) => r.predicateType)).to.deep.equal([SLSA_PROVENANCE_V1]);
+      }
+      expect(refused('too_large')).to.equal(2);
+      expect(logLines.join('')).to.include('has 1048576 bytes, over the').and.match(/is over the [0-9]+-byte bound/);
+    });
+
     it('a registry that is down makes the run wait and retry; after the restart the statement arrives, exactly once', async () => {
       const predicate = { result: 'PASSED', outage: true };
       const { claim } = await push(predicate);

@@ -244,7 +244,8 @@ export class RegistryFront {
     const own = this.respond?.(req.method ?? '', url.pathname);
     if (own) {
       req.resume();
-      res.writeHead(own.status, { ...own.headers, 'content-length': String(own.body.length) }).end(own.body);
+      // a chunked answer has no Content-Length: the client learns the size only by reading
+      res.writeHead(own.status, own.headers['transfer-encoding'] === 'chunked' ? own.headers : { ...own.headers, 'content-length': String(own.body.length) }).end(own.body);
       return;
     }
     if (this.onRequest && (await this.onRequest(req))) {
