@@ -28,7 +28,8 @@ import { dockerConfigCredentials, dockerConfigEntry } from '../../src/common/oci
 import { RegistryClient } from '../../src/common/oci/registry.ts';
 import { ociEvidenceOptions } from '../../src/sidecar/index.ts';
 import { Sidecar } from '../../src/sidecar/sidecar.ts';
-import { evidence, runStage, type Stage, type StageOutcome } from '../../src/stages/framework.ts';
+import { evidence, runStage, stageParams, type Stage, type StageOutcome } from '../../src/stages/framework.ts';
+import { STAGES } from '../../src/stages/index.ts';
 import type { AttestationRecord } from '../../src/store/types.ts';
 import { captureLogs } from '../helpers/log.ts';
 import { tempDirPerSuite } from '../helpers/tmp.ts';
@@ -148,6 +149,20 @@ describe('gate evidence over OCI (real docker-registry)', function () {
       expect(await client.resolveTag(REPO, `sha256-${loc.digest}.evidence`)).to.equal(loc.digest);
       // same predicate, same stage: same manifest
       expect((await push(predicate)).claim.uri).to.equal(claim.uri);
+    });
+
+    it('every stage that declares evidence (and only those) takes evidence-repository and docker-config', async () => {
+      const withEvidence = STAGES.filter((st) => st.results.some((r) => r.name.endsWith('_EVIDENCE'))).map((st) => st.name).sort();
+      expect(withEvidence).to.include.members(['agent-run', 'classify', 'sbom', 'sca', 'test']);
+      for (const st of STAGES) {
+        const names = stageParams(st).map((p) => p.name);
+        expect(names.includes('evidence-repository') && names.includes('docker-config'), st.name).to.equal(withEvidence.includes(st.name));
+      }
+      const plain: Stage = { ...probe({}), results: [{ name: 'OUT', description: 'plain' }] };
+      const d = join(tmp(), String(++n));
+      mkdirSync(d);
+      const err = await runStage(plain, { params: { 'evidence-repository': `${front.host}/${REPO}` }, source: d, resultPaths: {} }).catch((e: unknown) => e);
+      expect(isVouchError(err, 'STAGE_USAGE') && (err as Error).message.includes('unknown param "evidence-repository"'), String(err)).to.equal(true);
     });
 
     it('without evidence-repository the claim stays file:// and nothing is pushed', async () => {
