@@ -3,7 +3,8 @@
 // name and picks the entry for the image's registry from `.dockerconfigjson` (`{"auths": {registry: …}}`) or the
 // legacy `.dockercfg` (`{registry: …}`), each entry `{username, password}` or `{auth: base64("user:pass")}`.
 
-import type { RegistryCredentials } from '../store/oci/registry.ts';
+import { dockerConfigEntry, normalizeRegistryKey } from '../common/oci/dockerconfig.ts';
+import type { RegistryCredentials } from '../common/oci/registry.ts';
 
 /** A Secret's data as the API server returns it: base64 values by key. */
 export interface SecretData {
@@ -17,17 +18,10 @@ export interface PullSecretSource {
   serviceAccountPullSecrets(namespace: string, serviceAccount: string): Promise<string[]>;
 }
 
-const DOCKER_HUB = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
-
-/** `https://index.docker.io/v1/` → docker.io; `registry.example:5000/v2` → registry.example:5000. */
-export function normalizeRegistryKey(key: string): string {
-  const host = key.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
-  return DOCKER_HUB.has(host) ? 'docker.io' : host;
-}
+export { normalizeRegistryKey };
 
 /** The credentials a Secret holds for a registry, or undefined. Malformed secrets give undefined, never throw. */
 export function credentialsFromSecret(secret: SecretData, registry: string): RegistryCredentials | undefined {
-  const want = normalizeRegistryKey(registry);
   const decode = (b64: string | undefined): unknown => {
     if (b64 === undefined) return undefined;
     try {
@@ -36,18 +30,10 @@ export function credentialsFromSecret(secret: SecretData, registry: string): Reg
       return undefined;
     }
   };
-  const cfg = decode(secret.data?.['.dockerconfigjson']) as { auths?: Record<string, unknown> } | undefined;
-  const legacy = decode(secret.data?.['.dockercfg']) as Record<string, unknown> | undefined;
-  const auths: Record<string, unknown> = { ...(legacy ?? {}), ...(cfg?.auths ?? {}) };
-  for (const [key, value] of Object.entries(auths)) {
-    if (normalizeRegistryKey(key) !== want || typeof value !== 'object' || value === null) continue;
-    const v = value as { username?: unknown; password?: unknown; auth?: unknown; identitytoken?: unknown };
-    if (typeof v.username === 'string' && typeof v.password === 'string') return { username: v.username, password: v.password };
-    if (typeof v.auth === 'string') {
-      const text = Buffer.from(v.auth, 'base64').toString('utf8');
-      const colon = text.indexOf(':');
-      if (colon > 0) return { username: text.slice(0, colon), password: text.slice(colon + 1) };
-    }
+  // .dockerconfigjson wins over the legacy .dockercfg, as the kubelet reads them
+  for (const config of [decode(secret.data?.['.dockerconfigjson']), decode(secret.data?.['.dockercfg'])]) {
+    const entry = dockerConfigEntry(config, registry);
+    if (entry && 'credentials' in entry) return entry.credentials;
   }
   return undefined;
 }

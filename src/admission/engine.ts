@@ -25,7 +25,7 @@ import {
   type VerifiedAttestation,
 } from '../policy/admission.ts';
 import { parseImageReference, resolveImageDigest, type AttestationStore } from '../store/index.ts';
-import type { RegistryCredentials } from '../store/oci/registry.ts';
+import type { RegistryCredentials } from '../common/oci/registry.ts';
 import type { RekorClient } from '../tlog/client.ts';
 
 export interface EngineOptions {

@@ -13,7 +13,7 @@ import type { AdmissionEngine, ImageVerdict } from './engine.ts';
 import { distinctImages, imagesOf, podSpecOf, type ImageUse } from './images.ts';
 import { pullCredentials, type PullSecretSource } from './credentials.ts';
 import { parseImageReference } from '../store/index.ts';
-import type { RegistryCredentials } from '../store/oci/registry.ts';
+import type { RegistryCredentials } from '../common/oci/registry.ts';
 import { secureContextOptions, TlsFileWatch, type TlsFiles, type TlsPair } from './tls-files.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';

@@ -11,7 +11,7 @@ import type { VouchConfig } from '../common/config.ts';
 import { defaultHiddenPaths } from '../runner/sandbox.ts';
 import { HttpSink, cloudEventFor, type EventSink } from '../runner/events.ts';
 import { JsonView, PlainView, TerminalView, type RunView } from '../runner/view.ts';
-import { startInProcessSidecar } from '../sidecar/index.ts';
+import { ociEvidenceOptions, startInProcessSidecar } from '../sidecar/index.ts';
 import { action, collect, setup } from './context.ts';
 
 interface RunOptions extends ExecuteOptions {
@@ -123,7 +123,7 @@ export async function executeRun(plan: Plan, opts: ExecuteOptions, config: Vouch
     const privateKey = await loadPrivateKey(keyFile, process.env[config.signing.passwordEnv] || undefined);
     // gate evidence is read only from where the run's steps write: its workspaces (bound, or made in the run dir)
     const evidenceRoots = [...Object.values(plan.workspaceDirs).map((d) => resolve(d)), join(runDir, 'workspaces')];
-    inProcess = await startInProcessSidecar({ dataDir: config.sidecar.data, storeDir: opts.store, logDir: opts.logData ?? config.tlog.data, privateKey, evidenceRoots });
+    inProcess = await startInProcessSidecar({ dataDir: config.sidecar.data, storeDir: opts.store, logDir: opts.logData ?? config.tlog.data, privateKey, evidenceRoots, ociEvidence: await ociEvidenceOptions(config) });
     sinks.push(inProcess.sink);
   } else if (opts.logData !== undefined || opts.key !== undefined) {
     throw new VouchError('USAGE', '--log-data and --key go with --store (in-process attestation)');

@@ -1,12 +1,12 @@
 import { Option, type Command } from 'commander';
 import { ExitCode } from '../common/errors.ts';
-import { STAGES, parseResultFlags, runStage, type Stage } from '../stages/index.ts';
+import { STAGES, parseResultFlags, runStage, stageParams, type Stage } from '../stages/index.ts';
 import { action, collect, out, setup } from './context.ts';
 
 
 function registerStage(task: Command, stage: Stage): void {
   const cmd = task.command(stage.name).description(stage.description);
-  const params = stage.params.map((p) => {
+  const params = stageParams(stage).map((p) => {
     const option = new Option(`--${p.name} <value>`, p.description + (p.required ? ' (required)' : ''));
     if (p.default !== undefined) option.default(p.default);
     cmd.addOption(option);

@@ -63,6 +63,12 @@ export interface VouchConfig {
     evidenceRoots: string;
     /** largest gate evidence file read, in bytes */
     maxEvidenceBytes: number;
+    /** comma-separated registry/repository entries `oci://` gate evidence is fetched from (exact match), nowhere else; empty: none (docs/evidence.md) */
+    evidenceRepositories: string;
+    /** directory holding a Docker config.json with credentials for those registries; empty: anonymous */
+    evidenceDockerConfig: string;
+    /** how long a run waits for an evidence registry that cannot answer before that evidence is refused as unavailable */
+    evidenceWaitSeconds: number;
     /** directory of reviewers' PEM public keys (*.pub, *.pem) allowed to submit approvals; empty: any key whose signature verifies */
     reviewerKeys: string;
   };
@@ -173,6 +179,9 @@ const SCHEMA: Record<string, Record<string, Setting>> = {
     reconcileSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_RECONCILE_SECONDS' },
     evidenceRoots: { kind: 'string', env: 'VOUCH_SIDECAR_EVIDENCE_ROOTS', pathList: true },
     maxEvidenceBytes: { kind: 'number', env: 'VOUCH_SIDECAR_MAX_EVIDENCE_BYTES' },
+    evidenceRepositories: { kind: 'string', env: 'VOUCH_SIDECAR_EVIDENCE_REPOSITORIES' },
+    evidenceDockerConfig: { kind: 'string', env: 'VOUCH_SIDECAR_EVIDENCE_DOCKER_CONFIG', path: true },
+    evidenceWaitSeconds: { kind: 'number', env: 'VOUCH_SIDECAR_EVIDENCE_WAIT_SECONDS' },
     reviewerKeys: { kind: 'string', env: 'VOUCH_SIDECAR_REVIEWER_KEYS', path: true },
   },
   kube: {
@@ -231,6 +240,9 @@ export function defaultConfig(): VouchConfig {
       reconcileSeconds: 300,
       evidenceRoots: '',
       maxEvidenceBytes: 16 * 1024 * 1024,
+      evidenceRepositories: '',
+      evidenceDockerConfig: '',
+      evidenceWaitSeconds: 3600,
       reviewerKeys: '',
     },
     kube: { kubeconfig: '', context: '', namespace: 'default', timeoutSeconds: 30 },

@@ -65,6 +65,7 @@ export const ErrorCodes = {
   SIDECAR_EVENT_INVALID: ExitCode.usage,
   SIDECAR_BUSY: ExitCode.unavailable,
   SIDECAR_UNAVAILABLE: ExitCode.unavailable,
+  SIDECAR_EVIDENCE_UNAVAILABLE: ExitCode.unavailable,
   // store (src/store): attestation storage backends
   STORE_INPUT_INVALID: ExitCode.usage,
   STORE_UNAVAILABLE: ExitCode.unavailable,
@@ -72,6 +73,7 @@ export const ErrorCodes = {
   STORE_REJECTED: ExitCode.failed,
   STORE_NOT_FOUND: ExitCode.failed,
   STORE_CORRUPT: ExitCode.failed,
+  STORE_TOO_LARGE: ExitCode.failed,
   // kube (src/kube): the Kubernetes API server
   KUBE_CONFIG_INVALID: ExitCode.usage,
   KUBE_UNAVAILABLE: ExitCode.unavailable,
@@ -87,6 +89,7 @@ export const ErrorCodes = {
   STAGE_TOOL_FAILED: ExitCode.unavailable,
   STAGE_RESULT_TOO_LARGE: ExitCode.failed,
   STAGE_IO: ExitCode.unavailable,
+  STAGE_EVIDENCE_PUSH_FAILED: ExitCode.unavailable,
   // policy (src/policy): the policy file of the base revision is malformed (fail closed)
   POLICY_INVALID: ExitCode.usage,
   // stages: sbom and sca (src/stages/sbom, src/stages/sca): inputs they cannot read, and an SBOM the schema refuses

@@ -6,14 +6,23 @@
 // symlink between the check and the open does not help), it is a regular file within the size bound, its bytes have
 // the digest the result names, and they are a JSON object. Anything else is refused with a reason; a refusal never
 // affects the provenance.
+//
+// The OCI transport (docs/evidence.md): a claim whose uri is `oci://<registry>/<repository>@sha256:<manifest>` is
+// fetched only from a repository on the allow-list (exact `registry/repository`, checked before any request, so a
+// claim cannot make the sidecar reach an address of its choosing), by digest, manifest then layer, each bounded and
+// digest-checked, the manifest required to be exactly the shape the stage framework pushes. A registry that cannot
+// answer now (down, 5xx, 429, timeouts, auth, 404) is not a refusal: checkEvidence throws SIDECAR_EVIDENCE_UNAVAILABLE
+// and the sidecar retries the run later.
 
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readlink, realpath } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkEvidenceManifest, MAX_EVIDENCE_MANIFEST_BYTES, parseEvidenceUri } from '../attest/evidence-artifact.ts';
 import { EVIDENCE_RESULTS, isEvidencePredicateType } from '../attest/predicates.ts';
-import { errorMessage } from '../common/errors.ts';
+import { errorMessage, isVouchError, VouchError } from '../common/errors.ts';
+import type { RegistryClient } from '../common/oci/registry.ts';
 import type { TaskRun } from '../tekton/types.ts';
 
 /** Default bound of one evidence file (an SBOM of a large monorepo stays well below). */
@@ -43,8 +52,23 @@ export interface CheckedEvidence {
 
 /** Why a claim was refused: `kind` is the metric label, `reason` the log line. */
 export interface EvidenceRefusal {
-  kind: 'malformed' | 'unknown_type' | 'type_mismatch' | 'outside_roots' | 'unreadable' | 'too_large' | 'digest_mismatch' | 'not_json' | 'duplicate_type';
+  kind: 'malformed' | 'unknown_type' | 'type_mismatch' | 'outside_roots' | 'unreadable' | 'too_large' | 'digest_mismatch' | 'not_json' | 'duplicate_type' | 'not_allowed' | 'wrong_shape' | EvidenceUnavailableKind;
   reason: string;
+}
+
+/** Transient OCI failures: retried, and refused with this kind only once the sidecar stops waiting (docs/evidence.md). */
+export type EvidenceUnavailableKind = 'unavailable' | 'not_found';
+
+/** Where `oci://` evidence may come from, and a client for each allowed registry. */
+export interface OciEvidenceSource {
+  /** exact `registry/repository` entries (registry lower-case) */
+  repositories: ReadonlySet<string>;
+  client(registry: string): RegistryClient;
+}
+
+/** Thrown (not returned) for a registry that cannot answer now; `details.kind` says what a final refusal would be. */
+function unavailable(kind: EvidenceUnavailableKind, message: string, cause?: unknown): VouchError {
+  return new VouchError('SIDECAR_EVIDENCE_UNAVAILABLE', message, { details: { kind }, ...(cause === undefined ? {} : { cause }) });
 }
 
 export const evidencePrefix = (prUid: string): string => `${prUid} evidence `;
@@ -109,8 +133,11 @@ export async function realRoots(roots: readonly string[]): Promise<string[]> {
   return out;
 }
 
-/** Reads and checks one claim's file; never throws (I/O problems are refusals too: the claim names the file). */
-export async function checkEvidence(claim: EvidenceClaim, roots: readonly string[], maxBytes: number): Promise<CheckedEvidence | EvidenceRefusal> {
+/**
+ * Reads and checks one claim's file or OCI artifact. A file's I/O problems are refusals (the claim names the file);
+ * for OCI, only a registry that cannot answer now throws (SIDECAR_EVIDENCE_UNAVAILABLE), everything else is a refusal.
+ */
+export async function checkEvidence(claim: EvidenceClaim, roots: readonly string[], maxBytes: number, oci?: OciEvidenceSource): Promise<CheckedEvidence | EvidenceRefusal> {
   const v = parseValue(claim.value);
   if (!v) return { kind: 'malformed', reason: 'the result is not an object of strings {predicateType, uri, digest}' };
   if (!isEvidencePredicateType(v.predicateType)) return { kind: 'unknown_type', reason: `predicate type ${JSON.stringify(v.predicateType.slice(0, 200))} is not a gate evidence type` };
@@ -120,6 +147,7 @@ export async function checkEvidence(claim: EvidenceClaim, roots: readonly string
   }
   const digest = SHA256_DIGEST.exec(v.digest);
   if (!digest) return { kind: 'malformed', reason: `digest ${JSON.stringify(v.digest.slice(0, 100))} is not sha256:<64 lowercase hex>` };
+  if (v.uri.startsWith('oci://')) return checkOciEvidence(v, digest[1]!, maxBytes, oci);
   let path: string;
   try {
     const url = new URL(v.uri);
@@ -177,6 +205,53 @@ export async function checkEvidence(claim: EvidenceClaim, roots: readonly string
   } finally {
     await handle.close();
   }
+}
+
+/** The OCI half of checkEvidence: allow-list first (no request otherwise), then manifest, shape, size, layer. */
+async function checkOciEvidence(v: { predicateType: string; uri: string; digest: string }, predicateDigest: string, maxBytes: number, oci: OciEvidenceSource | undefined): Promise<CheckedEvidence | EvidenceRefusal> {
+  let loc;
+  try {
+    loc = parseEvidenceUri(v.uri);
+  } catch (err) {
+    return { kind: 'malformed', reason: `uri ${JSON.stringify(v.uri.slice(0, 300))} is not oci://<registry>/<repository>@sha256:<hex> (${errorMessage(err)})` };
+  }
+  const repository = `${loc.registry.toLowerCase()}/${loc.repository}`;
+  const where = `${repository}@sha256:${loc.digest}`;
+  if (!oci?.repositories.has(repository)) return { kind: 'not_allowed', reason: `${repository} is not an allowed evidence repository (sidecar.evidenceRepositories)` };
+  const client = oci.client(loc.registry);
+  // what a registry error means here: down/overloaded/auth/404 may pass (retry), a corrupt or refused answer will not
+  const classify = (err: unknown, what: string): EvidenceRefusal => {
+    if (isVouchError(err, 'STORE_UNAVAILABLE') || isVouchError(err, 'STORE_AUTH_FAILED')) throw unavailable('unavailable', `${where}: ${errorMessage(err)}`, err);
+    if (isVouchError(err, 'STORE_NOT_FOUND')) throw unavailable('not_found', `${where}: the ${what} is not in the registry (yet)`, err);
+    if (isVouchError(err, 'STORE_CORRUPT')) return { kind: 'digest_mismatch', reason: `${where}: ${errorMessage(err)}` };
+    if (isVouchError(err, 'STORE_TOO_LARGE')) return { kind: 'too_large', reason: `${where}: ${errorMessage(err)}` };
+    return { kind: 'unreadable', reason: `${where}: ${errorMessage(err)}` };
+  };
+  let manifest;
+  try {
+    manifest = await client.getManifest(loc.repository, `sha256:${loc.digest}`, { maxBytes: MAX_EVIDENCE_MANIFEST_BYTES });
+  } catch (err) {
+    return classify(err, 'manifest');
+  }
+  if (!manifest) throw unavailable('not_found', `${where}: the manifest is not in the registry (yet)`);
+  const shape = checkEvidenceManifest(manifest.body, manifest.mediaType, { predicateDigest, predicateType: v.predicateType });
+  if ('kind' in shape) return { kind: shape.kind, reason: `${where}: ${shape.reason}` };
+  // refused on the manifest's word, before a byte of the layer is read; the download is bounded by the same size
+  if (shape.size > maxBytes) return { kind: 'too_large', reason: `${where}: the predicate layer has ${String(shape.size)} bytes, over the ${String(maxBytes)}-byte bound` };
+  let bytes: Buffer;
+  try {
+    bytes = await client.getBlob(loc.repository, predicateDigest, { maxBytes: shape.size });
+  } catch (err) {
+    return classify(err, 'predicate layer');
+  }
+  let predicate: unknown;
+  try {
+    predicate = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    predicate = undefined;
+  }
+  if (typeof predicate !== 'object' || predicate === null || Array.isArray(predicate)) return { kind: 'not_json', reason: `${where}: the predicate layer is not a JSON object` };
+  return { predicateType: v.predicateType, uri: v.uri, sha256: predicateDigest, predicate: predicate as Record<string, unknown> };
 }
 
 export function isRefusal(x: CheckedEvidence | EvidenceRefusal): x is EvidenceRefusal {

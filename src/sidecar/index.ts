@@ -3,6 +3,8 @@ import type { KeyObject } from 'node:crypto';
 import { loadPrivateKey } from '../attest/keys.ts';
 import type { VouchConfig } from '../common/config.ts';
 import { VouchError, errorMessage } from '../common/errors.ts';
+import { dockerConfigCredentials } from '../common/oci/dockerconfig.ts';
+import type { RegistryCredentials } from '../common/oci/registry.ts';
 import { KubeClient } from '../kube/client.ts';
 import { createStore } from '../store/index.ts';
 import { LocalStore } from '../store/local.ts';
@@ -70,6 +72,25 @@ function positive(name: string, v: number): number {
   return v;
 }
 
+/**
+ * `sidecar.evidenceRepositories` and the credentials `sidecar.evidenceDockerConfig` holds for their registries, read
+ * once at start so that a broken credentials file stops the sidecar instead of every evidence fetch.
+ */
+export async function ociEvidenceOptions(config: VouchConfig): Promise<OciEvidenceOptions> {
+  const repositories = config.sidecar.evidenceRepositories.split(',').map((r) => r.trim()).filter((r) => r !== '');
+  const registryCredentials: Record<string, RegistryCredentials> = {};
+  if (config.sidecar.evidenceDockerConfig !== '') {
+    for (const registry of new Set(repositories.map((r) => r.split('/')[0]!))) {
+      const credentials = await dockerConfigCredentials(config.sidecar.evidenceDockerConfig, registry);
+      if (credentials) registryCredentials[registry] = credentials;
+    }
+  }
+  return { repositories, registryCredentials, waitMs: positive('evidenceWaitSeconds', config.sidecar.evidenceWaitSeconds) * 1000, registryTimeoutMs: config.store.ociTimeoutSeconds * 1000 };
+}
+
+/** The `oci://` half of SidecarOptions.evidence. */
+export type OciEvidenceOptions = Required<Pick<NonNullable<SidecarOptions['evidence']>, 'repositories' | 'registryCredentials' | 'waitMs' | 'registryTimeoutMs'>>;
+
 /** Starts `vouch sidecar` from config: key, log, store, journal, HTTP server. */
 export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv = process.env): Promise<RunningSidecar> {
   const sc = config.sidecar;
@@ -105,7 +126,11 @@ export async function startSidecar(config: VouchConfig, env: NodeJS.ProcessEnv =
       maxWaitingEvents: positive('maxWaitingEvents', sc.maxWaitingEvents),
       maxWaitingMs: positive('maxWaitingSeconds', sc.maxWaitingSeconds) * 1000,
       maxQueue: positive('maxQueue', sc.maxQueue),
-      evidence: { roots: sc.evidenceRoots.split(',').filter((r) => r !== ''), maxBytes: positive('maxEvidenceBytes', sc.maxEvidenceBytes) },
+      evidence: {
+        roots: sc.evidenceRoots.split(',').filter((r) => r !== ''),
+        maxBytes: positive('maxEvidenceBytes', sc.maxEvidenceBytes),
+        ...(await ociEvidenceOptions(config)),
+      },
     });
   } catch (err) {
     await closeTlog();
@@ -143,6 +168,8 @@ export interface InProcessSidecarOptions {
   store?: AttestationStore;
   /** directories gate evidence files are read from (`vouch run`: the run's workspace directories) */
   evidenceRoots?: readonly string[];
+  /** `oci://` gate evidence: allowed repositories and registry credentials (ociEvidenceOptions) */
+  ociEvidence?: OciEvidenceOptions;
 }
 
 /** A sidecar in this process with the embedded log, for `vouch run --store --log-data --key`. */
@@ -156,7 +183,7 @@ export async function startInProcessSidecar(options: InProcessSidecarOptions): P
       store: options.store ?? new LocalStore(options.storeDir),
       tlog: { embedded: log },
       attestFailedRuns: options.attestFailedRuns ?? false,
-      evidence: { roots: options.evidenceRoots ?? [] },
+      evidence: { roots: options.evidenceRoots ?? [], ...options.ociEvidence },
     });
   } catch (err) {
     await log.close();

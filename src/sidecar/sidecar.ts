@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { SerializedBundle } from '@sigstore/bundle';
 import type { CloudEventV1 } from 'cloudevents';
+import { parseEvidenceRepository } from '../attest/evidence-artifact.ts';
 import { SLSA_PROVENANCE_V1 } from '../attest/predicates.ts';
 import { BLOCKING_WARNINGS, buildProvenance, isSignable, type EvidenceByproduct } from '../attest/provenance.ts';
 import { signMessage, signPayload } from '../attest/sign.ts';
@@ -9,13 +10,14 @@ import { VouchError, errorMessage, isVouchError, type ErrorCode } from '../commo
 import { writeFileDurable } from '../common/durable.ts';
 import { frameRecord, Journal } from '../common/journal.ts';
 import { logger, type Logger } from '../common/log.ts';
+import { RegistryClient, type RegistryCredentials } from '../common/oci/registry.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { FanOutStore, OciStore, isImageReference, parseImageReference, rekorBundleOf, repositoryName, simpleSigningPayload } from '../store/index.ts';
 import type { AttestationStore, LogEntryRef, RunRef } from '../store/types.ts';
 import { eventTypeFor, parseEventData, TektonEventType } from '../tekton/events.ts';
 import type { PipelineRun, TaskRun } from '../tekton/types.ts';
 import { TlogWriter, type TlogTarget } from './tlog-target.ts';
-import { checkEvidence, DEFAULT_MAX_EVIDENCE_BYTES, evidenceClaims, evidencePrefix, isRefusal, type EvidenceClaim, type EvidenceRefusal } from './evidence.ts';
+import { checkEvidence, DEFAULT_MAX_EVIDENCE_BYTES, evidenceClaims, evidencePrefix, isRefusal, type CheckedEvidence, type EvidenceClaim, type EvidenceRefusal, type EvidenceUnavailableKind, type OciEvidenceSource } from './evidence.ts';
 import { Correlator, TERMINAL, type InboxEvent, type ReadyRun, type RunState } from './correlate.ts';
 import { Metrics } from './metrics.ts';
 
@@ -87,7 +89,19 @@ export interface SidecarOptions {
    * Gate evidence (`*_EVIDENCE` results): files are read only inside these directories (absolute; symlinks resolved),
    * at most maxBytes each (default 16 MiB). No roots: every evidence claim is refused (and the provenance still signed).
    */
-  evidence?: { roots: readonly string[]; maxBytes?: number };
+  evidence?: {
+    roots: readonly string[];
+    maxBytes?: number;
+    /**
+     * `oci://` evidence (docs/evidence.md): the only `registry/repository` entries fetched from (exact match), the
+     * credentials per registry host, and how long a registry that cannot answer is waited for (default 1 h) before
+     * the claim is refused as unavailable so the provenance goes on without it.
+     */
+    repositories?: readonly string[];
+    registryCredentials?: Readonly<Record<string, RegistryCredentials>>;
+    registryTimeoutMs?: number;
+    waitMs?: number;
+  };
   logger?: Logger;
   now?: () => number;
 }
@@ -124,6 +138,32 @@ type JournalRecord =
 
 /** Codes of errors that retrying cannot fix: the input itself is wrong. */
 const PERMANENT: readonly ErrorCode[] = ['STATEMENT_INVALID', 'PROVENANCE_INPUT_INVALID', 'STORE_INPUT_INVALID', 'KEY_INVALID'];
+
+/** The allow-list (normalized, checked) and a lazily made client per registry, as checkEvidence needs them. */
+function ociEvidenceSource(options: NonNullable<SidecarOptions['evidence']>): OciEvidenceSource {
+  const repositories = new Set<string>();
+  for (const entry of options.repositories ?? []) {
+    try {
+      repositories.add(parseEvidenceRepository(entry));
+    } catch (err) {
+      throw new VouchError('CONFIG_INVALID', `sidecar.evidenceRepositories: ${errorMessage(err)}`);
+    }
+  }
+  const clients = new Map<string, RegistryClient>();
+  return {
+    repositories,
+    client(registry: string): RegistryClient {
+      let client = clients.get(registry);
+      if (!client) {
+        const credentials = options.registryCredentials?.[registry];
+        // one quick retry here: the run's own backoff (retryMs) does the waiting, without holding a worker
+        client = new RegistryClient({ registry, retries: 1, timeoutMs: options.registryTimeoutMs ?? 30_000, ...(credentials ? { credentials } : {}) });
+        clients.set(registry, client);
+      }
+      return client;
+    },
+  };
+}
 
 const workId = (prUid: string): string => `${prUid} ${SLSA_PROVENANCE_V1}`;
 const imageSignatureId = (prUid: string, repository: string, sha256: string): string => `${prUid} cosign ${repository}@sha256:${sha256}`;
@@ -168,6 +208,10 @@ export class Sidecar {
   private readonly opts: Required<Omit<SidecarOptions, 'logger' | 'tlog' | 'apiServer' | 'reconcile' | 'evidence'>> & Pick<SidecarOptions, 'tlog' | 'apiServer' | 'reconcile'>;
   private readonly evidenceRoots: readonly string[];
   private readonly maxEvidenceBytes: number;
+  private readonly ociEvidence: OciEvidenceSource;
+  private readonly evidenceWaitMs: number;
+  /** when each gate evidence claim was first found unavailable (in memory: a restart waits afresh, never less) */
+  private readonly evidenceWaiting = new Map<string, number>();
   private reconcileTimer: NodeJS.Timeout | undefined;
   private reconciling: Promise<number> | undefined;
   private readonly log: Logger;
@@ -207,6 +251,8 @@ export class Sidecar {
     this.maxEvidenceBytes = options.evidence?.maxBytes ?? DEFAULT_MAX_EVIDENCE_BYTES;
     if (this.evidenceRoots.some((r) => !r.startsWith('/'))) throw new VouchError('CONFIG_INVALID', `sidecar.evidenceRoots must be absolute paths, got ${JSON.stringify(this.evidenceRoots)}`);
     if (!Number.isSafeInteger(this.maxEvidenceBytes) || this.maxEvidenceBytes <= 0) throw new VouchError('CONFIG_INVALID', `sidecar.maxEvidenceBytes must be a positive integer, got ${String(this.maxEvidenceBytes)}`);
+    this.ociEvidence = ociEvidenceSource(options.evidence ?? { roots: [] });
+    this.evidenceWaitMs = options.evidence?.waitMs ?? 3_600_000;
     this.correlator = new Correlator({
       attestFailedRuns: this.opts.attestFailedRuns,
       log: this.log,
@@ -295,6 +341,7 @@ export class Sidecar {
   private forgetSigned(prUid: string): void {
     for (const id of [...this.signed.keys()]) if (id.startsWith(`${prUid} `)) this.signed.delete(id);
     for (const id of [...this.refused.keys()]) if (id.startsWith(`${prUid} `)) this.refused.delete(id);
+    for (const id of [...this.evidenceWaiting.keys()]) if (id.startsWith(`${prUid} `)) this.evidenceWaiting.delete(id);
   }
 
   /** A journal file holding only the live state: finished runs' outcomes, unfinished runs' events, pending signatures. */
@@ -583,7 +630,24 @@ export class Sidecar {
         continue;
       }
       if (this.refused.has(claim.id)) continue;
-      let checked = await checkEvidence(claim, this.evidenceRoots, this.maxEvidenceBytes);
+      let checked: CheckedEvidence | EvidenceRefusal;
+      try {
+        checked = await checkEvidence(claim, this.evidenceRoots, this.maxEvidenceBytes, this.ociEvidence);
+        this.evidenceWaiting.delete(claim.id);
+      } catch (err) {
+        if (!isVouchError(err, 'SIDECAR_EVIDENCE_UNAVAILABLE')) throw err;
+        // the registry cannot answer now: the whole run waits (nothing journaled, so the retry decides afresh and the
+        // provenance is signed once, with the evidence), but not forever: past the wait the claim is refused
+        const since = this.evidenceWaiting.get(claim.id) ?? this.opts.now();
+        this.evidenceWaiting.set(claim.id, since);
+        if (this.opts.now() - since < this.evidenceWaitMs) {
+          this.log.warn({ ...where, taskRun: claim.taskRun.name, result: claim.result }, `gate evidence ${claim.pipelineTask}/${claim.result} cannot be fetched yet; the run waits and retries: ${errorMessage(err)}`);
+          throw err;
+        }
+        this.evidenceWaiting.delete(claim.id);
+        const kind = (err.details as { kind?: EvidenceUnavailableKind } | undefined)?.kind ?? 'unavailable';
+        checked = { kind, reason: `${errorMessage(err)}; given up after waiting ${String(Math.round((this.opts.now() - since) / 1000))} s (sidecar.evidenceWaitSeconds)` };
+      }
       if (!isRefusal(checked) && seen.has(`${claim.taskRun.uid} ${checked.predicateType}`)) {
         checked = { kind: 'duplicate_type', reason: `TaskRun ${claim.taskRun.name} already has ${checked.predicateType} evidence: one per TaskRun and type` };
       }

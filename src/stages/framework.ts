@@ -8,9 +8,12 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { evidenceArtifact, evidenceUri, EMPTY_CONFIG, OCI_MANIFEST_MEDIA_TYPE, parseEvidenceRepository } from '../attest/evidence-artifact.ts';
 import { isEvidencePredicateType, EVIDENCE_RESULTS } from '../attest/predicates.ts';
-import { VouchError, errorMessage } from '../common/errors.ts';
+import { VouchError, errorMessage, isVouchError } from '../common/errors.ts';
 import { logger, type Logger } from '../common/log.ts';
+import { dockerConfigCredentials } from '../common/oci/dockerconfig.ts';
+import { RegistryClient } from '../common/oci/registry.ts';
 import { MAX_TERMINATION_MESSAGE_BYTES, terminationMessage } from '../tekton/results.ts';
 
 /** Where a stage's report lives inside the source workspace. */
@@ -107,17 +110,40 @@ export function parseResultFlags(flags: readonly string[]): Record<string, strin
   return out;
 }
 
+/**
+ * Params the framework adds to every stage that declares an `*_EVIDENCE` result: the OCI transport of its gate
+ * evidence (docs/evidence.md). Empty repository: the predicate stays a file:// claim in the workspace.
+ */
+export const EVIDENCE_TRANSPORT_PARAMS: readonly StageParamSpec[] = [
+  {
+    name: 'evidence-repository',
+    description: 'registry/repository to push gate evidence to as OCI artifacts (the sidecar fetches them by digest); empty: the evidence stays a file in the workspace',
+    default: '',
+  },
+  {
+    name: 'docker-config',
+    description: 'directory holding a Docker config.json with the credentials for evidence-repository ($(workspaces.dockerconfig.path)); empty: anonymous',
+    default: '',
+  },
+];
+
+/** A stage's params as the CLI and Task see them: its own, plus the evidence transport's when it declares evidence. */
+export function stageParams(stage: Stage): StageParamSpec[] {
+  return stage.results.some((r) => EVIDENCE_RESULT_NAME.test(r.name)) ? [...stage.params, ...EVIDENCE_TRANSPORT_PARAMS] : [...stage.params];
+}
+
 /** Runs a stage: checks params, runs it, checks results, writes report and results. Throws VouchError on errors. */
 export async function runStage(stage: Stage, inv: StageInvocation): Promise<StageRunSummary> {
   const log = logger('stages').child({ stage: stage.name });
   const params: Record<string, string | undefined> = {};
-  for (const p of stage.params) {
+  const specs = stageParams(stage);
+  for (const p of specs) {
     const v = inv.params[p.name] ?? p.default;
     if (p.required && (v === undefined || v === '')) throw new VouchError('STAGE_USAGE', `stage ${stage.name}: --${p.name} is required (${p.description})`);
     params[p.name] = v;
   }
   for (const name of Object.keys(inv.params)) {
-    if (!stage.params.some((p) => p.name === name)) throw new VouchError('STAGE_USAGE', `stage ${stage.name}: unknown param "${name}"`);
+    if (!specs.some((p) => p.name === name)) throw new VouchError('STAGE_USAGE', `stage ${stage.name}: unknown param "${name}"`);
   }
   const declared = new Set(stage.results.map((r) => r.name));
   for (const name of Object.keys(inv.resultPaths)) {
@@ -133,7 +159,18 @@ export async function runStage(stage: Stage, inv: StageInvocation): Promise<Stag
 
   const ctx: StageContext = { stage: stage.name, params, source, reportDir, log, now };
   const outcome = await stage.run(ctx);
-  addEvidence(stage, outcome, declaredEvidence.get(ctx));
+  const declaredEv = declaredEvidence.get(ctx);
+  const repository = params['evidence-repository'] ?? '';
+  if (repository !== '' && declaredEv && declaredEv.size > 0) {
+    // pushed before anything is written: a failed push leaves no result (never a silent fall back to file://)
+    try {
+      await pushEvidence(stage.name, declaredEv, repository, params['docker-config'] ?? '', log);
+    } catch (err) {
+      await outcome.discard?.();
+      throw err;
+    }
+  }
+  addEvidence(stage, outcome, declaredEv);
   const report = {
     stage: stage.name,
     timestamp: now.toISOString(),
@@ -180,7 +217,7 @@ const EVIDENCE_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** The value of an evidence result (a Tekton object result: all three are strings). */
 export interface EvidenceRef {
   predicateType: string;
-  /** file:// URL of the predicate file, absolute */
+  /** file:// URL of the predicate file, absolute; or, pushed (evidence-repository), oci://<registry>/<repo>@sha256:<manifest> */
   uri: string;
   /** `sha256:<hex>` of the file's bytes */
   digest: string;
@@ -236,6 +273,42 @@ export function evidence(ctx: StageContext, name: string, predicateType: string,
   if ([...declared.values()].some((d) => d.file === file)) throw new VouchError('INTERNAL', `stage ${ctx.stage}: ${name}: evidence file ${file} is used twice`);
   declared.set(name, { file, bytes, value: JSON.stringify(ref) });
   return ref;
+}
+
+/**
+ * Pushes each declared predicate to `repository` as an OCI artifact (src/attest/evidence-artifact.ts) and points its
+ * result at the manifest: `uri` = oci://<registry>/<repository>@sha256:<manifest>, `digest` still the predicate's own.
+ * Blobs first, the manifest last (the commit point), under a deterministic tag so registries that collect untagged
+ * manifests keep it. Credentials come from `<dockerConfig>/config.json`, never logged.
+ */
+async function pushEvidence(stage: string, declared: Map<string, DeclaredEvidence>, repository: string, dockerConfig: string, log: Logger): Promise<void> {
+  let target: string;
+  try {
+    target = parseEvidenceRepository(repository);
+  } catch (err) {
+    throw new VouchError('STAGE_USAGE', `stage ${stage}: --evidence-repository: ${errorMessage(err)}`);
+  }
+  const slash = target.indexOf('/');
+  const registry = target.slice(0, slash);
+  const repo = target.slice(slash + 1);
+  const credentials = dockerConfig === '' ? undefined : await dockerConfigCredentials(dockerConfig, registry, 'STAGE_INPUT_INVALID');
+  const client = new RegistryClient({ registry, ...(credentials ? { credentials } : {}) });
+  for (const [name, d] of declared) {
+    const ref = JSON.parse(d.value) as EvidenceRef;
+    const artifact = evidenceArtifact({ predicate: d.bytes, predicateType: ref.predicateType, stage, result: name, file: d.file });
+    try {
+      await client.putBlob(repo, EMPTY_CONFIG);
+      await client.putBlob(repo, d.bytes);
+      await client.putManifest(repo, artifact.tag, artifact.manifest, OCI_MANIFEST_MEDIA_TYPE);
+    } catch (err) {
+      // the usual cause under `vouch run`: a sandboxed step has no network unless the task is allowed it
+      const hint = isVouchError(err, 'STORE_UNAVAILABLE') ? ' (a step needs network to push: under vouch run, --allow-network for this task)' : '';
+      throw new VouchError('STAGE_EVIDENCE_PUSH_FAILED', `stage ${stage}: cannot push gate evidence ${name} to ${target}: ${errorMessage(err)}${hint}; no result was written`, { cause: err });
+    }
+    const uri = evidenceUri({ registry, repository: repo, digest: artifact.manifestDigest });
+    log.info({ result: name, uri, digest: ref.digest }, `gate evidence ${name} pushed`);
+    d.value = JSON.stringify({ ...ref, uri } satisfies EvidenceRef);
+  }
 }
 
 /** Folds declared evidence into the outcome: its files into the report directory, its results beside the others. */

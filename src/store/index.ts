@@ -31,8 +31,8 @@ export { LocalStore } from './local.ts';
 export { OciStore, type OciStoreOptions } from './oci.ts';
 export { TektonStore, transparencyUrl, ChainsAnnotations } from './tekton.ts';
 export { simpleSigningPayload, cosignTag, rekorBundleOf } from './oci/cosign.ts';
-export { resolveImageDigest, RegistryClient } from './oci/registry.ts';
-export { isImageReference, parseImageReference, repositoryName, type ImageReference } from './oci/reference.ts';
+export { resolveImageDigest, RegistryClient } from '../common/oci/registry.ts';
+export { isImageReference, parseImageReference, repositoryName, type ImageReference } from '../common/oci/reference.ts';
 
 /**
  * Writes every record to several backends in order (idempotently each, so a retry after a partial failure completes

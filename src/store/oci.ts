@@ -15,8 +15,8 @@ import {
   VouchAnnotations,
   type Descriptor,
 } from './oci/cosign.ts';
-import { parseImageReference } from './oci/reference.ts';
-import { MediaTypes, RegistryClient, type RegistryClientOptions } from './oci/registry.ts';
+import { parseImageReference } from '../common/oci/reference.ts';
+import { MediaTypes, RegistryClient, type RegistryClientOptions } from '../common/oci/registry.ts';
 import { checkRecord, checkSha256Hex, statementOf } from './record.ts';
 import type { AttestationRecord, AttestationStore, CosignRekorBundle, ImageSignatureRecord, ImageSignatureStore, StoreLocation } from './types.ts';
 

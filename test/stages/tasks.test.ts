@@ -44,6 +44,14 @@ describe('tasks/ (Task YAMLs)', function () {
           expect(r.properties, `${f} ${r.name}`).to.deep.equal({ predicateType: { type: 'string' }, uri: { type: 'string' }, digest: { type: 'string' } });
           expect(spec.steps.some((st) => st.args?.includes(`${r.name}=$(results.${r.name}.path)`)), `${f} ${r.name} is passed to the stage`).to.equal(true);
         }
+        // a Task with gate evidence offers its OCI transport (docs/evidence.md): the repository param (default: off)
+        // and the optional dockerconfig workspace, both handed to the stage
+        if ((spec.results ?? []).some((r) => r.name.endsWith('_EVIDENCE'))) {
+          expect(spec.params?.find((p) => p.name === 'evidence-repository')?.default, `${f} evidence-repository`).to.equal('');
+          expect(spec.workspaces?.find((w) => w.name === 'dockerconfig')?.optional, `${f} dockerconfig`).to.equal(true);
+          const args = spec.steps.flatMap((st) => st.args ?? []);
+          expect(args.join(' '), f).to.include('--evidence-repository $(params.evidence-repository)').and.include('--docker-config $(workspaces.dockerconfig.path)');
+        }
       }
     }
   });

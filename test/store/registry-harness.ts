@@ -178,6 +178,10 @@ export class RegistryFront {
   readonly seenAuth: (string | undefined)[] = [];
   /** called before a request is forwarded; return true to drop the connection instead */
   onRequest: ((req: IncomingMessage) => Promise<boolean> | boolean) | undefined;
+  /** `METHOD /path` of every registry (/v2/) request that reached the front, in order */
+  readonly requests: string[] = [];
+  /** answers a request itself instead of the registry (a registry that lies); undefined: forward it */
+  respond: ((method: string, path: string) => { status: number; headers: Record<string, string>; body: Buffer } | undefined) | undefined;
   private readonly tokens = new Set<string>();
   private server: Server | undefined;
   port = 0;
@@ -219,6 +223,7 @@ export class RegistryFront {
       return;
     }
     this.seenAuth.push(req.headers.authorization);
+    if (url.pathname.startsWith('/v2/')) this.requests.push(`${req.method ?? ''} ${url.pathname}`);
     if (this.mode !== 'pass' && url.pathname.startsWith('/v2/')) {
       const auth = req.headers.authorization ?? '';
       const ok =
@@ -235,6 +240,13 @@ export class RegistryFront {
         res.writeHead(401, { 'www-authenticate': challenge, 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
         return;
       }
+    }
+    const own = this.respond?.(req.method ?? '', url.pathname);
+    if (own) {
+      req.resume();
+      // a chunked answer has no Content-Length: the client learns the size only by reading
+      res.writeHead(own.status, own.headers['transfer-encoding'] === 'chunked' ? own.headers : { ...own.headers, 'content-length': String(own.body.length) }).end(own.body);
+      return;
     }
     if (this.onRequest && (await this.onRequest(req))) {
       req.socket.destroy();

@@ -2,7 +2,7 @@ import type { SerializedBundle } from '@sigstore/bundle';
 import { VouchError } from '../../common/errors.ts';
 import { checkSha256Hex } from '../record.ts';
 import type { CosignRekorBundle } from '../types.ts';
-import { MediaTypes } from './registry.ts';
+import { MediaTypes } from '../../common/oci/registry.ts';
 
 // cosign's registry layout, from its source (sigstore/cosign):
 // - tags: `sha256-<hex>.sig` (image signatures), `sha256-<hex>.att` (attestations) in the image's repository

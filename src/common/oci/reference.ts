@@ -1,4 +1,4 @@
-import { VouchError } from '../../common/errors.ts';
+import { VouchError } from '../errors.ts';
 
 // Image references as Docker and the OCI distribution spec spell them: [registry[:port]/]repository[:tag][@sha256:hex].
 // A first component with a dot or a colon, or "localhost", is a registry; otherwise the registry is Docker Hub and

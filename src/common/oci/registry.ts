@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, VouchError } from '../../common/errors.ts';
-import { logger } from '../../common/log.ts';
+import { errorMessage, VouchError } from '../errors.ts';
+import { logger } from '../log.ts';
 import { apiHost, parseImageReference } from './reference.ts';
 
 // A small client for the OCI distribution API (https://github.com/opencontainers/distribution-spec/blob/main/spec.md)
@@ -80,7 +80,7 @@ export class RegistryClient {
   /** scope -> bearer token and when it stops being used */
   private readonly tokens = new Map<string, { token: string; until: number }>();
   private basic = false;
-  private readonly log = logger('store.oci');
+  private readonly log = logger('oci');
 
   constructor(options: RegistryClientOptions) {
     this.registry = options.registry;
@@ -124,26 +124,32 @@ export class RegistryClient {
     }
   }
 
-  /** Reads a blob and checks that its bytes have the digest asked for. */
-  async getBlob(repository: string, digestHex: string): Promise<Buffer> {
+  /**
+   * Reads a blob and checks that its bytes have the digest asked for. `maxBytes` bounds the download (a registry
+   * that serves more is cut off with STORE_TOO_LARGE instead of filling memory).
+   */
+  async getBlob(repository: string, digestHex: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
     const res = await this.request('GET', `/v2/${repository}/blobs/sha256:${digestHex}`, { repository });
-    if (res.status === 404) throw new VouchError('STORE_NOT_FOUND', `blob sha256:${digestHex} is not in ${this.registry}/${repository}`);
+    if (res.status === 404) {
+      await res.body?.cancel();
+      throw new VouchError('STORE_NOT_FOUND', `blob sha256:${digestHex} is not in ${this.registry}/${repository}`);
+    }
     if (res.status !== 200) throw await this.unexpected(res, `GET blob sha256:${digestHex} from ${repository}`);
-    const body = Buffer.from(await res.arrayBuffer());
+    const body = await readBounded(res, options.maxBytes, `blob sha256:${digestHex} of ${this.registry}/${repository}`);
     const got = createHash('sha256').update(body).digest('hex');
     if (got !== digestHex) throw new VouchError('STORE_CORRUPT', `registry ${this.registry} served blob sha256:${digestHex} with content of digest sha256:${got}`);
     return body;
   }
 
-  /** The manifest at a tag or digest, or undefined when there is none. */
-  async getManifest(repository: string, reference: string): Promise<Manifest | undefined> {
+  /** The manifest at a tag or digest, or undefined when there is none; `maxBytes` bounds the download. */
+  async getManifest(repository: string, reference: string, options: { maxBytes?: number } = {}): Promise<Manifest | undefined> {
     const res = await this.request('GET', `/v2/${repository}/manifests/${reference}`, { repository, headers: { accept: MANIFEST_ACCEPT } });
     if (res.status === 404) {
       await res.body?.cancel();
       return undefined;
     }
     if (res.status !== 200) throw await this.unexpected(res, `GET manifest ${reference} from ${repository}`);
-    const body = Buffer.from(await res.arrayBuffer());
+    const body = await readBounded(res, options.maxBytes, `manifest ${reference} of ${this.registry}/${repository}`);
     const digest = createHash('sha256').update(body).digest('hex');
     if (reference.startsWith('sha256:') && reference !== `sha256:${digest}`) {
       throw new VouchError('STORE_CORRUPT', `registry ${this.registry} served manifest ${reference} with content of digest sha256:${digest}`);
@@ -299,6 +305,31 @@ export class RegistryClient {
     if (res.status === 404) return new VouchError('STORE_NOT_FOUND', `${what}: not found in registry ${this.registry}${detail}`);
     return new VouchError('STORE_REJECTED', `${what}: registry ${this.registry} answered ${res.status}${detail}`);
   }
+}
+
+/** The body, refusing (before reading, by Content-Length, and while reading) more than `maxBytes`. */
+async function readBounded(res: Response, maxBytes: number | undefined, what: string): Promise<Buffer> {
+  if (maxBytes === undefined) return Buffer.from(await res.arrayBuffer());
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body?.cancel();
+    throw new VouchError('STORE_TOO_LARGE', `${what} has ${String(declared)} bytes, over the ${String(maxBytes)}-byte bound`);
+  }
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = res.body?.getReader();
+  for (;;) {
+    if (!reader) break;
+    const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
+    if (done || !value) break;
+    length += value.length;
+    if (length > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new VouchError('STORE_TOO_LARGE', `${what} is over the ${String(maxBytes)}-byte bound`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, length);
 }
 
 function basicHeader(c: RegistryCredentials): string {
