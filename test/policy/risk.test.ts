@@ -152,7 +152,7 @@ describe('approval rules (src/policy/approvals.ts)', () => {
     ].join('\n'),
     'p',
   );
-  const ctx = (tier: 'low' | 'medium' | 'high'): ApprovalContext => ({ repository: 'r', pullRequest: '7', headCommit: 'b'.repeat(40), pipelineRun: 'ns/run-1', riskDigest: 'c'.repeat(64), tier, authors: ['author@example.com', 'bob@example.com'], agentAuthors: [] });
+  const ctx = (tier: 'low' | 'medium' | 'high'): ApprovalContext => ({ repository: 'r', pullRequest: '7', headCommit: 'b'.repeat(40), pipelineRun: 'ns/run-1', riskDigest: 'c'.repeat(64), tier, authors: ['author@example.com', 'bob@example.com'], agentAuthors: [], requestedBy: [] });
   const approval = (id: string, more: Partial<ApprovalCandidate> = {}): ApprovalCandidate => ({
     decision: 'approve', reviewerId: id, repository: 'r', pullRequest: '7', headCommit: 'b'.repeat(40), pipelineRun: 'ns/run-1', riskDigest: 'c'.repeat(64), tier: 'high', timestamp: '2026-01-01T00:00:00Z', signedBy: id, ref: id, ...more,
   });

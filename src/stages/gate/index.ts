@@ -199,6 +199,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     tier,
     authors: assessment.authors,
     agentAuthors: assessment.agentAuthors,
+    requestedBy: assessment.requestedBy,
   };
 
   let decision: ApprovalDecision | undefined;
@@ -263,7 +264,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   counted.forEach((c, i) => {
     files[`approvals/${String(i)}.sigstore.json`] = JSON.stringify(judged.byRef.get(c.ref)!.bundle, null, 2) + '\n';
   });
-  const a = await assess(ctx.source, { base, head, repository: assessment.repository, pullRequest: assessment.pullRequest, lockfile: p('lockfile') || 'package-lock.json' });
+  const a = await assess(ctx.source, { base, head, repository: assessment.repository, pullRequest: assessment.pullRequest, lockfile: p('lockfile') || 'package-lock.json', requestedBy: ctxApproval.requestedBy });
   const bi = await briefInput(ctx.source, a, p('transcript') || DEFAULT_TRANSCRIPT);
   files['brief.md'] = renderBrief({
     ...bi,
