@@ -267,6 +267,11 @@ describe('reviewer brief (src/policy/brief.ts)', () => {
     agentTranscript: undefined,
   };
 
+  it('names who requested the change, who cannot approve it; says nothing when that is not known', () => {
+    expect(renderBrief({ ...base, requestedBy: ['github:zed', 'github:a_b'] })).to.include('- Requested by: github:a\\_b, github:zed (cannot approve it)\n- Required:');
+    expect(renderBrief({ ...base, requestedBy: [] })).to.equal(renderBrief(base)).and.not.include('Requested by');
+  });
+
   it('is deterministic and has every section; no rationale section without a transcript', () => {
     const a = renderBrief(base);
     expect(renderBrief({ ...base, categories: { 'package.json': 'dependencies', 'docs/a.md': 'docs', 'src/b.ts': 'code' }, gates: [...base.gates].reverse() })).to.equal(a);

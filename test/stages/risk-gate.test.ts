@@ -229,6 +229,7 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     expect((await submit(people.author, 'ci/run-self', cl.assessment)).status).to.equal(201);
     const g = await gate(c, 'ci/run-self', cl, approvalsUrl());
     expect(g.state).to.equal('timed-out');
+    expect(JSON.stringify(g.report['reasons'])).to.include('who requested the change is not known (classify got no requested-by)');
     const refused = g.report['refused'] as { reviewer: string; reason: string }[];
     expect(refused.map((r) => r.reviewer).sort()).to.deep.equal(['author@example.com', 'bot@agents.example']);
     expect(refused.find((r) => r.reviewer === 'bot@agents.example')!.reason).to.match(/agent never approves/);
@@ -257,6 +258,7 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     const approved = await gate(c, 'ci/run-requester', cl, approvalsUrl());
     expect(approved.code, approved.stderr).to.equal(0);
     expect(approved.approvedBy).to.deep.equal(['sec@example.com']);
+    expect(JSON.stringify(approved.report['reasons'])).to.not.include('who requested the change is not known');
 
     // withdrawing can only stop a change: the requester's rejection counts
     expect((await submit(people.alice, 'ci/run-requester', cl.assessment, 'reject')).status).to.equal(201);

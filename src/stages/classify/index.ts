@@ -151,6 +151,7 @@ export async function briefInput(source: string, a: Assessment, transcript: stri
     gates: reports.gates,
     agentRationale,
     agentTranscript: agentRationale === undefined ? undefined : transcript,
+    requestedBy: p.requestedBy,
   };
 }
 
