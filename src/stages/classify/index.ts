@@ -61,7 +61,6 @@ export interface Assessment {
   policy: Policy;
 }
 
-/** Gathers the facts of base..head and classifies them under the base revision's policy. */
 /**
  * The `requested-by` param: forge accounts separated by commas or spaces (the pipeline's param; the GitHub
  * TriggerBinding gives "github:<pull request author>"), lower-cased, sorted, without duplicates.
@@ -75,6 +74,7 @@ export function parseRequestedBy(value: string): string[] {
   return [...new Set(accounts.map(normalizeAccount))].sort();
 }
 
+/** Gathers the facts of base..head and classifies them under the base revision's policy. */
 export async function assess(source: string, params: { base: string; head: string; repository: string; pullRequest: string; lockfile: string; requestedBy?: string[] }): Promise<Assessment> {
   const base = await resolveCommit(source, params.base);
   const head = await resolveCommit(source, params.head);

@@ -221,7 +221,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     if (autoApprovable) reasons.push('no gate results were given (--gate-results), so one approval is required');
     // without the log's root the gate can check signatures only; admission still requires approvals logged
     if (!trustedRoot) reasons.push('approvals were not checked against the transparency log (no tlog-trusted-root given): admission still requires them logged');
-    // said out loud: the person who set the agent on the change is then kept from approving it by nothing but review
+    // without a requester the account rule has nothing to compare: say so, rather than look as strict as a run with one
     if (ctxApproval.requestedBy.length === 0) reasons.push('who requested the change is not known (classify got no requested-by): only its commit authors and agents are kept from approving it');
     const where = p('approvals');
     if (where === '') throw new VouchError('STAGE_USAGE', `--approvals (the sidecar URL or its approvals directory) is required: the ${tier} tier needs approvals`);
