@@ -21,6 +21,7 @@ function input(files: [string, number?][], more: Partial<ClassifyInput> = {}): C
   return {
     repository: 'https://git.example/repo.git',
     pullRequest: '7',
+    requestedBy: [],
     baseRevision: 'a'.repeat(40),
     headRevision: 'b'.repeat(40),
     files: files.map(([path, lines = 1]) => ({ path, status: 'M', additions: lines, deletions: 0 })),
@@ -99,6 +100,14 @@ describe('risk classification (src/policy/risk.ts)', () => {
     expect(c.reasons.some((r) => r.rule === 'cel/many-files' || r.rule === 'cel/billing')).to.equal(false);
     const c2 = classify(input([['src/billing/pay.ts'], ['a.md'], ['b.md']]), p.risk);
     expect(c2.reasons.map((r) => r.rule)).to.include.members(['cel/many-files', 'cel/billing']);
+  });
+
+  it('CEL rules see who requested the change (change.requestedBy), e.g. to raise what outsiders ask for', () => {
+    const p = parsePolicy(['version: 1', 'risk:', '  rules:', '    - id: outsider', '      tier: high', '      when: "!change.requestedBy.exists(a, a in [\'github:alice\', \'github:bob\'])"'].join('\n'), 'p');
+    const rules = (requestedBy: string[]): string[] => classify(input([['src/a.ts']], { requestedBy }), p.risk).reasons.map((r) => r.rule);
+    expect(rules(['github:alice'])).to.not.include('cel/outsider');
+    expect(rules(['github:mallory'])).to.include('cel/outsider');
+    expect(rules([]), 'not known counts as an outsider under this rule').to.include('cel/outsider');
   });
 
   it('a policy cannot lower the built-in pipeline paths', () => {

@@ -82,9 +82,12 @@ export async function assess(source: string, params: { base: string; head: strin
   const files = await changedFileFacts(source, base, head);
   const commits = await commitFacts(source, base, head, policy.clone['agent-trailer']);
   const reports = await workspaceReports(source, ['classify', 'gate']);
+  // a brief made afresh from git (vouch brief --base --head) knows no requester
+  const requestedBy = params.requestedBy ?? [];
   const input: ClassifyInput = {
     repository: params.repository,
     pullRequest: params.pullRequest,
+    requestedBy,
     baseRevision: base,
     headRevision: head,
     files,
@@ -110,8 +113,7 @@ export async function assess(source: string, params: { base: string; head: strin
     changedLines: classification.changedLines,
     authors: emails(commits.flatMap((c) => [c.authorEmail, c.committerEmail])),
     agentAuthors: emails(commits.filter((c) => c.agent).flatMap((c) => [c.authorEmail, c.committerEmail])),
-    // a brief made afresh from git (vouch brief --base --head) knows no requester
-    requestedBy: params.requestedBy ?? [],
+    requestedBy,
   };
   return { predicate, classification, input, policy };
 }
