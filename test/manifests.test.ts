@@ -131,7 +131,7 @@ describe('manifests: every YAML a cluster applies', function () {
       expect(Number(gateTimeout?.[1]) * 60).to.be.greaterThan(approvalTimeout);
       // `tkn pipeline start` / `vouch run --pipeline-name` need exactly these three; the rest default to ""
       const params = pipeline.resource.spec.params ?? [];
-      expect(params.map((p) => p.name)).to.deep.equal(['repo-url', 'base-revision', 'head-revision', 'pr-number', 'agent', 'prompt', 'prompt-version', 'model', 'approvals', 'tlog-trusted-root', 'approval-timeout-seconds', 'image', 'image-tls-verify', 'evidence-repository']);
+      expect(params.map((p) => p.name)).to.deep.equal(['repo-url', 'base-revision', 'head-revision', 'pr-number', 'agent', 'prompt', 'prompt-version', 'model', 'approvals', 'tlog-trusted-root', 'approval-timeout-seconds', 'image', 'image-tls-verify', 'evidence-repository', 'requested-by']);
       expect(params.filter((p) => p.default === undefined).map((p) => p.name)).to.deep.equal(['repo-url', 'base-revision', 'head-revision']);
       expect(pipeline.resource.spec.workspaces?.map((w) => w.name)).to.deep.equal(['source', 'dockerconfig', 'osv-database']);
     });

@@ -136,6 +136,8 @@ export function registerDemo(program: Command): void {
             `repo-url=${repo}`, `base-revision=${base}`, `head-revision=${head}`,
             ...(sandbox ? [`prompt=${readFileSync(join(EXAMPLE, 'prompt.md'), 'utf8').trim()}`, `prompt-version=${PROMPT_VERSION}`, `agent=${JSON.stringify(agent)}`] : []),
             `approvals=${p('sidecar', 'approvals')}`, `tlog-trusted-root=${trustedRoot}`, 'approval-timeout-seconds=300',
+            // who asked for the change (on a cluster the TriggerBinding names the PR's author): never its approver
+            'requested-by=github:demo-requester',
             ...(image ? [`image=${imageRef}`, 'image-tls-verify=false'] : []),
           ];
           const runArgs = [

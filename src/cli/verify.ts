@@ -60,7 +60,8 @@ function approversFrom(specs: string[]): Approver[] {
     const m = /^([^=]+)=([^:]+)(?::(.*))?$/.exec(s);
     if (!m) throw new VouchError('USAGE', `--approver ${JSON.stringify(s)}: expected ID=PUBLIC_KEY_FILE[:group,group]`);
     const [k] = keysFrom([m[2]!]);
-    return { ...k!, id: m[1]!, name: m[1]!, groups: (m[3] ?? '').split(',').filter((g) => g !== '') };
+    // no accounts on the command line: the requester rule needs a policy file (spec.approvers[].accounts)
+    return { ...k!, id: m[1]!, name: m[1]!, groups: (m[3] ?? '').split(',').filter((g) => g !== ''), accounts: [] };
   });
 }
 

@@ -13,7 +13,7 @@
 //     keys: [{name, key: PEM | file: path}] # who may sign the pipeline's attestations
 //     builderIds: [https://tekton.dev/chains/v2]
 //     require: [provenance, test-result, sbom, vulns, risk-assessment, approvals]
-//     approvers: [{id, key | file, groups: [security]}]
+//     approvers: [{id, key | file, groups: [security], accounts: [github:alice]}]
 //     sources: [{repository: glob, branches: [glob]}]
 //     blockSeverities: [critical]
 //     rules: [{code, description, condition: CEL, fix, mode?, effectiveOn?}]
@@ -28,6 +28,7 @@ import { dirname, resolve } from 'node:path';
 import { celEnv, isCelError, parse as celParse, plan as celPlan, type CelInput } from '@bufbuild/cel';
 import { parseAllDocuments } from 'yaml';
 import { VouchError, errorMessage } from '../common/errors.ts';
+import { checkAccount, normalizeAccount, partyRefusal } from './approvals.ts';
 import { provenanceView, SLSA_PROVENANCE_V02, SLSA_PROVENANCE_V1, type ProvenanceView } from './provenance-view.ts';
 
 export { provenanceView, SLSA_PROVENANCE_V1, SLSA_PROVENANCE_V02, type ProvenanceView } from './provenance-view.ts';
@@ -63,6 +64,8 @@ export interface Approver extends TrustedKey {
   /** the identity approvals name as reviewer.id */
   id: string;
   groups: string[];
+  /** forge accounts "<forge>:<login>": an approver who requested the change (risk predicate `requestedBy`) never approves it */
+  accounts: string[];
 }
 
 export interface CelRule {
@@ -286,10 +289,25 @@ function parseOne(value: unknown, r: Reader, digest: string): AdmissionPolicy {
   const approvers = r.list(s['approvers'], 'spec.approvers').map((a, i) => {
     const path = `spec.approvers[${String(i)}]`;
     const o = r.obj(a, path);
-    r.only(o, ['id', 'key', 'file', 'groups'], path);
+    r.only(o, ['id', 'key', 'file', 'groups', 'accounts'], path);
     const key = r.key(o, path);
     const id = r.string(o['id'], `${path}.id`, true);
-    return { id, name: id, key, keyId: keyIdOf(key), groups: r.strings(o['groups'], `${path}.groups`) };
+    const accounts = r.strings(o['accounts'], `${path}.accounts`);
+    accounts.forEach((x, j) => {
+      const bad = checkAccount(x);
+      if (bad !== undefined) r.fail(`${path}.accounts[${String(j)}]`, bad);
+    });
+    return { id, name: id, key, keyId: keyIdOf(key), groups: r.strings(o['groups'], `${path}.groups`), accounts };
+  });
+  // one account, one approver: an account listed for two approvers would let the requester approve under the other id
+  const accountOwner = new Map<string, string>();
+  approvers.forEach((a, i) => {
+    a.accounts.forEach((x, j) => {
+      const at = `spec.approvers[${String(i)}].accounts[${String(j)}]`;
+      const first = accountOwner.get(normalizeAccount(x));
+      if (first !== undefined) r.fail(at, `one account, one approver: ${x} is already listed (${first})`);
+      accountOwner.set(normalizeAccount(x), at);
+    });
   });
   // approvals count per distinct approver: two ids with one key would let one key holder count twice
   approvers.forEach((a, i) => {
@@ -777,6 +795,9 @@ function checkApprovals(policy: AdmissionPolicy, risk: Obj | undefined, prov: Pr
   const head = typeof risk['headRevision'] === 'string' ? risk['headRevision'] : '';
   const tier = String(risk['tier']);
   const riskEvidence = prov?.evidence.filter((e) => e.predicateType === PREDICATES['risk-assessment']) ?? [];
+  // who took part in the change, from the verified assessment: the same separation of duties as the gate's
+  // (src/policy/approvals.ts), so an approval the gate refused cannot admit the image either
+  const parties = { authors: listField(risk, 'authors'), agentAuthors: listField(risk, 'agentAuthors'), requestedBy: listField(risk, 'requestedBy') };
   const valid: ApprovalFacts[] = [];
   const reasons: string[] = [];
   for (const a of approvals) {
@@ -786,9 +807,11 @@ function checkApprovals(policy: AdmissionPolicy, risk: Obj | undefined, prov: Pr
     const where = `approval by ${reviewer || '(no reviewer)'} (${a.source}, log #${a.log.logIndex})`;
     const ra = obj(p['riskAssessment']);
     const raDigest = text(obj(ra['digest'])['sha256']);
+    const conflict = approver ? partyRefusal(approver, String(p['decision']), parties) : undefined;
     let why = '';
     if (!approver) why = `${reviewer} is not an approver in policy ${policy.name}`;
     else if (approver.keyId !== a.keyId) why = `signed by key ${short(a.keyId)}, not ${reviewer}'s key ${short(approver.keyId)}`;
+    else if (conflict !== undefined) why = conflict;
     else if (head === '' || a.subjectCommit !== head || p['headCommit'] !== head) why = `for commit ${String(p['headCommit'])}, not the assessed head ${head || '(unknown)'}`;
     else if (prov && prov.source.commit !== '' && prov.source.commit !== head) why = `the provenance built ${prov.source.commit}, not the assessed head ${head}`;
     else if (String(ra['tier']) !== tier) why = `for risk tier ${String(ra['tier'])}, not ${tier}`;

@@ -16,6 +16,8 @@ export interface Reviewer {
   'public-key': string;
   groups: string[];
   role: 'human' | 'agent';
+  /** the reviewer's forge accounts, "<forge>:<login>" (e.g. github:alice): compared with who requested the change */
+  accounts: string[];
 }
 
 export interface ReviewersPolicySection {
@@ -40,6 +42,22 @@ export interface Requirement {
 }
 
 const ID = /^[^\s,"]+$/;
+const lower = (s: string): string => s.toLowerCase();
+/**
+ * A forge account: "<forge>:<login>". The forge is a word or a host name (github, gitlab, git.example.com); the login
+ * is what the forge calls the user (GitHub: letters, digits and -; GitLab: also . and _; bots end in [bot]).
+ */
+const ACCOUNT = /^([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*):([A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?(?:\[bot\])?)$/;
+
+/** Why a forge account is malformed, or undefined. The forge must be lower case: "GitHub:x" is a typo, not a forge. */
+export function checkAccount(v: string): string | undefined {
+  return ACCOUNT.test(v) ? undefined : 'must be a forge account "<forge>:<login>", e.g. "github:alice" (forge in lower case)';
+}
+
+/** The form accounts are compared in: forges' logins are case-insensitive (GitHub's "Alice" is "alice"). */
+export function normalizeAccount(v: string): string {
+  return v.toLowerCase();
+}
 const GROUP_QUOTA = /^([a-z0-9][a-z0-9-]*):([1-9][0-9]*)$/;
 
 function checkPem(v: string): string | undefined {
@@ -76,7 +94,10 @@ export const REVIEWERS_SECTION: SectionSpec = {
       'public-key': { kind: 'string', default: '', required: true, doc: 'SPKI PEM public key', check: checkPem },
       groups: { kind: 'strings', default: [], doc: 'groups (e.g. security)', check: (v) => (/^[a-z0-9][a-z0-9-]*$/.test(v) ? undefined : 'must be lower-case letters, digits and -') },
       role: { kind: 'string', default: 'human', oneOf: ['human', 'agent'], doc: 'human or agent (an agent never approves)' },
+      accounts: { kind: 'strings', default: [], doc: 'forge accounts "<forge>:<login>" (github:alice): who requested a change never approves it', check: checkAccount },
     },
+    // one account, one reviewer: an account shared by two reviewers would let the requester approve under the other id
+    distinctEach: { field: 'accounts', key: normalizeAccount, why: 'one account, one reviewer: this account is already listed' },
   },
 };
 
@@ -136,6 +157,35 @@ export interface ApprovalContext {
   authors: string[];
   /** e-mails of commits carrying the agent trailer */
   agentAuthors: string[];
+  /** forge accounts ("<forge>:<login>") of who requested the change: the pull request's author */
+  requestedBy: string[];
+}
+
+/** Who took part in a change, as its risk assessment records them (docs/risk.md). */
+export interface ChangeParties {
+  /** e-mails of the change's commit authors and committers */
+  authors: readonly string[];
+  /** identities that are the agent's (e-mails on commits with the agent trailer, `never-approve`) */
+  agentAuthors: readonly string[];
+  /** forge accounts of who requested the change */
+  requestedBy: readonly string[];
+}
+
+/**
+ * The separation-of-duties rule, one implementation for the gate and admission: why a reviewer's decision on a change
+ * does not count, or undefined. An agent never decides. Whoever authored, committed or requested the change (the
+ * person who prompted the agent or opened the pull request: the agent's commits do not name them) cannot approve it;
+ * their rejection still counts, since withdrawing a change can only stop it.
+ */
+export function partyRefusal(reviewer: { id: string; accounts: readonly string[] }, decision: string, parties: ChangeParties): string | undefined {
+  const id = lower(reviewer.id);
+  if (parties.agentAuthors.some((a) => lower(a) === id)) return `${reviewer.id} is an agent identity: an agent never approves`;
+  if (decision === 'reject') return undefined;
+  if (parties.authors.some((a) => lower(a) === id)) return `${reviewer.id} authored or committed the change: no self-approval`;
+  const requesters = new Set(parties.requestedBy.map(normalizeAccount));
+  const account = reviewer.accounts.find((a) => requesters.has(normalizeAccount(a)));
+  if (account !== undefined) return `${reviewer.id} (${account}) requested the change: no self-approval`;
+  return undefined;
 }
 
 export interface ApprovalDecision {
@@ -150,19 +200,16 @@ export interface ApprovalDecision {
   missing: string[];
 }
 
-const lower = (s: string): string => s.toLowerCase();
-
 /** Decides on a set of approvals. A valid rejection wins over any number of approvals. */
 export function evaluateApprovals(candidates: readonly ApprovalCandidate[], ctx: ApprovalContext, reviewers: ReviewersPolicySection, approvals: ApprovalsPolicySection): ApprovalDecision {
   const requirement = requirementFor(ctx.tier, approvals);
   const byId = new Map(reviewers.people.map((r) => [lower(r.id), r]));
-  const authors = new Set(ctx.authors.map(lower));
-  const agents = new Set([...ctx.agentAuthors.map(lower), ...approvals['never-approve'].map(lower)]);
+  const parties: ChangeParties = { authors: ctx.authors, agentAuthors: [...ctx.agentAuthors, ...approvals['never-approve']], requestedBy: ctx.requestedBy };
   const refused: ApprovalDecision['refused'] = [];
   const approvers = new Map<string, Reviewer>();
   const rejecters = new Set<string>();
   for (const c of candidates) {
-    const why = refusal(c, ctx, byId, authors, agents);
+    const why = refusal(c, ctx, byId, parties);
     if (why !== undefined) {
       refused.push({ reviewer: c.reviewerId, ref: c.ref, reason: why });
       continue;
@@ -185,12 +232,13 @@ export function evaluateApprovals(candidates: readonly ApprovalCandidate[], ctx:
   return { state, requirement, approvedBy, rejectedBy, refused, missing: state === 'waiting' ? missing : [] };
 }
 
-function refusal(c: ApprovalCandidate, ctx: ApprovalContext, byId: Map<string, Reviewer>, authors: Set<string>, agents: Set<string>): string | undefined {
+function refusal(c: ApprovalCandidate, ctx: ApprovalContext, byId: Map<string, Reviewer>, parties: ChangeParties): string | undefined {
   const reviewer = byId.get(lower(c.reviewerId));
   if (!reviewer) return `${c.reviewerId} is not a reviewer in the base revision's policy`;
   if (c.signedBy === undefined || lower(c.signedBy) !== lower(reviewer.id)) return `the signature does not verify with ${reviewer.id}'s key in the base revision's policy`;
-  if (reviewer.role === 'agent' || agents.has(lower(reviewer.id))) return `${reviewer.id} is an agent identity: an agent never approves`;
-  if (authors.has(lower(reviewer.id))) return `${reviewer.id} authored or committed the change: no self-approval`;
+  if (reviewer.role === 'agent') return `${reviewer.id} is an agent identity: an agent never approves`;
+  const conflict = partyRefusal(reviewer, c.decision, parties);
+  if (conflict !== undefined) return conflict;
   if (c.headCommit !== ctx.headCommit) return `it is for commit ${c.headCommit}, not the head ${ctx.headCommit} (a new push voids approvals)`;
   if (c.riskDigest !== ctx.riskDigest) return `it is for another risk assessment (sha256:${c.riskDigest.slice(0, 12)}…, this one is sha256:${ctx.riskDigest.slice(0, 12)}…)`;
   if (c.repository !== ctx.repository) return `it is for repository ${c.repository}, not ${ctx.repository}`;

@@ -41,6 +41,8 @@ export interface BriefInput {
   agentRationale: string | undefined;
   /** where the rationale was read from */
   agentTranscript: string | undefined;
+  /** forge accounts of who requested the change (they cannot approve it); absent or empty: not known */
+  requestedBy?: string[];
   /** approval state when known (the gate's brief) */
   approvals?: { state: string; approvedBy: string[]; rejectedBy: string[]; missing: string[] };
 }
@@ -66,6 +68,7 @@ export function renderBrief(b: BriefInput): string {
   out.push(`# Review brief: ${b.tier.toUpperCase()} risk`, '');
   out.push(`- Repository: ${inline(b.repository)}${b.pullRequest ? `, pull request ${inline(b.pullRequest)}` : ''}`);
   out.push(`- Change: \`${b.baseRevision}\`..\`${b.headRevision}\` (${String(Object.keys(b.categories).length)} files, ${String(b.changedLines)} changed lines)`);
+  if (b.requestedBy?.length) out.push(`- Requested by: ${[...b.requestedBy].sort(byString).map(inline).join(', ')} (cannot approve it)`);
   out.push(`- Required: ${need}`);
   if (b.approvals) {
     out.push(`- Approvals: ${b.approvals.state}${b.approvals.approvedBy.length ? `; approved by ${b.approvals.approvedBy.map(inline).join(', ')}` : ''}${b.approvals.rejectedBy.length ? `; rejected by ${b.approvals.rejectedBy.map(inline).join(', ')}` : ''}${b.approvals.missing.length ? `; missing: ${b.approvals.missing.map(inline).join('; ')}` : ''}`);

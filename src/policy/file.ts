@@ -21,6 +21,8 @@ export type FieldSpec =
       unique?: string;
       /** an item field whose values must differ once normalized (`key` undefined: not comparable, e.g. invalid) */
       distinct?: { field: string; key: (v: unknown) => string | undefined; why: string };
+      /** a list-of-strings item field whose entries, normalized by `key`, must differ across all items (and within one) */
+      distinctEach?: { field: string; key: (v: string) => string; why: string };
     };
 
 export type SectionSpec = Record<string, FieldSpec>;
@@ -59,6 +61,7 @@ function readField(r: Reader, spec: FieldSpec, node: unknown, path: string): unk
     }
     const seen = new Set<unknown>();
     const distinct = new Map<string, number>();
+    const distinctEach = new Map<string, string>();
     return node.items.map((item, i) => {
       const itemPath = `${path}[${String(i)}]`;
       if (!isMap(item)) {
@@ -76,6 +79,18 @@ function readField(r: Reader, spec: FieldSpec, node: unknown, path: string): unk
         const first = key === undefined ? undefined : distinct.get(key);
         if (first !== undefined) r.problem(item, `${itemPath}.${spec.distinct.field}`, `${spec.distinct.why} (the same as ${path}[${String(first)}])`);
         else if (key !== undefined) distinct.set(key, i);
+      }
+      const each = spec.distinctEach;
+      const entries = each === undefined ? undefined : item.get(each.field, true);
+      if (each !== undefined && isSeq(entries)) {
+        entries.items.forEach((entry, j) => {
+          if (!isScalar(entry) || typeof entry.value !== 'string') return;
+          const entryPath = `${itemPath}.${each.field}[${String(j)}]`;
+          const key = each.key(entry.value);
+          const first = distinctEach.get(key);
+          if (first !== undefined) r.problem(entry, entryPath, `${each.why} (the same as ${first})`);
+          else distinctEach.set(key, entryPath);
+        });
       }
       return value;
     });

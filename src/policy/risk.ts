@@ -173,6 +173,8 @@ export interface TestFacts {
 export interface ClassifyInput {
   repository: string;
   pullRequest: string;
+  /** forge accounts ("<forge>:<login>", lower case) of who requested the change; empty: not known */
+  requestedBy: string[];
   baseRevision: string;
   headRevision: string;
   files: ChangedFileFacts[];
@@ -219,6 +221,7 @@ export function celInput(input: ClassifyInput, categories: Record<string, FileCa
     change: {
       repository: input.repository,
       pullRequest: input.pullRequest,
+      requestedBy: [...input.requestedBy],
       baseRevision: input.baseRevision,
       headRevision: input.headRevision,
       files: input.files.map((f) => ({ path: f.path, status: f.status, from: f.from ?? '', additions: BigInt(f.additions), deletions: BigInt(f.deletions), category: categories[f.path] ?? 'code' })),

@@ -192,6 +192,32 @@ describe('admission: engine (signed evidence in a local store, the embedded log)
     expect(v.reasons.join('\n')).to.match(/rejected by carol@example\.com/);
   });
 
+  it('who requested the change (by account), an author or the agent cannot approve it; another approver can; the requester may reject', async () => {
+    const reasons = (v: Awaited<ReturnType<typeof judged>>): string => v.policies[0]!.rules.find((x) => x.code === 'approvals.satisfied')!.evidence.join('\n');
+    // the PR author's login as the forge reports it; the policy spells it github:Alice
+    const requested = digestOf('requested-by-alice');
+    const parties = { requestedBy: ['github:alice'] };
+    await putEvidence(w, { digest: requested, tier: 'medium', approvers: ['alice'], parties });
+    const v = await judged('requested-by-alice');
+    expect(failing(v)).to.deep.equal(['approvals.satisfied']);
+    expect(reasons(v)).to.match(/approval by alice@example\.com .*not counted: alice@example\.com \(github:Alice\) requested the change: no self-approval/);
+    await putApproval(w, 'bob', { tier: 'medium', riskSha256: sha256Hex(RISK_FILE('medium', headOf(requested), parties)), commit: headOf(requested) });
+    const other = await judged('requested-by-alice');
+    expect(failing(other)).to.deep.equal([]);
+    expect(other.allowed).to.equal(true);
+    // withdrawing can only stop a change: the requester's rejection counts
+    await putApproval(w, 'alice', { tier: 'medium', riskSha256: sha256Hex(RISK_FILE('medium', headOf(requested), parties)), commit: headOf(requested), decision: 'reject' });
+    const withdrawn = await judged('requested-by-alice');
+    expect(withdrawn.allowed).to.equal(false);
+    expect(withdrawn.reasons[0]).to.match(/rejected by alice@example\.com/);
+
+    // the gate's other rules hold at admission too: a commit author, an agent identity (from the verified assessment)
+    await putEvidence(w, { digest: digestOf('authored-by-bob'), tier: 'medium', approvers: ['bob'], parties: { authors: ['Bob@Example.com'] } });
+    expect(reasons(await judged('authored-by-bob'))).to.match(/bob@example\.com authored or committed the change: no self-approval/);
+    await putEvidence(w, { digest: digestOf('agent-carol'), tier: 'medium', approvers: ['carol'], parties: { agentAuthors: ['carol@example.com'] } });
+    expect(reasons(await judged('agent-carol'))).to.match(/carol@example\.com is an agent identity: an agent never approves/);
+  });
+
   it('approvals do not count when the provenance lists no risk assessment evidence to bind them to', async () => {
     await putEvidence(w, { digest: digestOf('no-risk-evidence'), noRiskEvidence: true });
     const v = await judged('no-risk-evidence');

@@ -91,9 +91,18 @@ export interface EvidenceOptions {
   agentRun?: boolean;
   /** a provenance that lists no classify/RISK_EVIDENCE byproduct */
   noRiskEvidence?: boolean;
+  /** who took part in the change, as classify records it in the risk assessment */
+  parties?: Parties;
 }
 
-export const RISK_FILE = (tier: string, head = HEAD): string => `${JSON.stringify(riskPredicate(tier, head), null, 2)}\n`;
+/** The risk assessment's `authors`, `agentAuthors` and `requestedBy` (docs/risk.md). */
+export interface Parties {
+  authors?: string[];
+  agentAuthors?: string[];
+  requestedBy?: string[];
+}
+
+export const RISK_FILE = (tier: string, head = HEAD, parties: Parties = {}): string => `${JSON.stringify({ ...riskPredicate(tier, head), ...parties }, null, 2)}\n`;
 
 /** Each image of the world is built from its own commit, so approvals of one never count for another. */
 export const headOf = (digest: string): string => digest.slice(0, 40);
@@ -162,7 +171,7 @@ function agentRunPredicate(head: string): Record<string, unknown> {
 export async function putEvidence(w: World, o: EvidenceOptions): Promise<void> {
   const tier = o.tier ?? 'high';
   const head = headOf(o.digest);
-  const riskFile = RISK_FILE(tier, head);
+  const riskFile = RISK_FILE(tier, head, o.parties);
   const riskSha = sha256Hex(riskFile);
   const predicates: Record<string, unknown> = {
     [PREDICATES.provenance]: provenancePredicate({ riskSha256: riskSha, head, ...(o.taskFailed ? { taskFailed: true } : {}), ...(o.noRiskEvidence ? { noRiskEvidence: true } : {}) }),
@@ -249,6 +258,7 @@ spec:
   approvers:
     - id: alice@example.com
       groups: [security]
+      accounts: [github:Alice]
       key: |
         ${indent(w.reviewers.alice.pub, 8)}
     - id: bob@example.com

@@ -95,8 +95,9 @@ describe('vouch listen (GitHub webhook replay)', function () {
     const done = runs.finished.get(name!);
     expect(done?.succeeded).to.equal(true);
     const pr = JSON.parse(readFileSync(join(done!.runDir, 'pipelinerun.json'), 'utf8')) as { metadata: { labels: Record<string, string> }; status: { results: { name: string; value: string }[] } };
-    const payload = JSON.parse(readFileSync(join(SHARED, 'fixtures/github/pull_request.opened.json'), 'utf8')) as { number: number; repository: { clone_url: string }; pull_request: { base: { sha: string }; head: { sha: string } } };
-    expect(pr.status.results).to.deep.equal([{ name: 'seen', value: `${payload.repository.clone_url} ${payload.pull_request.base.sha} ${payload.pull_request.head.sha} ${String(payload.number)}` }]);
+    const payload = JSON.parse(readFileSync(join(SHARED, 'fixtures/github/pull_request.opened.json'), 'utf8')) as { number: number; repository: { clone_url: string }; pull_request: { base: { sha: string }; head: { sha: string }; user: { login: string } } };
+    // the last word: the pull request's author as a forge account, who will not be able to approve the change
+    expect(pr.status.results).to.deep.equal([{ name: 'seen', value: `${payload.repository.clone_url} ${payload.pull_request.base.sha} ${payload.pull_request.head.sha} ${String(payload.number)} github:${payload.pull_request.user.login}` }]);
     expect(pr.metadata.labels['vouch.dev/pull-request']).to.equal(String(payload.number));
   });
 

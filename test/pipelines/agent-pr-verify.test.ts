@@ -152,7 +152,8 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
     let approved: CliResult | undefined;
     const r = await run(
       [`repo-url=${repo}`, `base-revision=${base}`, `head-revision=${base}`, `prompt=${readFileSync(join(EXAMPLE, 'prompt.md'), 'utf8')}`, 'prompt-version=demo-1', `agent=${agent}`,
-        `approvals=${join(root, 'approvals-sidecar', 'approvals')}`, `tlog-trusted-root=${join(root, 'approvals-trusted-root.json')}`, 'approval-timeout-seconds=150'],
+        `approvals=${join(root, 'approvals-sidecar', 'approvals')}`, `tlog-trusted-root=${join(root, 'approvals-trusted-root.json')}`, 'approval-timeout-seconds=150',
+        'requested-by=github:Prompter'],
       async (source, runDir, finished) => {
         // once the gate waits (classify's assessment is in the workspace), the reviewer approves what they read
         const gateLog = join(runDir, 'logs', 'gate', 'gate.log');
@@ -174,8 +175,10 @@ describe('pipelines: agent-pr-verify end to end under vouch run (real Tasks, scr
     expect(git(r.source, ['rev-parse', 'HEAD~1']).trim()).to.equal(base);
     expect(git(r.source, ['log', '-1', '--format=%(trailers:key=Agent-Run,valueonly)']).trim()).to.equal(taskRunResult(r, 'agent-run', 'run-id'));
     expect(taskRunResult(r, 'agent-run', 'commit')).to.equal(head);
-    const assessment = readJson<{ headRevision: string; baseRevision: string; tier: string }>(join(r.source, '.vouch/reports/classify/risk-assessment.json'));
+    const assessment = readJson<{ headRevision: string; baseRevision: string; tier: string; requestedBy: string[] }>(join(r.source, '.vouch/reports/classify/risk-assessment.json'));
     expect(assessment).to.include({ headRevision: head, baseRevision: base, tier: 'medium' });
+    // who set the agent on the change, from the pipeline param through classify into the signed assessment
+    expect(assessment.requestedBy).to.deep.equal(['github:prompter']);
     // the secrets stage got the agent's transcript from the change task
     expect(readJson<{ params: Record<string, string> }>(join(r.source, '.vouch/reports/secrets/report.json')).params['transcript']).to.equal('.vouch/reports/agent-run/transcript.jsonl');
     expect(String(taskRunResult(r, 'secrets', 'TEST_OUTPUT'))).to.include('(with the transcript)');

@@ -170,6 +170,16 @@ describe('policy: admission on Chains and Konflux provenance (v0.2 and v1, both 
       bad(`  approvers:\n${approver('alice@example.com', pem)}${approver('alice@example.com', other)}`, /spec\.approvers\[1\]: duplicate id alice@example\.com/);
       expect(policy(`  approvers:\n${approver('alice@example.com', pem)}${approver('bob@example.com', other)}`).approvers.map((a) => a.id)).to.deep.equal(['alice@example.com', 'bob@example.com']);
     });
+    it('approvers: accounts are "<forge>:<login>", one account belongs to one approver', () => {
+      const approver = (id: string, k: string, accounts: string): string => `    - id: ${id}\n      accounts: ${accounts}\n      key: |\n        ${k.trim().split('\n').join('\n        ')}\n`;
+      const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      bad(`  approvers:\n${approver('alice@example.com', pem, '[alice]')}`, /spec\.approvers\[0\]\.accounts\[0\]: must be a forge account "<forge>:<login>"/);
+      bad(`  approvers:\n${approver('alice@example.com', pem, '["GitHub:alice"]')}`, /spec\.approvers\[0\]\.accounts\[0\]: must be a forge account/);
+      bad(`  approvers:\n${approver('alice@example.com', pem, 'github:alice')}`, /spec\.approvers\[0\]\.accounts: must be a list/);
+      bad(`  approvers:\n${approver('alice@example.com', pem, '[github:alice]')}${approver('bob@example.com', other, '[github:bob, github:Alice]')}`, /spec\.approvers\[1\]\.accounts\[1\]: one account, one approver: github:Alice is already listed \(spec\.approvers\[0\]\.accounts\[0\]\)/);
+      const p = policy(`  approvers:\n${approver('alice@example.com', pem, '[github:Alice, gitlab:alice]')}${approver('bob@example.com', other, '[]')}`);
+      expect(p.approvers.map((a) => a.accounts)).to.deep.equal([['github:Alice', 'gitlab:alice'], []]);
+    });
     it('a policy without keys, images or the right kind; invalid YAML; a ConfigMap holding policies', () => {
       expect(() => parseAdmissionPolicies('apiVersion: vouch.dev/v1alpha1\nkind: AdmissionPolicy\nmetadata: {name: a}\nspec:\n  images: ["**"]\n', 'p.yaml')).to.throw(VouchError, /spec\.keys: list at least one trusted signer key/);
       expect(() => parseAdmissionPolicies('apiVersion: v1\nkind: Pod\n', 'p.yaml')).to.throw(VouchError, /apiVersion: must be vouch\.dev\/v1alpha1/);

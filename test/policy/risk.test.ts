@@ -21,6 +21,7 @@ function input(files: [string, number?][], more: Partial<ClassifyInput> = {}): C
   return {
     repository: 'https://git.example/repo.git',
     pullRequest: '7',
+    requestedBy: [],
     baseRevision: 'a'.repeat(40),
     headRevision: 'b'.repeat(40),
     files: files.map(([path, lines = 1]) => ({ path, status: 'M', additions: lines, deletions: 0 })),
@@ -101,6 +102,14 @@ describe('risk classification (src/policy/risk.ts)', () => {
     expect(c2.reasons.map((r) => r.rule)).to.include.members(['cel/many-files', 'cel/billing']);
   });
 
+  it('CEL rules see who requested the change (change.requestedBy), e.g. to raise what outsiders ask for', () => {
+    const p = parsePolicy(['version: 1', 'risk:', '  rules:', '    - id: outsider', '      tier: high', '      when: "!change.requestedBy.exists(a, a in [\'github:alice\', \'github:bob\'])"'].join('\n'), 'p');
+    const rules = (requestedBy: string[]): string[] => classify(input([['src/a.ts']], { requestedBy }), p.risk).reasons.map((r) => r.rule);
+    expect(rules(['github:alice'])).to.not.include('cel/outsider');
+    expect(rules(['github:mallory'])).to.include('cel/outsider');
+    expect(rules([]), 'not known counts as an outsider under this rule').to.include('cel/outsider');
+  });
+
   it('a policy cannot lower the built-in pipeline paths', () => {
     const p = parsePolicy('version: 1\nrisk:\n  default-tier: low\n  low-paths: ["**"]\n', 'p');
     expect(classify(input([['.vouch/policy.yaml']]), p.risk).tier).to.equal('high');
@@ -146,13 +155,14 @@ describe('approval rules (src/policy/approvals.ts)', () => {
         `    - id: ${id}`,
         `      groups: [${g!}]`,
         ...(id === 'bot@agents' ? ['      role: agent'] : []),
+        ...(id === 'alice@example.com' ? ['      accounts: [github:Alice, gitlab.example.com:alice.w]'] : []),
         '      public-key: |',
         ...k!.trim().split('\n').map((l) => `        ${l}`),
       ]),
     ].join('\n'),
     'p',
   );
-  const ctx = (tier: 'low' | 'medium' | 'high'): ApprovalContext => ({ repository: 'r', pullRequest: '7', headCommit: 'b'.repeat(40), pipelineRun: 'ns/run-1', riskDigest: 'c'.repeat(64), tier, authors: ['author@example.com', 'bob@example.com'], agentAuthors: [] });
+  const ctx = (tier: 'low' | 'medium' | 'high'): ApprovalContext => ({ repository: 'r', pullRequest: '7', headCommit: 'b'.repeat(40), pipelineRun: 'ns/run-1', riskDigest: 'c'.repeat(64), tier, authors: ['author@example.com', 'bob@example.com'], agentAuthors: [], requestedBy: [] });
   const approval = (id: string, more: Partial<ApprovalCandidate> = {}): ApprovalCandidate => ({
     decision: 'approve', reviewerId: id, repository: 'r', pullRequest: '7', headCommit: 'b'.repeat(40), pipelineRun: 'ns/run-1', riskDigest: 'c'.repeat(64), tier: 'high', timestamp: '2026-01-01T00:00:00Z', signedBy: id, ref: id, ...more,
   });
@@ -205,6 +215,39 @@ describe('approval rules (src/policy/approvals.ts)', () => {
     expect(agentByTrailer.refused[0]!.reason).to.match(/agent/);
   });
 
+  it('who requested the change (by forge account, any case) cannot approve it; others can; the requester may reject', () => {
+    const requested = { ...ctx('medium'), requestedBy: ['github:ALICE'] };
+    const approve = (id: string, c: ApprovalContext = requested) => evaluateApprovals([approval(id, { tier: 'medium' })], c, policy.reviewers, policy.approvals);
+    const self = approve('alice@example.com');
+    expect(self.state).to.equal('waiting');
+    expect(self.refused).to.deep.equal([{ reviewer: 'alice@example.com', ref: 'alice@example.com', reason: 'alice@example.com (github:Alice) requested the change: no self-approval' }]);
+    // any of the reviewer's accounts: the change could come from another forge
+    expect(approve('alice@example.com', { ...requested, requestedBy: ['gitlab.example.com:Alice.W'] }).refused[0]!.reason).to.match(/\(gitlab\.example\.com:alice\.w\) requested the change/);
+    // the same login on another forge is another person
+    expect(approve('alice@example.com', { ...requested, requestedBy: ['gitlab:alice'] }).approvedBy).to.deep.equal(['alice@example.com']);
+    expect(approve('sec@example.com').approvedBy).to.deep.equal(['sec@example.com']);
+    const withdrawn = evaluateApprovals([approval('sec@example.com', { tier: 'medium' }), approval('alice@example.com', { tier: 'medium', decision: 'reject' })], requested, policy.reviewers, policy.approvals);
+    expect(withdrawn.state).to.equal('rejected');
+    expect(withdrawn.rejectedBy).to.deep.equal(['alice@example.com']);
+    // an author's rejection counts as well; an agent's does not
+    expect(evaluateApprovals([approval('bob@example.com', { tier: 'medium', decision: 'reject' })], ctx('medium'), policy.reviewers, policy.approvals).state).to.equal('rejected');
+    expect(evaluateApprovals([approval('bot@agents', { tier: 'medium', decision: 'reject' })], ctx('medium'), policy.reviewers, policy.approvals).state).to.equal('waiting');
+  });
+
+  it('accounts are "<forge>:<login>", and one account belongs to one reviewer', () => {
+    const person = (id: string, accounts: string): string[] => [`    - id: ${id}`, `      accounts: ${accounts}`, '      public-key: |', ...pem().trim().split('\n').map((l) => `        ${l}`)];
+    const text = (...people: string[][]): string => ['version: 1', 'reviewers:', '  people:', ...people.flat()].join('\n');
+    expect(problemsOf(text(person('a@example.com', '[alice, "GitHub:alice", "github:", "github:al ice", "github:-alice"]')))).to.deep.equal(
+      [0, 1, 2, 3, 4].map((i) => `base:.vouch/policy.yaml:5:${String([18, 25, 41, 52, 69][i])}: reviewers.people[0].accounts[${String(i)}]: must be a forge account "<forge>:<login>", e.g. "github:alice" (forge in lower case)`),
+    );
+    expect(problemsOf(text(person('a@example.com', '[github:alice]'), person('b@example.com', '[github:bob, github:ALICE]')))).to.deep.equal([
+      "base:.vouch/policy.yaml:12:30: reviewers.people[1].accounts[1]: one account, one reviewer: this account is already listed (the same as reviewers.people[0].accounts[0])",
+    ]);
+    expect(problemsOf(text(person('a@example.com', '[github:alice, github:Alice]')))).to.have.length(1);
+    const ok = parsePolicy(text(person('a@example.com', '[github:alice, "gitlab.example.com:a.b_c", "github:dependabot[bot]"]'), person('b@example.com', '[]')), 'p');
+    expect(ok.reviewers.people.map((r) => r.accounts)).to.deep.equal([['github:alice', 'gitlab.example.com:a.b_c', 'github:dependabot[bot]'], []]);
+  });
+
   it('a valid rejection ends the wait whatever else arrived', () => {
     const d = evaluateApprovals([approval('alice@example.com'), approval('sec@example.com'), approval('alice@example.com', { decision: 'reject', ref: 'r2' })], ctx('high'), policy.reviewers, policy.approvals);
     expect(d.state).to.equal('rejected');
@@ -232,6 +275,11 @@ describe('reviewer brief (src/policy/brief.ts)', () => {
     agentRationale: undefined,
     agentTranscript: undefined,
   };
+
+  it('names who requested the change, who cannot approve it; says nothing when that is not known', () => {
+    expect(renderBrief({ ...base, requestedBy: ['github:zed', 'github:a_b'] })).to.include('- Requested by: github:a\\_b, github:zed (cannot approve it)\n- Required:');
+    expect(renderBrief({ ...base, requestedBy: [] })).to.equal(renderBrief(base)).and.not.include('Requested by');
+  });
 
   it('is deterministic and has every section; no rationale section without a transcript', () => {
     const a = renderBrief(base);

@@ -63,7 +63,9 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
   function policy(extra = ''): string {
     const lines = ['version: 1', 'reviewers:', '  people:'];
     for (const [p, groups, role] of [[people.alice, '', 'human'], [people.sec, 'security', 'human'], [people.bot, '', 'agent'], [people.author, '', 'human']] as const) {
-      lines.push(`    - id: ${p.id}`, `      groups: [${groups}]`, `      role: ${role}`, '      public-key: |', ...publicKeyPem(p.key).trim().split('\n').map((l) => `        ${l}`));
+      // alice's forge account, spelled as she types it: GitHub logins compare case-insensitively
+      const accounts = p === people.alice ? ['      accounts: ["github:Alice"]'] : [];
+      lines.push(`    - id: ${p.id}`, `      groups: [${groups}]`, `      role: ${role}`, ...accounts, '      public-key: |', ...publicKeyPem(p.key).trim().split('\n').map((l) => `        ${l}`));
     }
     return lines.join('\n') + '\n' + extra;
   }
@@ -78,9 +80,9 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     return { repo, base, head };
   }
 
-  async function classify(c: { repo: string; base: string; head: string }): Promise<{ code: number; stderr: string; tier: string; reasons: string[]; required: { count: number; groups: Record<string, number> }; digest: string; assessment: string }> {
+  async function classify(c: { repo: string; base: string; head: string }, extra: string[] = []): Promise<{ code: number; stderr: string; tier: string; reasons: string[]; required: { count: number; groups: Record<string, number> }; digest: string; assessment: string }> {
     const out = join(c.repo, '.vouch-results');
-    const r = await runTaskInProcess('classify', ['--source', c.repo, '--base-revision', c.base, '--head-revision', c.head, '--repository', REPO_URL, '--pull-request', '7', ...['RISK_TIER', 'RISK_REASONS', 'REQUIRED_APPROVALS', 'RISK_EVIDENCE'].flatMap((k) => ['--result', `${k}=${out}-${k}`])]);
+    const r = await runTaskInProcess('classify', ['--source', c.repo, '--base-revision', c.base, '--head-revision', c.head, '--repository', REPO_URL, '--pull-request', '7', ...extra, ...['RISK_TIER', 'RISK_REASONS', 'REQUIRED_APPROVALS', 'RISK_EVIDENCE'].flatMap((k) => ['--result', `${k}=${out}-${k}`])]);
     if (r.code !== 0) return { code: r.code, stderr: r.stderr, tier: '', reasons: [], required: { count: 0, groups: {} }, digest: '', assessment: '' };
     const evidence = JSON.parse(readFileSync(`${out}-RISK_EVIDENCE`, 'utf8')) as { predicateType: string; uri: string; digest: string };
     expect(evidence.predicateType).to.equal('https://vouch.dev/attestation/risk-assessment/v0.1');
@@ -227,6 +229,7 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     expect((await submit(people.author, 'ci/run-self', cl.assessment)).status).to.equal(201);
     const g = await gate(c, 'ci/run-self', cl, approvalsUrl());
     expect(g.state).to.equal('timed-out');
+    expect(JSON.stringify(g.report['reasons'])).to.include('who requested the change is not known (classify got no requested-by)');
     const refused = g.report['refused'] as { reviewer: string; reason: string }[];
     expect(refused.map((r) => r.reviewer).sort()).to.deep.equal(['author@example.com', 'bot@agents.example']);
     expect(refused.find((r) => r.reviewer === 'bot@agents.example')!.reason).to.match(/agent never approves/);
@@ -237,6 +240,44 @@ describe('risk gate: classify, approve, gate (real git repositories, a real side
     const rejected = await gate(c, 'ci/run-self', cl, [...approvalsUrl(), '--timeout-seconds', '3600']);
     expect(rejected.code).to.equal(1);
     expect(rejected.state).to.equal('rejected');
+  });
+
+  it('who requested the change (the PR author, by forge account) cannot approve it; another reviewer can; the requester may reject', async () => {
+    const c = change({ 'src/cart.ts': 'export const cart = 7;\n' });
+    const cl = await classify(c, ['--requested-by', 'github:ALICE']);
+    expect(cl.code, cl.stderr).to.equal(0);
+    expect((JSON.parse(cl.assessment) as { requestedBy: string[] }).requestedBy).to.deep.equal(['github:alice']);
+    // alice's commits are not in the change (the agent wrote them): only her account ties her to it
+    expect((JSON.parse(cl.assessment) as { authors: string[] }).authors).to.not.include('alice@example.com');
+    expect((await submit(people.alice, 'ci/run-requester', cl.assessment)).status).to.equal(201);
+    const g = await gate(c, 'ci/run-requester', cl, approvalsUrl());
+    expect(g.state).to.equal('timed-out');
+    expect((g.report['refused'] as { reviewer: string; reason: string }[]).map((r) => [r.reviewer, r.reason])).to.deep.equal([['alice@example.com', 'alice@example.com (github:Alice) requested the change: no self-approval']]);
+
+    expect((await submit(people.sec, 'ci/run-requester', cl.assessment)).status).to.equal(201);
+    const approved = await gate(c, 'ci/run-requester', cl, approvalsUrl());
+    expect(approved.code, approved.stderr).to.equal(0);
+    expect(approved.approvedBy).to.deep.equal(['sec@example.com']);
+    expect(JSON.stringify(approved.report['reasons'])).to.not.include('who requested the change is not known');
+
+    // withdrawing can only stop a change: the requester's rejection counts
+    expect((await submit(people.alice, 'ci/run-requester', cl.assessment, 'reject')).status).to.equal(201);
+    const withdrawn = await gate(c, 'ci/run-requester', cl, approvalsUrl());
+    expect(withdrawn.state).to.equal('rejected');
+    expect(withdrawn.report['rejectedBy']).to.deep.equal(['alice@example.com']);
+
+    // without the requester the same approval counts: the rule is the account, not alice
+    const other = await classify(c, ['--requested-by', 'github:someone-else']);
+    expect((await submit(people.alice, 'ci/run-requester-2', other.assessment)).status).to.equal(201);
+    expect((await gate(c, 'ci/run-requester-2', other, approvalsUrl())).approvedBy).to.deep.equal(['alice@example.com']);
+  });
+
+  it('a requester that is not a forge account is a usage error, and nothing is classified', async () => {
+    const c = change({ 'src/cart.ts': 'export const cart = 8;\n' });
+    const bad = await classify(c, ['--requested-by', 'alice@example.com']);
+    expect(bad.code).to.not.equal(0);
+    expect(bad.stderr).to.match(/--requested-by "alice@example\.com": must be a forge account "<forge>:<login>"/);
+    expect(existsSync(join(c.repo, '.vouch/reports/classify/risk-assessment.json'))).to.equal(false);
   });
 
   it('a flood of approvals no policy reviewer signed cannot hide a rejection; over the caps the gate fails closed', async () => {

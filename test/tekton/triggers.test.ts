@@ -53,7 +53,7 @@ describe('tekton/triggers (pipelines/triggers/ interpreted)', () => {
       const payload = JSON.parse(readFileSync(join(SHARED, `fixtures/github/pull_request.${action}.json`), 'utf8')) as {
         number: number;
         repository: { clone_url: string };
-        pull_request: { base: { sha: string }; head: { sha: string } };
+        pull_request: { base: { sha: string }; head: { sha: string }; user: { login: string } };
       };
       const o = only(processEvent(set, 'vouch-github', delivery(`pull_request.${action}.json`), secrets));
       if (!o.fired) expect.fail(`not fired: ${o.reason}`);
@@ -68,6 +68,8 @@ describe('tekton/triggers (pipelines/triggers/ interpreted)', () => {
         { name: 'base-revision', value: payload.pull_request.base.sha },
         { name: 'head-revision', value: payload.pull_request.head.sha },
         { name: 'pr-number', value: String(payload.number) },
+        // the pull request's author as a forge account: the gate and admission keep them from approving it
+        { name: 'requested-by', value: `github:${payload.pull_request.user.login}` },
         { name: 'approvals', value: 'http://vouch-sidecar.vouch.svc.cluster.local' },
       ]);
       expect(pr.metadata.labels['vouch.dev/pull-request']).to.equal(String(payload.number));

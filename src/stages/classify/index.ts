@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { sha256Hex } from '../../common/digest.ts';
 import { VouchError } from '../../common/errors.ts';
 import { RISK_ASSESSMENT_V01 } from '../../attest/predicates.ts';
-import { celInput, classify, rationaleFromTranscript, renderBrief, requirementFor, type BriefInput, type Classification, type ClassifyInput, type Policy, type Requirement, type RiskReason, type Tier } from '../../policy/index.ts';
+import { celInput, checkAccount, classify, normalizeAccount, rationaleFromTranscript, renderBrief, requirementFor, type BriefInput, type Classification, type ClassifyInput, type Policy, type Requirement, type RiskReason, type Tier } from '../../policy/index.ts';
 import { evidence, type Stage, type StageContext, type StageOutcome } from '../framework.ts';
 import { git, policyAtBase, resolveCommit, runGit } from '../git.ts';
 import { changedFileFacts, commitFacts, dependencyFacts, testFacts, workspaceReports } from './facts.ts';
@@ -35,6 +35,8 @@ export interface RiskAssessmentPredicate {
   authors: string[];
   /** e-mails on commits with the agent trailer */
   agentAuthors: string[];
+  /** forge accounts ("<forge>:<login>", lower case) of who requested the change (they never approve it either) */
+  requestedBy: string[];
 }
 
 /** Tekton's results share 4 KiB: the reasons result keeps the highest ones and says how many were left out. */
@@ -59,17 +61,33 @@ export interface Assessment {
   policy: Policy;
 }
 
+/**
+ * The `requested-by` param: forge accounts separated by commas or spaces (the pipeline's param; the GitHub
+ * TriggerBinding gives "github:<pull request author>"), lower-cased, sorted, without duplicates.
+ */
+export function parseRequestedBy(value: string): string[] {
+  const accounts = value.split(/[\s,]+/).filter((a) => a !== '');
+  for (const a of accounts) {
+    const bad = checkAccount(a);
+    if (bad !== undefined) throw new VouchError('STAGE_USAGE', `--requested-by ${JSON.stringify(a)}: ${bad}`);
+  }
+  return [...new Set(accounts.map(normalizeAccount))].sort();
+}
+
 /** Gathers the facts of base..head and classifies them under the base revision's policy. */
-export async function assess(source: string, params: { base: string; head: string; repository: string; pullRequest: string; lockfile: string }): Promise<Assessment> {
+export async function assess(source: string, params: { base: string; head: string; repository: string; pullRequest: string; lockfile: string; requestedBy?: string[] }): Promise<Assessment> {
   const base = await resolveCommit(source, params.base);
   const head = await resolveCommit(source, params.head);
   const { policy, source: policySource, sha256: policyDigest } = await policyAtBase(source, base);
   const files = await changedFileFacts(source, base, head);
   const commits = await commitFacts(source, base, head, policy.clone['agent-trailer']);
   const reports = await workspaceReports(source, ['classify', 'gate']);
+  // a brief made afresh from git (vouch brief --base --head) knows no requester
+  const requestedBy = params.requestedBy ?? [];
   const input: ClassifyInput = {
     repository: params.repository,
     pullRequest: params.pullRequest,
+    requestedBy,
     baseRevision: base,
     headRevision: head,
     files,
@@ -95,6 +113,7 @@ export async function assess(source: string, params: { base: string; head: strin
     changedLines: classification.changedLines,
     authors: emails(commits.flatMap((c) => [c.authorEmail, c.committerEmail])),
     agentAuthors: emails(commits.filter((c) => c.agent).flatMap((c) => [c.authorEmail, c.committerEmail])),
+    requestedBy,
   };
   return { predicate, classification, input, policy };
 }
@@ -134,6 +153,7 @@ export async function briefInput(source: string, a: Assessment, transcript: stri
     gates: reports.gates,
     agentRationale,
     agentTranscript: agentRationale === undefined ? undefined : transcript,
+    requestedBy: p.requestedBy,
   };
 }
 
@@ -153,6 +173,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     repository: await repositoryOf(ctx.source, ctx.params['repository']),
     pullRequest,
     lockfile: ctx.params['lockfile'] ?? 'package-lock.json',
+    requestedBy: parseRequestedBy(ctx.params['requested-by'] ?? ''),
   });
   const assessmentJson = JSON.stringify(a.predicate, null, 2) + '\n';
   const digest = sha256Hex(assessmentJson);
@@ -183,6 +204,7 @@ export const classifyStage: Stage = {
     { name: 'pull-request', description: 'the pull request number, or empty', default: '' },
     { name: 'lockfile', description: 'npm lockfile whose dependency diff is a risk signal', default: 'package-lock.json' },
     { name: 'transcript', description: 'the agent\'s Claude Code stream-json transcript, relative to the workspace (brief only; absent: no rationale section)', default: DEFAULT_TRANSCRIPT },
+    { name: 'requested-by', description: 'forge accounts "<forge>:<login>" of who requested the change (the pull request\'s author; comma-separated); they never approve it', default: '' },
   ],
   results: [
     { name: 'RISK_TIER', description: 'low, medium or high' },

@@ -199,6 +199,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     tier,
     authors: assessment.authors,
     agentAuthors: assessment.agentAuthors,
+    requestedBy: assessment.requestedBy,
   };
 
   let decision: ApprovalDecision | undefined;
@@ -220,6 +221,8 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
     if (autoApprovable) reasons.push('no gate results were given (--gate-results), so one approval is required');
     // without the log's root the gate can check signatures only; admission still requires approvals logged
     if (!trustedRoot) reasons.push('approvals were not checked against the transparency log (no tlog-trusted-root given): admission still requires them logged');
+    // without a requester the account rule has nothing to compare: say so, rather than look as strict as a run with one
+    if (ctxApproval.requestedBy.length === 0) reasons.push('who requested the change is not known (classify got no requested-by): only its commit authors and agents are kept from approving it');
     const where = p('approvals');
     if (where === '') throw new VouchError('STAGE_USAGE', `--approvals (the sidecar URL or its approvals directory) is required: the ${tier} tier needs approvals`);
     const deadline = Date.now() + timeoutSeconds * 1000;
@@ -263,7 +266,7 @@ async function run(ctx: StageContext): Promise<StageOutcome> {
   counted.forEach((c, i) => {
     files[`approvals/${String(i)}.sigstore.json`] = JSON.stringify(judged.byRef.get(c.ref)!.bundle, null, 2) + '\n';
   });
-  const a = await assess(ctx.source, { base, head, repository: assessment.repository, pullRequest: assessment.pullRequest, lockfile: p('lockfile') || 'package-lock.json' });
+  const a = await assess(ctx.source, { base, head, repository: assessment.repository, pullRequest: assessment.pullRequest, lockfile: p('lockfile') || 'package-lock.json', requestedBy: ctxApproval.requestedBy });
   const bi = await briefInput(ctx.source, a, p('transcript') || DEFAULT_TRANSCRIPT);
   files['brief.md'] = renderBrief({
     ...bi,
