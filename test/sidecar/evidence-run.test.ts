@@ -13,13 +13,7 @@ import { EmbeddedLog } from '../../src/tlog/log.ts';
 import { REPO_ROOT, runVouch, SHARED } from '../helpers/cli.ts';
 import { commit, initRepo, requireTool } from '../stages/helpers.ts';
 import { lodashProject } from '../stages/npm-project.ts';
-import { quiet } from './helpers.ts';
-
-interface Statement {
-  subject: { name: string; digest: Record<string, string> }[];
-  predicateType: string;
-  predicate: Record<string, unknown>;
-}
+import { quiet, verifiedStoredStatements } from './helpers.ts';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -60,16 +54,7 @@ describe('sidecar: gate evidence from a real vouch run (test, sbom, sca stages)'
 
     const imageDigest = sha256(readFileSync(join(source, 'package-lock.json')));
     expect(readdirSync(store)).to.deep.equal([imageDigest]);
-    const bundles = readdirSync(join(store, imageDigest)).filter((f) => f.endsWith('.sigstore.json'));
-    expect(bundles).to.have.length(4);
-    const statements = new Map<string, Statement>();
-    for (const b of bundles) {
-      const path = join(store, imageDigest, b);
-      const v = await runVouch(['verify-bundle', `sha256:${imageDigest}`, '--bundle', path, '--key', join(root, 'signer.pub'), '--trusted-root', join(root, 'trusted_root.json')]);
-      expect(v.code, v.stderr + v.stdout).to.equal(0);
-      const s = JSON.parse(Buffer.from((JSON.parse(readFileSync(path, 'utf8')) as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload, 'base64').toString('utf8')) as Statement;
-      statements.set(s.predicateType, s);
-    }
+    const statements = await verifiedStoredStatements(store, imageDigest, root, 4);
     expect([...statements.keys()].sort()).to.deep.equal([CYCLONEDX_BOM, SLSA_PROVENANCE_V1, TEST_RESULT_V01, VULNS_V01].sort());
     const provenance = statements.get(SLSA_PROVENANCE_V1)!;
     expect(provenance.subject).to.deep.equal([{ name: 'registry.example/app', digest: { sha256: imageDigest } }]);

@@ -98,7 +98,9 @@ export function eventsOf(set: RunSet): CloudEvent<unknown>[] {
   ];
 }
 
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { expect } from 'chai';
+import { runVouch } from '../helpers/cli.ts';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { parsePrivateKey, generateKeyPair, publicKeyOf } from '../../src/attest/keys.ts';
@@ -203,4 +205,29 @@ export async function post(url: string, event: CloudEvent<unknown>, token: strin
   const res = await fetch(`${url}/events`, { method: 'POST', headers, body: typeof message.body === 'string' ? message.body : JSON.stringify(message.body) });
   await res.arrayBuffer();
   return res.status;
+}
+
+/** An in-toto statement as the tests read it out of a stored bundle. */
+export interface StoredStatement {
+  subject: { name: string; digest: Record<string, string> }[];
+  predicateType: string;
+  predicate: Record<string, unknown>;
+}
+
+/**
+ * Every Sigstore bundle `vouch run --store` wrote for one image digest, each checked with `vouch verify-bundle`
+ * against the signer's public key and the log's trusted root (files in `root`), as statements by predicate type.
+ */
+export async function verifiedStoredStatements(store: string, imageDigest: string, root: string, count: number): Promise<Map<string, StoredStatement>> {
+  const bundles = readdirSync(join(store, imageDigest)).filter((f) => f.endsWith('.sigstore.json'));
+  expect(bundles).to.have.length(count);
+  const statements = new Map<string, StoredStatement>();
+  for (const b of bundles) {
+    const path = join(store, imageDigest, b);
+    const v = await runVouch(['verify-bundle', `sha256:${imageDigest}`, '--bundle', path, '--key', join(root, 'signer.pub'), '--trusted-root', join(root, 'trusted_root.json')]);
+    expect(v.code, v.stderr + v.stdout).to.equal(0);
+    const s = JSON.parse(Buffer.from((JSON.parse(readFileSync(path, 'utf8')) as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload, 'base64').toString('utf8')) as StoredStatement;
+    statements.set(s.predicateType, s);
+  }
+  return statements;
 }

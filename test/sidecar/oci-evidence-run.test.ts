@@ -13,12 +13,7 @@ import { RegistryClient } from '../../src/common/oci/registry.ts';
 import { REPO_ROOT, runVouch } from '../helpers/cli.ts';
 import { commit, initRepo, requireTool } from '../stages/helpers.ts';
 import { TestRegistry } from '../store/registry-harness.ts';
-
-interface Statement {
-  subject: { name: string; digest: Record<string, string> }[];
-  predicateType: string;
-  predicate: Record<string, unknown>;
-}
+import { verifiedStoredStatements } from './helpers.ts';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -84,16 +79,7 @@ describe('sidecar: gate evidence over OCI from a real vouch run (tasks/test.yaml
     expect((await client.getBlob('vouch-evidence', claim.digest.slice(7))).equals(readFileSync(file))).to.equal(true);
 
     const imageDigest = sha256(readFileSync(join(source, 'README')));
-    const bundles = readdirSync(join(store, imageDigest)).filter((f) => f.endsWith('.sigstore.json'));
-    expect(bundles).to.have.length(2);
-    const statements = new Map<string, Statement>();
-    for (const b of bundles) {
-      const path = join(store, imageDigest, b);
-      const v = await runVouch(['verify-bundle', `sha256:${imageDigest}`, '--bundle', path, '--key', join(root, 'signer.pub'), '--trusted-root', join(root, 'trusted_root.json')]);
-      expect(v.code, v.stderr + v.stdout).to.equal(0);
-      const s = JSON.parse(Buffer.from((JSON.parse(readFileSync(path, 'utf8')) as { dsseEnvelope: { payload: string } }).dsseEnvelope.payload, 'base64').toString('utf8')) as Statement;
-      statements.set(s.predicateType, s);
-    }
+    const statements = await verifiedStoredStatements(store, imageDigest, root, 2);
     expect([...statements.keys()].sort()).to.deep.equal([SLSA_PROVENANCE_V1, TEST_RESULT_V01].sort());
     const provenance = statements.get(SLSA_PROVENANCE_V1)!;
     expect(statements.get(TEST_RESULT_V01)!.subject).to.deep.equal(provenance.subject).and.deep.equal([{ name: 'registry.example/app', digest: { sha256: imageDigest } }]);
