@@ -19,10 +19,10 @@ import { constants } from 'node:fs';
 import { open, readlink, realpath } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkEvidenceManifest, MAX_EVIDENCE_MANIFEST_BYTES, parseEvidenceUri } from '../attest/evidence-artifact.ts';
+import { checkEvidenceManifest, MAX_EVIDENCE_MANIFEST_BYTES, parseEvidenceRepository, parseEvidenceUri } from '../attest/evidence-artifact.ts';
 import { EVIDENCE_RESULTS, isEvidencePredicateType } from '../attest/predicates.ts';
 import { errorMessage, isVouchError, VouchError } from '../common/errors.ts';
-import type { RegistryClient } from '../common/oci/registry.ts';
+import { RegistryClient, type RegistryCredentials } from '../common/oci/registry.ts';
 import type { TaskRun } from '../tekton/types.ts';
 
 /** Default bound of one evidence file (an SBOM of a large monorepo stays well below). */
@@ -64,6 +64,32 @@ export interface OciEvidenceSource {
   /** exact `registry/repository` entries (registry lower-case) */
   repositories: ReadonlySet<string>;
   client(registry: string): RegistryClient;
+}
+
+/** The allow-list (normalized, checked) and a lazily made client per registry, as checkEvidence needs them. */
+export function ociEvidenceSource(options: { repositories?: readonly string[]; registryCredentials?: Readonly<Record<string, RegistryCredentials>>; registryTimeoutMs?: number }): OciEvidenceSource {
+  const repositories = new Set<string>();
+  for (const entry of options.repositories ?? []) {
+    try {
+      repositories.add(parseEvidenceRepository(entry));
+    } catch (err) {
+      throw new VouchError('CONFIG_INVALID', `sidecar.evidenceRepositories: ${errorMessage(err)}`);
+    }
+  }
+  const clients = new Map<string, RegistryClient>();
+  return {
+    repositories,
+    client(registry: string): RegistryClient {
+      let client = clients.get(registry);
+      if (!client) {
+        const credentials = options.registryCredentials?.[registry];
+        // one quick retry here: the run's own backoff (retryMs) does the waiting, without holding a worker
+        client = new RegistryClient({ registry, retries: 1, timeoutMs: options.registryTimeoutMs ?? 30_000, ...(credentials ? { credentials } : {}) });
+        clients.set(registry, client);
+      }
+      return client;
+    },
+  };
 }
 
 /** Thrown (not returned) for a registry that cannot answer now; `details.kind` says what a final refusal would be. */

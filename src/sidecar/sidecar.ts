@@ -1,7 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { SerializedBundle } from '@sigstore/bundle';
 import type { CloudEventV1 } from 'cloudevents';
-import { parseEvidenceRepository } from '../attest/evidence-artifact.ts';
 import { SLSA_PROVENANCE_V1 } from '../attest/predicates.ts';
 import { BLOCKING_WARNINGS, buildProvenance, isSignable, type EvidenceByproduct } from '../attest/provenance.ts';
 import { signMessage, signPayload } from '../attest/sign.ts';
@@ -10,14 +9,14 @@ import { VouchError, errorMessage, isVouchError, type ErrorCode } from '../commo
 import { writeFileDurable } from '../common/durable.ts';
 import { frameRecord, Journal } from '../common/journal.ts';
 import { logger, type Logger } from '../common/log.ts';
-import { RegistryClient, type RegistryCredentials } from '../common/oci/registry.ts';
+import type { RegistryCredentials } from '../common/oci/registry.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { FanOutStore, OciStore, isImageReference, parseImageReference, rekorBundleOf, repositoryName, simpleSigningPayload } from '../store/index.ts';
 import type { AttestationStore, LogEntryRef, RunRef } from '../store/types.ts';
 import { eventTypeFor, parseEventData, TektonEventType } from '../tekton/events.ts';
 import type { PipelineRun, TaskRun } from '../tekton/types.ts';
 import { TlogWriter, type TlogTarget } from './tlog-target.ts';
-import { checkEvidence, DEFAULT_MAX_EVIDENCE_BYTES, evidenceClaims, evidencePrefix, isRefusal, type CheckedEvidence, type EvidenceClaim, type EvidenceRefusal, type EvidenceUnavailableKind, type OciEvidenceSource } from './evidence.ts';
+import { checkEvidence, DEFAULT_MAX_EVIDENCE_BYTES, evidenceClaims, evidencePrefix, isRefusal, type CheckedEvidence, type EvidenceClaim, type EvidenceRefusal, type EvidenceUnavailableKind, type OciEvidenceSource, ociEvidenceSource } from './evidence.ts';
 import { Correlator, TERMINAL, type InboxEvent, type ReadyRun, type RunState } from './correlate.ts';
 import { Metrics } from './metrics.ts';
 
@@ -138,32 +137,6 @@ type JournalRecord =
 
 /** Codes of errors that retrying cannot fix: the input itself is wrong. */
 const PERMANENT: readonly ErrorCode[] = ['STATEMENT_INVALID', 'PROVENANCE_INPUT_INVALID', 'STORE_INPUT_INVALID', 'KEY_INVALID'];
-
-/** The allow-list (normalized, checked) and a lazily made client per registry, as checkEvidence needs them. */
-function ociEvidenceSource(options: NonNullable<SidecarOptions['evidence']>): OciEvidenceSource {
-  const repositories = new Set<string>();
-  for (const entry of options.repositories ?? []) {
-    try {
-      repositories.add(parseEvidenceRepository(entry));
-    } catch (err) {
-      throw new VouchError('CONFIG_INVALID', `sidecar.evidenceRepositories: ${errorMessage(err)}`);
-    }
-  }
-  const clients = new Map<string, RegistryClient>();
-  return {
-    repositories,
-    client(registry: string): RegistryClient {
-      let client = clients.get(registry);
-      if (!client) {
-        const credentials = options.registryCredentials?.[registry];
-        // one quick retry here: the run's own backoff (retryMs) does the waiting, without holding a worker
-        client = new RegistryClient({ registry, retries: 1, timeoutMs: options.registryTimeoutMs ?? 30_000, ...(credentials ? { credentials } : {}) });
-        clients.set(registry, client);
-      }
-      return client;
-    },
-  };
-}
 
 const workId = (prUid: string): string => `${prUid} ${SLSA_PROVENANCE_V1}`;
 const imageSignatureId = (prUid: string, repository: string, sha256: string): string => `${prUid} cosign ${repository}@sha256:${sha256}`;
